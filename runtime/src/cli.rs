@@ -1,0 +1,155 @@
+//! The command line of a generated program: `run` and `describe`.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::flow::{Flow, Handle};
+use crate::scheduler::{self, RunOptions};
+
+/// Exit code for bad input or configuration.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser, Debug)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the flow once and print the run result as JSON.
+    Run(RunArgs),
+    /// Print the flow's id, nodes, input schema and credentials as JSON.
+    Describe,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Read the run input from this JSON file.
+    #[arg(long, value_name = "FILE", conflicts_with = "input_json")]
+    input: Option<PathBuf>,
+    /// The run input as JSON text.
+    #[arg(long, value_name = "JSON")]
+    input_json: Option<String>,
+    /// Write progress events (JSON lines) to stderr.
+    #[arg(long)]
+    events: bool,
+}
+
+/// The `main` of a generated program.
+pub fn main(flow: &'static Flow) -> ExitCode {
+    let about = if flow.description.is_empty() { flow.name } else { flow.description };
+    let command = Cli::command().name(flow.id).about(about);
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(error) => error.exit(),
+    };
+    match cli.command {
+        Command::Describe => {
+            println!("{}", serde_json::to_string_pretty(&describe(flow)).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Command::Run(args) => run(flow, args),
+    }
+}
+
+fn run(flow: &'static Flow, args: RunArgs) -> ExitCode {
+    let input = match read_input(&args) {
+        Ok(input) => input,
+        Err(message) => return bad_input(&message),
+    };
+    let input = match prepare(flow, input) {
+        Ok(input) => input,
+        Err(message) => return bad_input(&message),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return bad_input(&format!("cannot start the async runtime: {error}")),
+    };
+    let options = RunOptions { events: args.events };
+    match runtime.block_on(scheduler::run(flow, input, options)) {
+        Ok(result) => {
+            println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            ExitCode::from(result.status.exit_code())
+        }
+        Err(error) => bad_input(&error.to_string()),
+    }
+}
+
+/// Compiles the flow's jq filters and checks `input` against the input schema, applying its
+/// defaults. The error lists every problem, each with the JSON pointer of the bad value.
+pub fn prepare(flow: &'static Flow, input: Value) -> Result<Value, String> {
+    let broken: Vec<&str> = flow.jq_filters.iter().filter_map(|filter| filter.error()).collect();
+    if !broken.is_empty() {
+        return Err(broken.join("\n"));
+    }
+    let Some(schema) = flow.input_schema else { return Ok(input) };
+    let schema: Value = serde_json::from_str(schema).map_err(|e| format!("the input schema is not JSON: {e}"))?;
+    crate::input::apply(&schema, input).map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|p| format!("  at {}: {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))
+            .collect();
+        format!("the input does not match the flow's input schema:\n{}", lines.join("\n"))
+    })
+}
+
+fn read_input(args: &RunArgs) -> Result<Value, String> {
+    let (text, from) = if let Some(path) = &args.input {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        (text, path.display().to_string())
+    } else if let Some(text) = &args.input_json {
+        (text.clone(), "--input-json".to_owned())
+    } else if !std::io::stdin().is_terminal() {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).map_err(|e| format!("cannot read stdin: {e}"))?;
+        (text, "stdin".to_owned())
+    } else {
+        return Ok(Value::Null);
+    };
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text).map_err(|e| format!("the input from {from} is not JSON: {e}"))
+}
+
+fn bad_input(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+/// What `describe` prints.
+pub fn describe(flow: &Flow) -> Value {
+    let nodes: Vec<Value> = flow
+        .nodes
+        .iter()
+        .map(|n| json!({ "id": n.id, "kind": n.kind, "label": n.label, "source": n.source }))
+        .collect();
+    let edges: Vec<Value> = flow
+        .edges
+        .iter()
+        .map(|e| {
+            let handle = match e.handle {
+                Handle::Success => Value::Null,
+                Handle::Error => Value::from("error"),
+                Handle::Route(name) => Value::from(name),
+            };
+            json!({ "source": flow.nodes[e.source].id, "target": flow.nodes[e.target].id, "handle": handle })
+        })
+        .collect();
+    let input_schema = flow.input_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let credentials: Vec<Value> = flow.credentials.iter().map(|c| c.describe()).collect();
+    json!({
+        "id": flow.id,
+        "name": flow.name,
+        "description": flow.description,
+        "nodes": nodes,
+        "edges": edges,
+        "input_schema": input_schema,
+        "credentials": credentials,
+    })
+}

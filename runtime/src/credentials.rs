@@ -1,0 +1,58 @@
+//! Credentials, resolved at run time from the environment or a file; never at compile time,
+//! and never written into envelopes, events or logs.
+
+use crate::error::{Error, ErrorKind};
+
+/// Where a credential's secret comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// An environment variable.
+    Env(&'static str),
+    /// A file (a mounted secret); surrounding whitespace is trimmed.
+    File(&'static str),
+}
+
+/// A credential the flow declares under `credentials`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credential {
+    pub name: &'static str,
+    pub source: CredentialSource,
+}
+
+impl Credential {
+    /// Reads the secret. A missing variable or unreadable file is a `config` error that says
+    /// what to set; the message never holds the secret.
+    pub fn resolve(&self) -> Result<String, Error> {
+        match self.source {
+            CredentialSource::Env(var) => match std::env::var(var) {
+                Ok(value) if !value.is_empty() => Ok(value),
+                _ => Err(Error::new(
+                    ErrorKind::Config,
+                    format!("credential `{}` is not set: set the environment variable {var}", self.name),
+                )
+                .with_code("missing_credential")),
+            },
+            CredentialSource::File(path) => match std::fs::read_to_string(path) {
+                Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+                Ok(_) => Err(Error::new(
+                    ErrorKind::Config,
+                    format!("credential `{}`: the file {path} is empty", self.name),
+                )
+                .with_code("missing_credential")),
+                Err(err) => Err(Error::new(
+                    ErrorKind::Config,
+                    format!("credential `{}`: cannot read {path}: {err}", self.name),
+                )
+                .with_code("missing_credential")),
+            },
+        }
+    }
+
+    /// How to describe the source without revealing anything: `env:VAR` or `file:/path`.
+    pub fn describe(&self) -> serde_json::Value {
+        match self.source {
+            CredentialSource::Env(var) => serde_json::json!({"name": self.name, "env": var}),
+            CredentialSource::File(path) => serde_json::json!({"name": self.name, "file": path}),
+        }
+    }
+}

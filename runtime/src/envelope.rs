@@ -1,0 +1,93 @@
+//! The uniform record of what happened to each node, and the run result that holds them.
+
+use serde::ser::{SerializeMap, Serializer};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// What happened to a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Success,
+    Error,
+    Skipped,
+}
+
+/// One node's record: the same shape for every kind.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope {
+    pub node: &'static str,
+    pub kind: &'static str,
+    /// The node's JSON pointer in the flow document.
+    pub source: &'static str,
+    pub status: Status,
+    /// When the node started (or was skipped), RFC 3339 in UTC.
+    pub timestamp: String,
+    pub duration_ms: u64,
+    pub attempts: u32,
+    /// The node's output; for a failed node, whatever it had received (an HTTP error
+    /// response, say), or its `on_error` fallback.
+    pub data: Value,
+    pub metadata: Map<String, Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Error>,
+}
+
+/// How the run as a whole went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Every node that ran succeeded.
+    Success,
+    /// Some node failed, and every failure was handled (`on_error` or an `error` edge).
+    Partial,
+    /// A failure was not handled.
+    Error,
+}
+
+impl RunStatus {
+    /// The process exit code: 0 for success and partial, 1 for error.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            RunStatus::Success | RunStatus::Partial => 0,
+            RunStatus::Error => 1,
+        }
+    }
+}
+
+/// What `<bin> run` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub flow: &'static str,
+    pub run_id: String,
+    pub status: RunStatus,
+    pub started_at: String,
+    pub duration_ms: u64,
+    /// The values of the `output` nodes that ran, by name.
+    pub outputs: Map<String, Value>,
+    /// Every node's envelope, in the order of the flow document.
+    #[serde(serialize_with = "envelopes_by_id")]
+    pub nodes: Vec<Envelope>,
+}
+
+impl RunResult {
+    /// The envelope of the node with this id.
+    pub fn node(&self, id: &str) -> Option<&Envelope> {
+        self.nodes.iter().find(|e| e.node == id)
+    }
+}
+
+fn envelopes_by_id<S: Serializer>(nodes: &[Envelope], serializer: S) -> Result<S::Ok, S::Error> {
+    let mut map = serializer.serialize_map(Some(nodes.len()))?;
+    for envelope in nodes {
+        map.serialize_entry(envelope.node, envelope)?;
+    }
+    map.end()
+}
+
+/// Now, as RFC 3339 with milliseconds, in UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+}

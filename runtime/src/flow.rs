@@ -1,0 +1,224 @@
+//! The static description of a flow that generated code hands to the scheduler, and the
+//! context a node function runs with.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, LazyLock, OnceLock};
+
+use serde_json::{Map, Value};
+
+use crate::credentials::Credential;
+use crate::error::Error;
+use crate::events::Events;
+use crate::http::Http;
+use crate::jq::Filter;
+use crate::retry::RetryPolicy;
+
+/// A whole flow: its nodes, its edges and its settings, as static data.
+#[derive(Debug)]
+pub struct Flow {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub nodes: &'static [Node],
+    pub edges: &'static [Edge],
+    pub credentials: &'static [Credential],
+    /// The `input` node's schema, as JSON text; `None` when the flow has no input node.
+    pub input_schema: Option<&'static str>,
+    /// How many nodes may run at once.
+    pub max_concurrency: usize,
+    /// A deadline for the whole run.
+    pub timeout_ms: Option<u64>,
+    /// Every jq filter of the flow, compiled at start-up so a broken one stops the program
+    /// before anything runs.
+    pub jq_filters: &'static [&'static LazyLock<Filter>],
+}
+
+/// A node function: takes the context, returns the node's output.
+pub type NodeFuture = Pin<Box<dyn Future<Output = NodeResult> + Send>>;
+
+/// What a node function returns.
+pub type NodeResult = Result<Output, Error>;
+
+/// One node.
+#[derive(Debug)]
+pub struct Node {
+    pub id: &'static str,
+    pub kind: &'static str,
+    pub label: Option<&'static str>,
+    /// The node's JSON pointer in the flow document (`/nodes/3`).
+    pub source: &'static str,
+    pub run: fn(Cx) -> NodeFuture,
+    pub retry: RetryPolicy,
+    /// A limit on each attempt.
+    pub timeout_ms: Option<u64>,
+    pub on_error: OnError,
+    /// For `output` nodes: the name under which the run result's `outputs` holds its value.
+    pub output: Option<&'static str>,
+}
+
+/// What a failure of the node means for the flow.
+#[derive(Debug, Clone, Copy)]
+pub enum OnError {
+    /// The failure fails the flow, unless an `error` edge handles it.
+    Fail,
+    /// Downstream nodes run and read `null` from this node.
+    Continue,
+    /// Downstream nodes run and read this value from this node.
+    Fallback(fn() -> Value),
+}
+
+/// One edge: `source` and `target` index [`Flow::nodes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    pub source: usize,
+    pub target: usize,
+    pub handle: Handle,
+}
+
+/// Which outcome of the source node an edge follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handle {
+    /// The source succeeded (or failed with `on_error` continue or fallback).
+    Success,
+    /// The source failed.
+    Error,
+    /// The source chose this route: `true`/`false` of a branch, a case of a switch.
+    Route(&'static str),
+}
+
+/// Which routes a node's success activates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Only the plain success edges.
+    Default,
+    /// The plain success edges and the edges with this handle.
+    Named(&'static str),
+}
+
+/// A node's successful output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub data: Value,
+    pub route: Route,
+    pub metadata: Map<String, Value>,
+}
+
+impl Output {
+    pub fn data(data: Value) -> Self {
+        Output { data, route: Route::Default, metadata: Map::new() }
+    }
+
+    pub fn routed(data: Value, route: &'static str) -> Self {
+        Output { data, route: Route::Named(route), metadata: Map::new() }
+    }
+
+    pub fn with_metadata(mut self, key: &str, value: Value) -> Self {
+        self.metadata.insert(key.to_owned(), value);
+        self
+    }
+}
+
+/// Everything a run shares between its nodes.
+pub(crate) struct RunState {
+    pub flow: &'static Flow,
+    pub input: Value,
+    /// Each node's data for downstream readers, set once the node has finished.
+    pub data: Vec<OnceLock<Value>>,
+    /// Each node's distinct upstream nodes, in edge order.
+    pub upstream: Vec<Vec<usize>>,
+    pub http: Http,
+    pub events: Events,
+}
+
+/// What a node function gets: access to upstream data, the run input, the HTTP client and
+/// credentials. Cheap to clone.
+#[derive(Clone)]
+pub struct Cx {
+    pub(crate) run: Arc<RunState>,
+    pub(crate) node: usize,
+    pub(crate) attempt: u32,
+}
+
+impl Cx {
+    /// The data of a finished node: its output, its fallback, or `null` when it was skipped
+    /// or failed.
+    pub fn data(&self, node: usize) -> &Value {
+        static NULL: Value = Value::Null;
+        self.run.data.get(node).and_then(OnceLock::get).unwrap_or(&NULL)
+    }
+
+    /// This node's input: the data of its single upstream node, or an object keyed by the
+    /// ids of its upstream nodes; `null` for a node with no upstream.
+    pub fn input(&self) -> Value {
+        let upstream = &self.run.upstream[self.node];
+        match upstream.as_slice() {
+            [] => Value::Null,
+            [only] => self.data(*only).clone(),
+            many => Value::Object(
+                many.iter()
+                    .map(|&i| (self.run.flow.nodes[i].id.to_owned(), self.data(i).clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// The data of each upstream node, in edge order (for `merge`).
+    pub fn upstream(&self) -> impl Iterator<Item = (&'static str, &Value)> + '_ {
+        let flow = self.run.flow;
+        self.run.upstream[self.node].iter().map(move |&i| (flow.nodes[i].id, self.data(i)))
+    }
+
+    /// Whether an upstream node produced data (succeeded, or failed with a fallback).
+    pub fn has_data(&self, node: usize) -> bool {
+        self.run.data.get(node).and_then(OnceLock::get).is_some_and(|v| !v.is_null())
+    }
+
+    /// Every finished ancestor's data, keyed by node id (jq's `$nodes`).
+    pub fn ancestors(&self) -> Value {
+        let mut seen = vec![false; self.run.flow.nodes.len()];
+        let mut stack: Vec<usize> = self.run.upstream[self.node].clone();
+        let mut out = Map::new();
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            if let Some(value) = self.run.data[i].get() {
+                out.insert(self.run.flow.nodes[i].id.to_owned(), value.clone());
+            }
+            stack.extend(&self.run.upstream[i]);
+        }
+        Value::Object(out)
+    }
+
+    /// The run's input, after the input schema's defaults were applied.
+    pub fn run_input(&self) -> &Value {
+        &self.run.input
+    }
+
+    /// The run's pooled HTTP client.
+    pub fn http(&self) -> &Http {
+        &self.run.http
+    }
+
+    /// Resolves a credential declared by the flow.
+    pub fn credential(&self, name: &str) -> Result<String, Error> {
+        self.run
+            .flow
+            .credentials
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::config(format!("the flow declares no credential `{name}`")))?
+            .resolve()
+    }
+
+    /// Which attempt this is, from 1.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The id of the node running.
+    pub fn node_id(&self) -> &'static str {
+        self.run.flow.nodes[self.node].id
+    }
+}

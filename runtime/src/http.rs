@@ -1,0 +1,269 @@
+//! One pooled HTTP client per run, and the mapping of HTTP outcomes onto the error taxonomy.
+
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, ErrorKind};
+
+/// The run's HTTP client. Connections are pooled across every node of the run.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+}
+
+/// A request, as an `http_request` node's config compiles to.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// An upper-case method name; flowc accepts only the standard ones.
+    pub method: &'static str,
+    pub url: String,
+    pub query: Vec<(&'static str, String)>,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+    pub auth: Auth,
+    pub expect: Expect,
+    pub response: ResponseFormat,
+}
+
+/// The request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    Empty,
+    /// `application/json`.
+    Json(Value),
+    /// `application/x-www-form-urlencoded`.
+    Form(Vec<(String, String)>),
+    /// `text/plain`, unless a header says otherwise.
+    Text(String),
+}
+
+/// How the request authenticates, with a secret resolved from a credential.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    None,
+    /// `Authorization: Bearer <secret>`.
+    Bearer(String),
+    /// `Authorization: Basic`, from a secret of the form `user:password`.
+    Basic(String),
+    /// The secret as the value of a header of this name.
+    Header(&'static str, String),
+}
+
+/// Which statuses count as success.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// Any 2xx.
+    Success,
+    /// Exactly these.
+    Statuses(&'static [u16]),
+}
+
+/// How the response body becomes data.
+#[derive(Debug, Clone, Copy)]
+pub enum ResponseFormat {
+    /// JSON when the `Content-Type` says so, text otherwise.
+    Auto,
+    /// Always JSON; a body that is not JSON is a `validation` error.
+    Json,
+    /// Always text.
+    Text,
+}
+
+impl Http {
+    /// Builds the client: rustls, a connect timeout, a user agent naming the runtime.
+    pub fn new() -> Result<Self, Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("flowc-runtime/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::config(format!("cannot start the HTTP client: {e}")))?;
+        Ok(Http { client })
+    }
+
+    /// The underlying client, for integrations.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends `request`; the result is `{status, headers, body}`. A status outside `expect` is
+    /// an error whose kind follows the status (and whose `data` is that same object).
+    pub async fn send(&self, request: Request) -> Result<Value, Error> {
+        let method = reqwest::Method::from_bytes(request.method.as_bytes())
+            .map_err(|_| Error::config(format!("`{}` is not an HTTP method", request.method)))?;
+        let target = format!("{} {}", request.method, request.url);
+        let mut builder = self.client.request(method, &request.url);
+        if !request.query.is_empty() {
+            builder = builder.query(&request.query);
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        builder = match request.auth {
+            Auth::None => builder,
+            Auth::Bearer(token) => builder.bearer_auth(token),
+            Auth::Basic(secret) => match secret.split_once(':') {
+                Some((user, password)) => builder.basic_auth(user, Some(password)),
+                None => builder.basic_auth(secret, None::<&str>),
+            },
+            Auth::Header(name, value) => builder.header(name, value),
+        };
+        let has_content_type = request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+        builder = match request.body {
+            Body::Empty => builder,
+            Body::Json(value) => builder.json(&value),
+            Body::Form(pairs) => builder.form(&pairs),
+            Body::Text(text) if has_content_type => builder.body(text),
+            Body::Text(text) => builder.header("content-type", "text/plain; charset=utf-8").body(text),
+        };
+        let response = builder.send().await.map_err(|e| transport_error(&target, &e))?;
+        let status = response.status().as_u16();
+        let headers = header_map(response.headers());
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.contains("json"));
+        let text = response.text().await.map_err(|e| transport_error(&target, &e))?;
+        let expected = match request.expect {
+            Expect::Success => (200..300).contains(&status),
+            Expect::Statuses(list) => list.contains(&status),
+        };
+        let body = match request.response {
+            ResponseFormat::Text => Value::String(text),
+            ResponseFormat::Json if expected => serde_json::from_str(&text).map_err(|e| {
+                Error::validation(format!("{target}: the response is not JSON ({e}): {}", excerpt(&text)))
+                    .with_code("invalid_json")
+                    .with_status(status)
+            })?,
+            ResponseFormat::Json | ResponseFormat::Auto if is_json || text.is_empty() => {
+                if text.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_str(&text).unwrap_or(Value::String(text))
+                }
+            }
+            _ => Value::String(text),
+        };
+        let data = serde_json::json!({ "status": status, "headers": headers, "body": body });
+        if expected {
+            return Ok(data);
+        }
+        Err(status_error(&target, status, &data["body"]).with_retry_after(retry_after).with_data(data))
+    }
+}
+
+/// The error for an unexpected HTTP status.
+pub fn status_error(target: &str, status: u16, body: &Value) -> Error {
+    let kind = match status {
+        401 | 403 => ErrorKind::Permission,
+        404 | 410 => ErrorKind::NotFound,
+        408 => ErrorKind::Timeout,
+        429 => ErrorKind::RateLimit,
+        500..=599 => ErrorKind::ServerError,
+        _ => ErrorKind::ClientError,
+    };
+    let reason = reqwest::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("");
+    let detail = match body {
+        Value::Null => String::new(),
+        Value::String(s) => format!(": {}", excerpt(s)),
+        other => format!(": {}", excerpt(&other.to_string())),
+    };
+    Error::new(kind, format!("{target} answered {status} {reason}{detail}"))
+        .with_code(format!("http_{status}"))
+        .with_status(status)
+}
+
+fn transport_error(target: &str, error: &reqwest::Error) -> Error {
+    // reqwest's Display omits the cause ("error sending request"); the chain says why.
+    let mut message = format!("{target}: {error}");
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else if error.is_builder() {
+        ErrorKind::Config
+    } else if error.is_decode() {
+        ErrorKind::Validation
+    } else {
+        ErrorKind::Network
+    };
+    Error::new(kind, message).with_code(if error.is_connect() { "connect" } else { kind.as_str() })
+}
+
+/// `Retry-After` is either seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    if let Ok(seconds) = value.parse::<f64>() {
+        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+fn header_map(headers: &reqwest::header::HeaderMap) -> Value {
+    let mut out = Map::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match out.get_mut(name.as_str()) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            _ => {
+                out.insert(name.as_str().to_owned(), Value::String(value));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+fn excerpt(text: &str) -> String {
+    const MAX: usize = 200;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_map_onto_kinds() {
+        let kind = |s| status_error("GET x", s, &Value::Null).kind;
+        assert_eq!(kind(401), ErrorKind::Permission);
+        assert_eq!(kind(404), ErrorKind::NotFound);
+        assert_eq!(kind(429), ErrorKind::RateLimit);
+        assert_eq!(kind(503), ErrorKind::ServerError);
+        assert_eq!(kind(422), ErrorKind::ClientError);
+        let e = status_error("GET x", 503, &json!({"error": "down"}));
+        assert!(e.retryable);
+        assert_eq!(e.code.as_deref(), Some("http_503"));
+        assert!(e.message.contains(r#"{"error":"down"}"#), "{}", e.message);
+        assert!(!status_error("GET x", 400, &Value::Null).retryable);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        let later = SystemTime::now() + Duration::from_secs(30);
+        let wait = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(wait <= Duration::from_secs(30) && wait >= Duration::from_secs(28), "{wait:?}");
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

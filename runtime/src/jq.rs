@@ -1,0 +1,206 @@
+//! jq filters, through the jaq crates.
+//!
+//! flowc checks every filter with [`check`] at compile time; the generated program compiles
+//! each filter once at start-up ([`Filter::new`] in a `LazyLock` that `main` forces) and runs
+//! it per node call. `$nodes` holds every finished ancestor's data, keyed by node id.
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{data, Compiler, Ctx, Vars};
+use jaq_json::Val;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::Error;
+
+type Compiled = jaq_core::Filter<data::JustLut<Val>>;
+
+/// The global variables every filter may read.
+const GLOBALS: [&str; 1] = ["$nodes"];
+
+/// A problem in a filter's text, at a character offset into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// Checks a filter without running it: syntax, and that every filter and variable it names
+/// exists.
+pub fn check(code: &str) -> Result<(), Vec<Problem>> {
+    compile(code).map(drop)
+}
+
+fn compile(code: &str) -> Result<Compiled, Vec<Problem>> {
+    let offset = |s: &str| {
+        let start = code.as_ptr() as usize;
+        let at = s.as_ptr() as usize;
+        if at >= start && at <= start + code.len() {
+            code[..at - start].chars().count()
+        } else {
+            0
+        }
+    };
+    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    let arena = Arena::default();
+    let modules = Loader::new(defs).load(&arena, File { code, path: () }).map_err(|errors| {
+        let mut problems = Vec::new();
+        for (_file, error) in errors {
+            match error {
+                jaq_core::load::Error::Io(items) => {
+                    for (path, message) in items {
+                        problems.push(Problem { offset: offset(path), message: format!("cannot load module: {message}") });
+                    }
+                }
+                jaq_core::load::Error::Lex(items) => {
+                    for (expected, at) in items {
+                        problems.push(Problem { offset: offset(at), message: format!("expected {}", expected.as_str()) });
+                    }
+                }
+                jaq_core::load::Error::Parse(items) => {
+                    for (expected, at) in items {
+                        let found = if at.is_empty() { "the end of the filter".to_owned() } else { format!("`{at}`") };
+                        problems.push(Problem {
+                            offset: offset(at),
+                            message: format!("expected {}, found {found}", expected.as_str()),
+                        });
+                    }
+                }
+            }
+        }
+        problems
+    })?;
+    Compiler::default().with_funs(funs).with_global_vars(GLOBALS).compile(modules).map_err(|errors| {
+        errors
+            .into_iter()
+            .flat_map(|(_file, undefined)| undefined)
+            .map(|(name, what)| Problem { offset: offset(name), message: format!("undefined {} `{name}`", what.as_str()) })
+            .collect()
+    })
+}
+
+/// A compiled filter.
+pub struct Filter {
+    code: &'static str,
+    compiled: Result<Compiled, String>,
+}
+
+impl std::fmt::Debug for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Filter").field("code", &self.code).finish_non_exhaustive()
+    }
+}
+
+impl Filter {
+    /// Compiles `code`. A filter that does not compile (flowc checked it, so this means the
+    /// runtime's jaq differs from flowc's) is reported by [`Filter::error`] and fails every run.
+    pub fn new(code: &'static str) -> Self {
+        let compiled = compile(code).map_err(|problems| {
+            let messages: Vec<String> =
+                problems.iter().map(|p| format!("{} (at character {})", p.message, p.offset)).collect();
+            format!("jq filter `{code}` does not compile: {}", messages.join("; "))
+        });
+        Filter { code, compiled }
+    }
+
+    /// Why the filter does not compile, if it does not.
+    pub fn error(&self) -> Option<&str> {
+        self.compiled.as_ref().err().map(String::as_str)
+    }
+
+    /// Runs the filter on `input`, with `$nodes` bound to `nodes`; every output value.
+    pub fn run(&self, input: &Value, nodes: &Value) -> Result<Vec<Value>, Error> {
+        let filter = self.compiled.as_ref().map_err(|e| Error::config(e.clone()))?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([to_val(nodes)?]));
+        let mut out = Vec::new();
+        for item in filter.id.run((ctx, to_val(input)?)) {
+            match item {
+                Ok(value) => out.push(from_val(&value)?),
+                Err(exception) => {
+                    let message = match exception.get_err() {
+                        Ok(error) => format!("jq filter `{}` failed: {error}", self.code),
+                        Err(_) => format!("jq filter `{}` used `halt`, which flows do not support", self.code),
+                    };
+                    return Err(Error::validation(message).with_code("jq_error"));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs the filter and folds its outputs into one value: none gives `null`, one gives
+    /// itself, several give an array of them.
+    pub fn run_one(&self, input: &Value, nodes: &Value) -> Result<Value, Error> {
+        let mut values = self.run(input, nodes)?;
+        Ok(match values.len() {
+            0 => Value::Null,
+            1 => values.remove(0),
+            _ => Value::Array(values),
+        })
+    }
+
+    /// Runs a condition: the filter must yield exactly one boolean.
+    pub fn run_bool(&self, input: &Value, nodes: &Value) -> Result<bool, Error> {
+        match self.run(input, nodes)?.as_slice() {
+            [Value::Bool(b)] => Ok(*b),
+            other => Err(Error::validation(format!(
+                "condition `{}` must yield one boolean, but yielded {}",
+                self.code,
+                Value::Array(other.to_vec())
+            ))
+            .with_code("not_a_boolean")),
+        }
+    }
+}
+
+fn to_val(value: &Value) -> Result<Val, Error> {
+    Val::deserialize(value).map_err(|e| Error::internal(format!("cannot pass a value to jq: {e}")))
+}
+
+fn from_val(value: &Val) -> Result<Value, Error> {
+    // jaq's values print as JSON; that is the one conversion jaq-json offers back.
+    serde_json::from_str(&value.to_string())
+        .map_err(|e| Error::validation(format!("jq produced a value that is not JSON ({value}): {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::LazyLock;
+
+    static DOUBLE: LazyLock<Filter> = LazyLock::new(|| Filter::new("[.[] * 2]"));
+
+    #[test]
+    fn runs_with_std_and_nodes() {
+        assert_eq!(DOUBLE.run_one(&json!([1, 2]), &Value::Null).unwrap(), json!([2, 4]));
+        let f = Filter::new("$nodes.a.x + (. | length)");
+        assert_eq!(f.run_one(&json!("abc"), &json!({"a": {"x": 1}})).unwrap(), json!(4));
+        let f = Filter::new(".[] | select(. > 1)");
+        assert_eq!(f.run_one(&json!([1, 2, 3]), &Value::Null).unwrap(), json!([2, 3]));
+        assert_eq!(f.run_one(&json!([]), &Value::Null).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn reports_problems_with_offsets() {
+        let problems = check(".a | map(").unwrap_err();
+        assert!(!problems.is_empty());
+        let problems = check(".a | nosuchfn(1)").unwrap_err();
+        assert_eq!(problems[0].offset, 5);
+        assert!(problems[0].message.contains("nosuchfn"), "{problems:?}");
+        assert!(check("$nodes | keys").is_ok());
+        assert!(check("$other").is_err());
+    }
+
+    #[test]
+    fn conditions_must_be_boolean_and_errors_are_validation() {
+        let f = Filter::new(".n > 2");
+        assert!(f.run_bool(&json!({"n": 3}), &Value::Null).unwrap());
+        let f = Filter::new(".n");
+        assert_eq!(f.run_bool(&json!({"n": 3}), &Value::Null).unwrap_err().kind, crate::ErrorKind::Validation);
+        let f = Filter::new("error(\"boom\")");
+        assert_eq!(f.run(&Value::Null, &Value::Null).unwrap_err().kind, crate::ErrorKind::Validation);
+        let f = Filter::new("halt");
+        assert!(f.run(&Value::Null, &Value::Null).is_err());
+    }
+}

@@ -1,0 +1,102 @@
+//! Template reads and rendering.
+//!
+//! flowc compiles every `{{ node.path }}` in a flow into a [`read`] with a static path, and
+//! every string that mixes text and templates into a [`render`] of [`Part`]s. Nothing here
+//! parses templates at run time.
+
+use serde_json::Value;
+
+/// One step of a path: `.field`, `["any key"]` or `[0]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seg {
+    Key(&'static str),
+    Index(usize),
+}
+
+/// Reads `path` inside `value`; a missing key, an index out of range or a step into a scalar
+/// gives `null`, as reading a skipped node does.
+pub fn read(value: &Value, path: &[Seg]) -> Value {
+    lookup(value, path).cloned().unwrap_or(Value::Null)
+}
+
+/// Like [`read`], by reference; `None` where the path leads nowhere.
+pub fn lookup<'v>(value: &'v Value, path: &[Seg]) -> Option<&'v Value> {
+    let mut here = value;
+    for seg in path {
+        here = match (seg, here) {
+            (Seg::Key(key), Value::Object(map)) => map.get(*key)?,
+            (Seg::Index(i), Value::Array(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(here)
+}
+
+/// A piece of a rendered string: literal text, or a value read from a node.
+#[derive(Debug, Clone, Copy)]
+pub enum Part<'a> {
+    Text(&'a str),
+    Value(&'a Value),
+}
+
+/// Renders parts into one string: text as written, strings as they are, `null` as nothing,
+/// other values as compact JSON.
+pub fn render(parts: &[Part<'_>]) -> String {
+    let mut out = String::new();
+    for part in parts {
+        match part {
+            Part::Text(text) => out.push_str(text),
+            Part::Value(value) => push_value(&mut out, value),
+        }
+    }
+    out
+}
+
+/// The text of a value as it appears inside a rendered string.
+pub fn to_text(value: &Value) -> String {
+    let mut out = String::new();
+    push_value(&mut out, value);
+    out
+}
+
+fn push_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => {}
+        Value::String(s) => out.push_str(s),
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_keys_indexes_and_misses() {
+        let v = json!({"a": {"b c": [10, {"d": true}]}});
+        assert_eq!(read(&v, &[Seg::Key("a"), Seg::Key("b c"), Seg::Index(1), Seg::Key("d")]), json!(true));
+        assert_eq!(read(&v, &[Seg::Key("a"), Seg::Key("nope")]), Value::Null);
+        assert_eq!(read(&v, &[Seg::Key("a"), Seg::Key("b c"), Seg::Index(7)]), Value::Null);
+        assert_eq!(read(&v, &[Seg::Index(0)]), Value::Null);
+        assert_eq!(read(&v, &[]), v);
+    }
+
+    #[test]
+    fn renders_strings_raw_and_others_as_json() {
+        let s = json!("x\"y");
+        let n = json!(4.5);
+        let o = json!({"k": [1, null]});
+        let parts = [
+            Part::Text("s="),
+            Part::Value(&s),
+            Part::Text(" n="),
+            Part::Value(&n),
+            Part::Text(" o="),
+            Part::Value(&o),
+            Part::Text(" null="),
+            Part::Value(&Value::Null),
+        ];
+        assert_eq!(render(&parts), r#"s=x"y n=4.5 o={"k":[1,null]} null="#);
+    }
+}

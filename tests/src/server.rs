@@ -1,0 +1,453 @@
+//! A local HTTP server for end-to-end tests of generated programs.
+//!
+//! [`TestServer`] serves on `127.0.0.1` (port chosen by the OS) from its own thread and its own
+//! tokio runtime, so it keeps answering while the test thread blocks (e.g. waiting on a child
+//! process with `std::process::Command`). It stops when dropped.
+//!
+//! Endpoints (any method unless said otherwise):
+//!
+//! | path | answer |
+//! |---|---|
+//! | `/echo`, `/echo/*rest` | 200 `{"method","path","query":{k:v},"headers":{lowercase:v},"body"}`; `body` is the parsed JSON body, else the body as a string, else `null` when empty |
+//! | `/flaky/{key}?fail=N` (N = 2) | the first N calls for `key`: 503 `{"error":"try again"}`; then 200 `{"ok":true,"key":key,"calls":n}` |
+//! | `/retry-after/{key}?secs=S` (S = 1) | first call for `key`: 429 with `Retry-After: S` and `{"error":"slow down"}`; then 200 `{"ok":true,"calls":n}` |
+//! | `/slow/{key}?ms=M` (M = 300) | sleeps M ms (concurrent calls overlap), then 200 `{"key":key}` |
+//! | `/status/{code}` | that status with `{"status":code}` |
+//! | `/json` | 200 `{"items":[{"id":1,"name":"a"},{"id":2,"name":"b"}],"total":2}` |
+//! | `/text` | 200 `text/plain` `hello` |
+//! | anything else | 404 `{"error":"not found"}` |
+//!
+//! `n` counts every call for that key so far, this one included. Counters are per key and per
+//! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
+//! they use distinct keys. Every request, whatever its path, is recorded ([`Recorded`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+
+/// Largest request body the server accepts (bigger bodies get 413).
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// One request the server received.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without the query (`/flaky/a`).
+    pub path: String,
+    /// The raw query string without `?` (`fail=3&x=1`), empty when there is none.
+    pub query: String,
+    /// Request headers, names lowercased; repeated headers are joined with `", "`.
+    pub headers: BTreeMap<String, String>,
+    /// The request body (lossy UTF-8).
+    pub body: String,
+    /// When the request arrived.
+    pub received_at: Instant,
+    /// When the handler finished. For a request still being handled when
+    /// [`TestServer::requests`] was called, the time of that call; for a request the client
+    /// gave up on (the connection closed first), when the server noticed (right away:
+    /// the handler is then dropped).
+    pub responded_at: Instant,
+    /// The status code sent, or `None` if no response was produced (still running, or the
+    /// client went away first).
+    pub status: Option<u16>,
+}
+
+impl Recorded {
+    /// The request body parsed as JSON, or `Value::Null` when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// A header by (case-insensitive) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+
+    /// How long the handler took.
+    pub fn duration(&self) -> Duration {
+        self.responded_at
+            .saturating_duration_since(self.received_at)
+    }
+}
+
+struct Entry {
+    rec: Recorded,
+    done: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    log: Mutex<Vec<Entry>>,
+    counters: Mutex<HashMap<String, u64>>,
+}
+
+impl Shared {
+    /// Counts one more call for `key` and returns the count, this call included.
+    fn bump(&self, key: String) -> u64 {
+        let mut counters = self.counters.lock().unwrap();
+        let n = counters.entry(key).or_insert(0);
+        *n += 1;
+        *n
+    }
+}
+
+/// The local test server. See the module docs for its endpoints.
+pub struct TestServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts the server on its own thread and runtime. Usable from a plain `#[test]` and from
+    /// inside a tokio runtime alike. The server answers as soon as this returns.
+    pub fn start_blocking() -> TestServer {
+        let listener =
+            std::net::TcpListener::bind(("127.0.0.1", 0)).expect("test server: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("test server: local_addr");
+        listener
+            .set_nonblocking(true)
+            .expect("test server: set_nonblocking");
+
+        let shared = Arc::new(Shared::default());
+        let app = router(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+
+        let thread = std::thread::Builder::new()
+            .name(format!("test-server-{}", addr.port()))
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("test server: tokio runtime");
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)
+                        .expect("test server: tokio listener");
+                    tokio::select! {
+                        res = axum::serve(listener, app) => {
+                            if let Err(e) = res {
+                                eprintln!("test server on {addr} stopped: {e}");
+                            }
+                        }
+                        _ = rx => {}
+                    }
+                });
+                // Cancels connections still open (keep-alive, slow handlers).
+                rt.shutdown_timeout(Duration::from_secs(1));
+            })
+            .expect("test server: spawn thread");
+
+        TestServer {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Same as [`TestServer::start_blocking`] (the server has its own runtime either way).
+    pub async fn start() -> TestServer {
+        Self::start_blocking()
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `base_url()` followed by `path` (which should start with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url(), path)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every request received so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        let now = Instant::now();
+        let log = self.shared.log.lock().unwrap();
+        log.iter()
+            .map(|e| {
+                let mut rec = e.rec.clone();
+                if !e.done {
+                    rec.responded_at = now;
+                }
+                rec
+            })
+            .collect()
+    }
+
+    /// The requests whose path starts with `path_prefix`, in arrival order.
+    pub fn requests_to(&self, path_prefix: &str) -> Vec<Recorded> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.path.starts_with(path_prefix))
+            .collect()
+    }
+
+    /// The largest number of requests to `path_prefix` that were being handled at the same
+    /// moment (from their `received_at`..`responded_at` intervals).
+    pub fn max_overlap(&self, path_prefix: &str) -> usize {
+        let reqs = self.requests_to(path_prefix);
+        // Ends sort before starts at the same instant: touching intervals do not overlap.
+        let mut events: Vec<(Instant, i32)> = Vec::with_capacity(reqs.len() * 2);
+        for r in &reqs {
+            events.push((r.received_at, 1));
+            events.push((r.responded_at, -1));
+        }
+        events.sort();
+        let (mut current, mut max) = (0i32, 0i32);
+        for (_, delta) in events {
+            current += delta;
+            max = max.max(current);
+        }
+        max as usize
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/echo", any(echo))
+        .route("/echo/{*rest}", any(echo))
+        .route("/flaky/{key}", any(flaky))
+        .route("/retry-after/{key}", any(retry_after))
+        .route("/slow/{key}", any(slow))
+        .route("/status/{code}", any(status))
+        .route("/json", any(json_doc))
+        .route("/text", any(text))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(shared.clone(), record))
+        .with_state(shared)
+}
+
+/// Marks the log entry finished when the handler completes or is dropped (client gone).
+struct Finish {
+    shared: Arc<Shared>,
+    index: usize,
+    status: Option<u16>,
+}
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        let mut log = self.shared.log.lock().unwrap();
+        let entry = &mut log[self.index];
+        entry.rec.responded_at = Instant::now();
+        entry.rec.status = self.status;
+        entry.done = true;
+    }
+}
+
+async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let received_at = Instant::now();
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Json(json!({"error": e.to_string()})),
+            )
+                .into_response()
+        }
+    };
+    let rec = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        headers: header_map(&parts.headers),
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+        received_at,
+        responded_at: received_at,
+        status: None,
+    };
+    let index = {
+        let mut log = shared.log.lock().unwrap();
+        log.push(Entry { rec, done: false });
+        log.len() - 1
+    };
+    let mut finish = Finish {
+        shared,
+        index,
+        status: None,
+    };
+    let resp = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    finish.status = Some(resp.status().as_u16());
+    drop(finish);
+    resp
+}
+
+fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        out.entry(name.as_str().to_ascii_lowercase())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    out
+}
+
+async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json<Value> {
+    let query: serde_json::Map<String, Value> = query_pairs(uri.query().unwrap_or(""))
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let headers: serde_json::Map<String, Value> = header_map(&headers)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+    };
+    Json(json!({
+        "method": method.as_str(),
+        "path": uri.path(),
+        "query": query,
+        "headers": headers,
+        "body": body,
+    }))
+}
+
+/// Decodes `a=1&b=x%20y` into pairs (a repeated key keeps its last value in the echo map).
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    Query::<Vec<(String, String)>>::try_from_uri(
+        &format!("/?{query}").parse::<Uri>().unwrap_or_default(),
+    )
+    .map(|Query(pairs)| pairs)
+    .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct FlakyParams {
+    fail: Option<u64>,
+}
+
+async fn flaky(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(params): Query<FlakyParams>,
+) -> Response {
+    let fail = params.fail.unwrap_or(2);
+    let n = shared.bump(format!("flaky/{key}"));
+    if n <= fail {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "try again"})),
+        )
+            .into_response()
+    } else {
+        Json(json!({"ok": true, "key": key, "calls": n})).into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct RetryAfterParams {
+    secs: Option<u64>,
+}
+
+async fn retry_after(
+    State(shared): State<Arc<Shared>>,
+    Path(key): Path<String>,
+    Query(params): Query<RetryAfterParams>,
+) -> Response {
+    let secs = params.secs.unwrap_or(1);
+    let n = shared.bump(format!("retry-after/{key}"));
+    if n == 1 {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, HeaderValue::from(secs))],
+            Json(json!({"error": "slow down"})),
+        )
+            .into_response()
+    } else {
+        Json(json!({"ok": true, "calls": n})).into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct SlowParams {
+    ms: Option<u64>,
+}
+
+async fn slow(Path(key): Path<String>, Query(params): Query<SlowParams>) -> Json<Value> {
+    tokio::time::sleep(Duration::from_millis(params.ms.unwrap_or(300))).await;
+    Json(json!({"key": key}))
+}
+
+async fn status(Path(code): Path<String>) -> Response {
+    match code
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+    {
+        Some(status) => (status, Json(json!({"status": status.as_u16()}))).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": format!("not a status code: {code}")})),
+        )
+            .into_response(),
+    }
+}
+
+async fn json_doc() -> Json<Value> {
+    Json(json!({
+        "items": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+        "total": 2,
+    }))
+}
+
+async fn text() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "hello",
+    )
+        .into_response()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": "not found", "path": uri.path()})),
+    )
+        .into_response()
+}
