@@ -1,0 +1,67 @@
+//! flowc compiles flow documents — JSON workflows of nodes and edges, as visual flow
+//! builders save them — into standalone Rust programs that link the `flowc-runtime` crate.
+//!
+//! ```no_run
+//! let text = std::fs::read_to_string("flow.json").unwrap();
+//! match flowc::compile("flow.json", &text, &flowc::Options::default()) {
+//!     Ok(project) => project.write_to("out".as_ref()).unwrap(),
+//!     Err(diagnostics) => eprintln!("{diagnostics}"),
+//! }
+//! ```
+
+mod check;
+pub mod diag;
+mod emit;
+pub mod graph;
+mod ident;
+mod ir;
+mod model;
+mod nodes;
+mod project;
+pub mod schema;
+mod source;
+mod template;
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use project::{Options, Project, RuntimeSource};
+
+/// Checks a flow document: `Ok` with a summary when it is valid, every problem otherwise.
+pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
+    check::check(file, text).map(|ir| Summary::of(&ir))
+}
+
+/// Compiles a flow document into the files of a Cargo project.
+pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Diagnostics> {
+    let ir = check::check(file, text)?;
+    Ok(project::generate(&ir, options))
+}
+
+/// The graph of a valid flow, as Mermaid or Graphviz text.
+pub fn graph(file: &str, text: &str, format: graph::Format) -> Result<String, Diagnostics> {
+    let ir = check::check(file, text)?;
+    Ok(graph::render(&ir, format))
+}
+
+/// What a valid flow holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub id: String,
+    pub nodes: usize,
+    pub edges: usize,
+}
+
+impl Summary {
+    fn of(ir: &ir::Ir) -> Summary {
+        Summary { id: ir.id.clone(), nodes: ir.nodes.len(), edges: ir.edges.len() }
+    }
+}
+
+/// The runtime files flowc vendors into generated projects (relative to the runtime crate).
+pub fn vendored_runtime_files() -> Vec<&'static str> {
+    project::runtime_files().collect()
+}
+
+/// The `Cargo.lock` flowc writes for a flow with this id.
+pub fn lock_file(id: &str) -> String {
+    project::lock_file(id)
+}

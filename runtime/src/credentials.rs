@@ -34,16 +34,14 @@ impl Credential {
             },
             CredentialSource::File(path) => match std::fs::read_to_string(path) {
                 Ok(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
-                Ok(_) => Err(Error::new(
-                    ErrorKind::Config,
-                    format!("credential `{}`: the file {path} is empty", self.name),
-                )
-                .with_code("missing_credential")),
-                Err(err) => Err(Error::new(
-                    ErrorKind::Config,
-                    format!("credential `{}`: cannot read {path}: {err}", self.name),
-                )
-                .with_code("missing_credential")),
+                Ok(_) => {
+                    Err(Error::new(ErrorKind::Config, format!("credential `{}`: the file {path} is empty", self.name))
+                        .with_code("missing_credential"))
+                }
+                Err(err) => {
+                    Err(Error::new(ErrorKind::Config, format!("credential `{}`: cannot read {path}: {err}", self.name))
+                        .with_code("missing_credential"))
+                }
             },
         }
     }

@@ -67,10 +67,7 @@ impl ErrorKind {
 
     /// Whether trying again may help: the kinds a retry policy retries by default.
     pub fn is_transient(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::RateLimit | ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Network
-        )
+        matches!(self, ErrorKind::RateLimit | ErrorKind::ServerError | ErrorKind::Timeout | ErrorKind::Network)
     }
 }
 

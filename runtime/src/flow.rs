@@ -119,6 +119,17 @@ impl Output {
     }
 }
 
+/// How a `merge` node joins its upstream data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Merge {
+    /// `{upstream id: data}`.
+    Object,
+    /// `[data, ...]`, in edge order.
+    Array,
+    /// The first upstream, in edge order, that produced data.
+    First,
+}
+
 /// Everything a run shares between its nodes.
 pub(crate) struct RunState {
     pub flow: &'static Flow,
@@ -156,22 +167,22 @@ impl Cx {
             [] => Value::Null,
             [only] => self.data(*only).clone(),
             many => Value::Object(
-                many.iter()
-                    .map(|&i| (self.run.flow.nodes[i].id.to_owned(), self.data(i).clone()))
-                    .collect(),
+                many.iter().map(|&i| (self.run.flow.nodes[i].id.to_owned(), self.data(i).clone())).collect(),
             ),
         }
     }
 
-    /// The data of each upstream node, in edge order (for `merge`).
-    pub fn upstream(&self) -> impl Iterator<Item = (&'static str, &Value)> + '_ {
-        let flow = self.run.flow;
-        self.run.upstream[self.node].iter().map(move |&i| (flow.nodes[i].id, self.data(i)))
-    }
-
-    /// Whether an upstream node produced data (succeeded, or failed with a fallback).
-    pub fn has_data(&self, node: usize) -> bool {
-        self.run.data.get(node).and_then(OnceLock::get).is_some_and(|v| !v.is_null())
+    /// Joins the data of the upstream nodes that produced data (succeeded, or failed with a
+    /// fallback); skipped and failed ones are left out.
+    pub fn merge(&self, mode: Merge) -> Value {
+        let produced = self.run.upstream[self.node]
+            .iter()
+            .filter_map(|&i| self.run.data[i].get().map(|data| (self.run.flow.nodes[i].id, data)));
+        match mode {
+            Merge::Object => Value::Object(produced.map(|(id, data)| (id.to_owned(), data.clone())).collect()),
+            Merge::Array => Value::Array(produced.map(|(_, data)| data.clone()).collect()),
+            Merge::First => produced.map(|(_, data)| data.clone()).next().unwrap_or(Value::Null),
+        }
     }
 
     /// Every finished ancestor's data, keyed by node id (jq's `$nodes`).

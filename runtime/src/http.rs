@@ -70,6 +70,17 @@ pub enum ResponseFormat {
     Text,
 }
 
+impl Body {
+    /// A form body from an object: each member's value as text (strings as they are, other
+    /// values as JSON; `null` as empty).
+    pub fn form(value: Value) -> Body {
+        match value {
+            Value::Object(map) => Body::Form(map.into_iter().map(|(k, v)| (k, crate::value::to_text(&v))).collect()),
+            other => Body::Text(crate::value::to_text(&other)),
+        }
+    }
+}
+
 impl Http {
     /// Builds the client: rustls, a connect timeout, a user agent naming the runtime.
     pub fn new() -> Result<Self, Error> {

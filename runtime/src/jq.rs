@@ -49,12 +49,14 @@ fn compile(code: &str) -> Result<Compiled, Vec<Problem>> {
             match error {
                 jaq_core::load::Error::Io(items) => {
                     for (path, message) in items {
-                        problems.push(Problem { offset: offset(path), message: format!("cannot load module: {message}") });
+                        problems
+                            .push(Problem { offset: offset(path), message: format!("cannot load module: {message}") });
                     }
                 }
                 jaq_core::load::Error::Lex(items) => {
                     for (expected, at) in items {
-                        problems.push(Problem { offset: offset(at), message: format!("expected {}", expected.as_str()) });
+                        problems
+                            .push(Problem { offset: offset(at), message: format!("expected {}", expected.as_str()) });
                     }
                 }
                 jaq_core::load::Error::Parse(items) => {
@@ -74,7 +76,10 @@ fn compile(code: &str) -> Result<Compiled, Vec<Problem>> {
         errors
             .into_iter()
             .flat_map(|(_file, undefined)| undefined)
-            .map(|(name, what)| Problem { offset: offset(name), message: format!("undefined {} `{name}`", what.as_str()) })
+            .map(|(name, what)| Problem {
+                offset: offset(name),
+                message: format!("undefined {} `{name}`", what.as_str()),
+            })
             .collect()
     })
 }

@@ -7,6 +7,7 @@
 //! and supplies the pieces it calls (HTTP, templates, jq, credentials).
 
 pub mod cli;
+pub mod code;
 pub mod credentials;
 pub mod envelope;
 pub mod error;
@@ -22,12 +23,17 @@ pub mod value;
 pub use credentials::{Credential, CredentialSource};
 pub use envelope::{Envelope, RunResult, RunStatus, Status};
 pub use error::{Error, ErrorKind};
-pub use flow::{Cx, Edge, Flow, Handle, Node, NodeFuture, NodeResult, OnError, Output, Route};
+pub use flow::{Cx, Edge, Flow, Handle, Merge, Node, NodeFuture, NodeResult, OnError, Output, Route};
 pub use retry::{Jitter, RetryPolicy};
-pub use value::{read, render, Part, Seg};
+pub use value::{object, read, render, Part, Seg};
 
 pub use cli::main;
 pub use scheduler::run;
+
+/// Waits (a `delay` node).
+pub async fn sleep_ms(ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}
 
 /// Re-exported so generated code names one crate for JSON.
 pub use serde_json;

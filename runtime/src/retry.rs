@@ -28,12 +28,8 @@ pub struct RetryPolicy {
 
 impl RetryPolicy {
     /// Error kinds retried when a policy does not list its own.
-    pub const DEFAULT_RETRY_ON: &'static [ErrorKind] = &[
-        ErrorKind::RateLimit,
-        ErrorKind::ServerError,
-        ErrorKind::Timeout,
-        ErrorKind::Network,
-    ];
+    pub const DEFAULT_RETRY_ON: &'static [ErrorKind] =
+        &[ErrorKind::RateLimit, ErrorKind::ServerError, ErrorKind::Timeout, ErrorKind::Network];
 
     /// One attempt, no retry (`"retry": false`).
     pub const NONE: RetryPolicy = RetryPolicy {

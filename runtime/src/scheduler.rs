@@ -232,14 +232,16 @@ async fn run_node(mut cx: Cx) -> Finished {
         let call = (node.run)(cx.clone());
         let result = match node.timeout_ms {
             Some(ms) => tokio::time::timeout(Duration::from_millis(ms), call).await.unwrap_or_else(|_| {
-                Err(Error::timeout(format!("attempt {attempt} did not finish within {ms} ms")).with_code("attempt_timeout"))
+                Err(Error::timeout(format!("attempt {attempt} did not finish within {ms} ms"))
+                    .with_code("attempt_timeout"))
             }),
             None => call.await,
         };
         match result {
             Ok(Output { data, route, metadata }) => {
                 let duration_ms = began.elapsed().as_millis() as u64;
-                events.emit("node_complete", json!({ "node": node.id, "duration_ms": duration_ms, "attempts": attempt }));
+                events
+                    .emit("node_complete", json!({ "node": node.id, "duration_ms": duration_ms, "attempts": attempt }));
                 let envelope = Envelope {
                     node: node.id,
                     kind: node.kind,

@@ -32,11 +32,12 @@ pub fn lookup<'v>(value: &'v Value, path: &[Seg]) -> Option<&'v Value> {
     Some(here)
 }
 
-/// A piece of a rendered string: literal text, or a value read from a node.
+/// A piece of a rendered string: literal text, a value, or a path read inside a value.
 #[derive(Debug, Clone, Copy)]
 pub enum Part<'a> {
     Text(&'a str),
     Value(&'a Value),
+    Read(&'a Value, &'a [Seg]),
 }
 
 /// Renders parts into one string: text as written, strings as they are, `null` as nothing,
@@ -47,9 +48,19 @@ pub fn render(parts: &[Part<'_>]) -> String {
         match part {
             Part::Text(text) => out.push_str(text),
             Part::Value(value) => push_value(&mut out, value),
+            Part::Read(value, path) => {
+                if let Some(value) = lookup(value, path) {
+                    push_value(&mut out, value);
+                }
+            }
         }
     }
     out
+}
+
+/// Builds an object from members, in order (generated code builds config objects this way).
+pub fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
+    Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
 }
 
 /// The text of a value as it appears inside a rendered string.
@@ -96,7 +107,11 @@ mod tests {
             Part::Value(&o),
             Part::Text(" null="),
             Part::Value(&Value::Null),
+            Part::Text(" read="),
+            Part::Read(&o, &[Seg::Key("k"), Seg::Index(0)]),
+            Part::Text(" miss="),
+            Part::Read(&o, &[Seg::Key("zz")]),
         ];
-        assert_eq!(render(&parts), r#"s=x"y n=4.5 o={"k":[1,null]} null="#);
+        assert_eq!(render(&parts), r#"s=x"y n=4.5 o={"k":[1,null]} null= read=1 miss="#);
     }
 }

@@ -72,13 +72,9 @@ impl Httpbin {
     /// `Err((worth_retrying, message))`.
     fn try_start(python: &str) -> Result<Httpbin, (bool, String)> {
         let port = crate::free_port();
-        let log =
-            std::env::temp_dir().join(format!("flowc-httpbin-{}-{}.log", std::process::id(), port));
-        let out = File::create(&log)
-            .map_err(|e| (false, format!("httpbin: create {}: {e}", log.display())))?;
-        let err = out
-            .try_clone()
-            .map_err(|e| (false, format!("httpbin: log file: {e}")))?;
+        let log = std::env::temp_dir().join(format!("flowc-httpbin-{}-{}.log", std::process::id(), port));
+        let out = File::create(&log).map_err(|e| (false, format!("httpbin: create {}: {e}", log.display())))?;
+        let err = out.try_clone().map_err(|e| (false, format!("httpbin: log file: {e}")))?;
         let mut child = Command::new(python)
             .arg("-c")
             .arg(SCRIPT)
@@ -90,12 +86,7 @@ impl Httpbin {
             .spawn()
             .map_err(|e| (false, format!("httpbin: cannot run {python}: {e}")))?;
         let stdin = child.stdin.take();
-        let mut this = Httpbin {
-            child,
-            _stdin: stdin,
-            port,
-            log,
-        };
+        let mut this = Httpbin { child, _stdin: stdin, port, log };
 
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .proxy(None)
@@ -177,12 +168,14 @@ fn check_installed(python: &str) -> Result<(), String> {
         .output();
     match probe {
         Err(e) if e.kind() == ErrorKind::NotFound => Err(format!(
-            "`{python}` is not on PATH: install Python 3, then run `{PIP_INSTALL}`"
+            "`{python}` is not on PATH: install Python 3, then run `{PIP_INSTALL}` \
+             (or set FLOWC_TEST_PYTHON to an interpreter that has httpbin)"
         )),
         Err(e) => Err(format!("cannot run `{python}`: {e}")),
         Ok(out) if out.status.success() => Ok(()),
         Ok(out) if out.status.code() == Some(3) => Err(format!(
-            "the Python package httpbin is not installed for `{python}`: run `{PIP_INSTALL}`"
+            "the Python package httpbin is not installed for `{python}`: \
+             run `{python} -m pip install httpbin`"
         )),
         Ok(out) => Err(format!(
             "`{python}` failed ({}): {}; install Python 3, then run `{PIP_INSTALL}`",

@@ -14,10 +14,7 @@ use std::time::Duration;
 /// then closed). Use it only for child processes that must be told a port up front; servers
 /// in this process bind port 0 directly.
 pub fn free_port() -> u16 {
-    TcpListener::bind(("127.0.0.1", 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    TcpListener::bind(("127.0.0.1", 0)).and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
 }
 
 /// A small blocking HTTP client for tests: no proxy (whatever the environment says), every

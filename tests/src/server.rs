@@ -74,15 +74,12 @@ impl Recorded {
 
     /// A header by (case-insensitive) name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
     }
 
     /// How long the handler took.
     pub fn duration(&self) -> Duration {
-        self.responded_at
-            .saturating_duration_since(self.received_at)
+        self.responded_at.saturating_duration_since(self.received_at)
     }
 }
 
@@ -119,12 +116,9 @@ impl TestServer {
     /// Starts the server on its own thread and runtime. Usable from a plain `#[test]` and from
     /// inside a tokio runtime alike. The server answers as soon as this returns.
     pub fn start_blocking() -> TestServer {
-        let listener =
-            std::net::TcpListener::bind(("127.0.0.1", 0)).expect("test server: bind 127.0.0.1:0");
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("test server: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("test server: local_addr");
-        listener
-            .set_nonblocking(true)
-            .expect("test server: set_nonblocking");
+        listener.set_nonblocking(true).expect("test server: set_nonblocking");
 
         let shared = Arc::new(Shared::default());
         let app = router(shared.clone());
@@ -139,8 +133,7 @@ impl TestServer {
                     .build()
                     .expect("test server: tokio runtime");
                 rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener)
-                        .expect("test server: tokio listener");
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("test server: tokio listener");
                     tokio::select! {
                         res = axum::serve(listener, app) => {
                             if let Err(e) = res {
@@ -155,12 +148,7 @@ impl TestServer {
             })
             .expect("test server: spawn thread");
 
-        TestServer {
-            addr,
-            shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
+        TestServer { addr, shared, shutdown: Some(tx), thread: Some(thread) }
     }
 
     /// Same as [`TestServer::start_blocking`] (the server has its own runtime either way).
@@ -200,10 +188,7 @@ impl TestServer {
 
     /// The requests whose path starts with `path_prefix`, in arrival order.
     pub fn requests_to(&self, path_prefix: &str) -> Vec<Recorded> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.path.starts_with(path_prefix))
-            .collect()
+        self.requests().into_iter().filter(|r| r.path.starts_with(path_prefix)).collect()
     }
 
     /// The largest number of requests to `path_prefix` that were being handled at the same
@@ -274,13 +259,7 @@ async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
     let (parts, body) = req.into_parts();
     let bytes = match axum::body::to_bytes(body, BODY_LIMIT).await {
         Ok(b) => b,
-        Err(e) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Json(json!({"error": e.to_string()})),
-            )
-                .into_response()
-        }
+        Err(e) => return (StatusCode::PAYLOAD_TOO_LARGE, Json(json!({"error": e.to_string()}))).into_response(),
     };
     let rec = Recorded {
         method: parts.method.to_string(),
@@ -297,14 +276,8 @@ async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> 
         log.push(Entry { rec, done: false });
         log.len() - 1
     };
-    let mut finish = Finish {
-        shared,
-        index,
-        status: None,
-    };
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let mut finish = Finish { shared, index, status: None };
+    let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     finish.status = Some(resp.status().as_u16());
     drop(finish);
     resp
@@ -325,19 +298,14 @@ fn header_map(headers: &HeaderMap) -> BTreeMap<String, String> {
 }
 
 async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json<Value> {
-    let query: serde_json::Map<String, Value> = query_pairs(uri.query().unwrap_or(""))
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
-    let headers: serde_json::Map<String, Value> = header_map(&headers)
-        .into_iter()
-        .map(|(k, v)| (k, Value::String(v)))
-        .collect();
+    let query: serde_json::Map<String, Value> =
+        query_pairs(uri.query().unwrap_or("")).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let headers: serde_json::Map<String, Value> =
+        header_map(&headers).into_iter().map(|(k, v)| (k, Value::String(v))).collect();
     let body = if body.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+        serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
     };
     Json(json!({
         "method": method.as_str(),
@@ -350,11 +318,9 @@ async fn echo(method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Json
 
 /// Decodes `a=1&b=x%20y` into pairs (a repeated key keeps its last value in the echo map).
 fn query_pairs(query: &str) -> Vec<(String, String)> {
-    Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{query}").parse::<Uri>().unwrap_or_default(),
-    )
-    .map(|Query(pairs)| pairs)
-    .unwrap_or_default()
+    Query::<Vec<(String, String)>>::try_from_uri(&format!("/?{query}").parse::<Uri>().unwrap_or_default())
+        .map(|Query(pairs)| pairs)
+        .unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -370,11 +336,7 @@ async fn flaky(
     let fail = params.fail.unwrap_or(2);
     let n = shared.bump(format!("flaky/{key}"));
     if n <= fail {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"error": "try again"})),
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "try again"}))).into_response()
     } else {
         Json(json!({"ok": true, "key": key, "calls": n})).into_response()
     }
@@ -415,17 +377,9 @@ async fn slow(Path(key): Path<String>, Query(params): Query<SlowParams>) -> Json
 }
 
 async fn status(Path(code): Path<String>) -> Response {
-    match code
-        .parse::<u16>()
-        .ok()
-        .and_then(|c| StatusCode::from_u16(c).ok())
-    {
+    match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
         Some(status) => (status, Json(json!({"status": status.as_u16()}))).into_response(),
-        None => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": format!("not a status code: {code}")})),
-        )
-            .into_response(),
+        None => (StatusCode::BAD_REQUEST, Json(json!({"error": format!("not a status code: {code}")}))).into_response(),
     }
 }
 
@@ -437,17 +391,9 @@ async fn json_doc() -> Json<Value> {
 }
 
 async fn text() -> Response {
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "hello",
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "hello").into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(json!({"error": "not found", "path": uri.path()})),
-    )
-        .into_response()
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not found", "path": uri.path()}))).into_response()
 }

@@ -11,10 +11,7 @@ fn get(url: &str) -> (u16, Value) {
     let mut resp = http_agent().get(url).call().expect(url);
     let status = resp.status().as_u16();
     let text = resp.body_mut().read_to_string().unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 #[test]
@@ -35,10 +32,7 @@ fn echo_shape() {
     assert_eq!(body["headers"]["content-type"], "application/json");
     assert_eq!(body["body"], json!({"n": 1, "s": "x"}));
 
-    let mut resp = http_agent()
-        .put(server.url("/echo"))
-        .send("plain text")
-        .unwrap();
+    let mut resp = http_agent().put(server.url("/echo")).send("plain text").unwrap();
     let body: Value = resp.body_mut().read_json().unwrap();
     assert_eq!(body["method"], "PUT");
     assert_eq!(body["path"], "/echo");
@@ -72,21 +66,14 @@ fn flaky_counts_per_key() {
 
     assert_eq!(server.requests_to("/flaky/three").len(), 4);
     assert_eq!(server.requests_to("/flaky/").len(), 7);
-    let statuses: Vec<_> = server
-        .requests_to("/flaky/other")
-        .iter()
-        .map(|r| r.status)
-        .collect();
+    let statuses: Vec<_> = server.requests_to("/flaky/other").iter().map(|r| r.status).collect();
     assert_eq!(statuses, [Some(503), Some(503), Some(200)]);
 }
 
 #[test]
 fn retry_after_header() {
     let server = TestServer::start_blocking();
-    let mut resp = http_agent()
-        .get(server.url("/retry-after/k?secs=2"))
-        .call()
-        .unwrap();
+    let mut resp = http_agent().get(server.url("/retry-after/k?secs=2")).call().unwrap();
     assert_eq!(resp.status().as_u16(), 429);
     assert_eq!(resp.headers()["retry-after"], "2");
     let body: Value = resp.body_mut().read_json().unwrap();
@@ -97,10 +84,7 @@ fn retry_after_header() {
     assert_eq!(body, json!({"ok": true, "calls": 2}));
 
     // Default of one second, separate key.
-    let resp = http_agent()
-        .get(server.url("/retry-after/other"))
-        .call()
-        .unwrap();
+    let resp = http_agent().get(server.url("/retry-after/other")).call().unwrap();
     assert_eq!(resp.status().as_u16(), 429);
     assert_eq!(resp.headers()["retry-after"], "1");
 }
@@ -149,40 +133,20 @@ fn fixed_endpoints_and_recording() {
 
     let (status, body) = get(&server.url("/json"));
     assert_eq!(status, 200);
-    assert_eq!(
-        body,
-        json!({"items": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "total": 2})
-    );
+    assert_eq!(body, json!({"items": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], "total": 2}));
 
     let mut resp = http_agent().get(server.url("/text")).call().unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/plain"));
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
     assert_eq!(resp.body_mut().read_to_string().unwrap(), "hello");
 
     assert_eq!(get(&server.url("/nope")).0, 404);
 
-    http_agent()
-        .post(server.url("/echo?a=1&b=2"))
-        .header("X-Custom-Header", "v")
-        .send("raw body")
-        .unwrap();
+    http_agent().post(server.url("/echo?a=1&b=2")).header("X-Custom-Header", "v").send("raw body").unwrap();
 
     let reqs = server.requests();
     let paths: Vec<_> = reqs.iter().map(|r| r.path.as_str()).collect();
-    assert_eq!(
-        paths,
-        [
-            "/status/418",
-            "/status/500",
-            "/json",
-            "/text",
-            "/nope",
-            "/echo"
-        ]
-    );
+    assert_eq!(paths, ["/status/418", "/status/500", "/json", "/text", "/nope", "/echo"]);
     assert_eq!(reqs[4].status, Some(404));
     let echo = &reqs[5];
     assert_eq!(echo.method, "POST");
@@ -238,11 +202,8 @@ fn drop_stops_the_server() {
 #[test]
 fn abandoned_request_is_recorded() {
     let server = TestServer::start_blocking();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .proxy(None)
-        .timeout_global(Some(Duration::from_millis(200)))
-        .build()
-        .into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().proxy(None).timeout_global(Some(Duration::from_millis(200))).build().into();
     assert!(agent.get(server.url("/slow/gone?ms=1500")).call().is_err());
     std::thread::sleep(Duration::from_millis(1800));
     let reqs = server.requests_to("/slow/gone");
@@ -250,11 +211,7 @@ fn abandoned_request_is_recorded() {
     // The server drops the handler when the client goes away: no status, and
     // `responded_at` is when that happened, not when the sleep would have ended.
     assert_eq!(reqs[0].status, None);
-    assert!(
-        reqs[0].duration() < Duration::from_millis(1400),
-        "{:?}",
-        reqs[0]
-    );
+    assert!(reqs[0].duration() < Duration::from_millis(1400), "{:?}", reqs[0]);
 }
 
 #[test]

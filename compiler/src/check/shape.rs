@@ -1,0 +1,461 @@
+//! Phase 1, shape: the document's fields, their types, ids, versions. Produces the typed
+//! [`Flow`]; a node with a shape error is left out of it (and of the later phases), but its
+//! id is remembered so that edges to it are not reported as dangling too.
+
+use serde_json::Value;
+
+use super::reader::{list, type_name, Field, Reader, Sink, Ty};
+use crate::diag::{did_you_mean, Code, Diagnostic};
+use crate::model::{Credential, CredentialSource, Edge, Flow, Node, NodeRetry, OnError, RetryPolicy, Settings};
+use crate::nodes::{NodeKind, Support};
+
+pub const RETRY_FIELDS: &[Field] = &[
+    Field::opt("max_attempts", Ty::Integer, "attempts in all, counting the first (default 3)"),
+    Field::opt("initial_delay_ms", Ty::Integer, "the wait before the second attempt (default 1000)"),
+    Field::opt("backoff_rate", Ty::Number, "each wait is the previous one times this (default 2.0)"),
+    Field::opt("max_delay_ms", Ty::Integer, "the longest wait, also for Retry-After (default 10000)"),
+    Field::opt("jitter", Ty::Enum(&["full", "none"]), "\"full\" (default) randomises each wait"),
+    Field::opt(
+        "retry_on",
+        Ty::Other("array of error kinds"),
+        "error kinds to retry (default rate_limit, server_error, timeout, network)",
+    ),
+];
+
+pub const SETTINGS_FIELDS: &[Field] = &[
+    Field::opt("max_concurrency", Ty::Integer, "how many nodes may run at once (default 16)"),
+    Field::opt("timeout_ms", Ty::Integer, "a deadline for the whole run"),
+    Field::opt("retry", Ty::Object(RETRY_FIELDS), "the retry policy of every node that has none"),
+];
+
+pub const CREDENTIAL_FIELDS: &[Field] = &[
+    Field::opt("env", Ty::String, "the environment variable that holds the secret"),
+    Field::opt("file", Ty::String, "the file that holds the secret (a mounted secret)"),
+];
+
+pub const EDGE_FIELDS: &[Field] = &[
+    Field::opt("id", Ty::String, "the edge's id"),
+    Field::req("source", Ty::String, "the id of the node the edge leaves"),
+    Field::req("target", Ty::String, "the id of the node the edge enters"),
+    Field::opt(
+        "source_handle",
+        Ty::String,
+        "which outcome of the source the edge follows: `true`/`false` of a branch, a switch case, `error`",
+    ),
+    Field::opt("target_handle", Ty::String, "ignored (builders store it)"),
+    Field::opt("label", Ty::String, "ignored"),
+];
+
+pub const NODE_FIELDS: &[Field] = &[
+    Field::req("id", Ty::String, "the node's id, unique in the flow"),
+    Field::req("type", Ty::Other("node kind"), "the node's kind"),
+    Field::opt("label", Ty::String, "a human name"),
+    Field::opt("config", Ty::Other("the kind's config"), "the kind's settings"),
+    Field::opt("credential", Ty::String, "a key of `credentials`"),
+    Field::opt("retry", Ty::Other("a retry policy, or false"), "overrides `settings.retry`"),
+    Field::opt("timeout_ms", Ty::Integer, "a limit on each attempt"),
+    Field::opt(
+        "on_error",
+        Ty::Other("\"fail\", \"continue\" or {\"fallback\": value}"),
+        "what a failure means for the flow",
+    ),
+    Field::opt("position", Ty::Json, "ignored (canvas position)"),
+    Field::opt("ui", Ty::Json, "ignored (canvas data)"),
+];
+
+pub const FLOW_FIELDS: &[Field] = &[
+    Field::req("version", Ty::Integer, "the format version: 1"),
+    Field::req("id", Ty::String, "names the crate and the binary: [a-z][a-z0-9_-]{0,63}"),
+    Field::opt("name", Ty::String, "a human name"),
+    Field::opt("description", Ty::String, "what the flow does"),
+    Field::opt("settings", Ty::Object(SETTINGS_FIELDS), "run-wide settings"),
+    Field::opt("credentials", Ty::MapOf(CREDENTIAL_FIELDS), "secrets, read at run time"),
+    Field::req("nodes", Ty::Other("array of nodes"), "the steps"),
+    Field::opt("edges", Ty::Other("array of edges"), "what runs after what"),
+    Field::opt("metadata", Ty::Json, "free-form, ignored"),
+];
+
+/// Names a flow id may not take: Cargo refuses them as package or binary names, or they
+/// would clash with a crate the generated program depends on.
+fn reserved_flow_id(id: &str) -> Option<String> {
+    const CARGO: &[&str] = &[
+        "test",
+        "build",
+        "deps",
+        "examples",
+        "incremental",
+        "std",
+        "core",
+        "alloc",
+        "proc_macro",
+        "proc-macro",
+        "self",
+        "super",
+        "crate",
+    ];
+    if CARGO.contains(&id) || crate::ident::is_keyword(id) {
+        return Some(format!("`{id}` is reserved by Rust or Cargo"));
+    }
+    let normal = id.replace('-', "_");
+    crate::project::dependency_names()
+        .into_iter()
+        .find(|dep| dep.replace('-', "_") == normal)
+        .map(|dep| format!("`{id}` is the name of `{dep}`, a crate the generated program depends on"))
+}
+
+/// The result of the shape phase.
+pub struct Shaped {
+    pub flow: Flow,
+    /// Ids of nodes left out for shape errors.
+    pub broken_ids: Vec<String>,
+}
+
+pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
+    let mut top = Reader::new(sink, doc, "", FLOW_FIELDS, "the flow document")?;
+    if let Some(version) = top.get("version") {
+        if version.as_u64() != Some(1) {
+            sink.push(
+                Diagnostic::new(
+                    Code::E005,
+                    "/version",
+                    format!("unsupported format version {}", super::reader::short(version)),
+                )
+                .help("this flowc reads version 1: set \"version\": 1"),
+            );
+        }
+    }
+    let id = match top.string(sink, "id") {
+        Some(id) if !valid_flow_id(id) => {
+            sink.push(Diagnostic::new(Code::E006, "/id", format!("the flow id `{id}` is not valid")).help(
+                "a flow id is 1 to 64 characters: a lowercase letter, then lowercase letters, digits, `_` or `-`",
+            ));
+            String::new()
+        }
+        Some(id) => match reserved_flow_id(id) {
+            Some(why) => {
+                sink.push(
+                    Diagnostic::new(Code::E006, "/id", format!("the flow id `{id}` cannot name a crate: {why}"))
+                        .help(format!("choose another id, such as `{id}-flow`")),
+                );
+                String::new()
+            }
+            None => id.to_owned(),
+        },
+        None => String::new(),
+    };
+    let name = top.string(sink, "name").unwrap_or(&id).to_owned();
+    let description = top.string(sink, "description").unwrap_or_default().to_owned();
+    let settings = match top.get("settings") {
+        Some(value) => settings(sink, value),
+        None => Settings { max_concurrency: 16, timeout_ms: None, retry: RetryPolicy::default() },
+    };
+    let credentials = match top.get("credentials") {
+        Some(value) => credentials(sink, value),
+        None => Vec::new(),
+    };
+
+    let mut nodes = Vec::new();
+    let mut broken_ids = Vec::new();
+    match top.get("nodes") {
+        Some(Value::Array(items)) if items.is_empty() => sink.push(
+            Diagnostic::new(Code::E004, "/nodes", "the flow has no nodes")
+                .help("add at least one node, e.g. {\"id\": \"in\", \"type\": \"input\"}"),
+        ),
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                let checked = node(sink, item, i, &settings, &credentials);
+                match checked {
+                    Ok(node) => nodes.push(node),
+                    Err(Some(id)) => broken_ids.push(id),
+                    Err(None) => {}
+                }
+            }
+        }
+        Some(other) => sink.push(
+            Diagnostic::new(Code::E002, "/nodes", format!("`nodes` must be an array, not {}", type_name(other)))
+                .help("write the nodes as [ {\"id\": ..., \"type\": ...}, ... ]"),
+        ),
+        None => {}
+    }
+    let mut edges = Vec::new();
+    match top.get("edges") {
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if let Some(edge) = edge(sink, item, i) {
+                    edges.push(edge);
+                }
+            }
+        }
+        Some(other) => sink.push(
+            Diagnostic::new(Code::E002, "/edges", format!("`edges` must be an array, not {}", type_name(other)))
+                .help("write the edges as [ {\"source\": ..., \"target\": ...}, ... ]"),
+        ),
+        None => {}
+    }
+    top.ok = true;
+    Some(Shaped {
+        flow: super::super::model::Flow { id, name, description, settings, credentials, nodes, edges },
+        broken_ids,
+    })
+}
+
+fn valid_flow_id(id: &str) -> bool {
+    let mut chars = id.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && id.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+pub fn valid_node_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn settings(sink: &mut Sink, value: &Value) -> Settings {
+    let mut out = Settings { max_concurrency: 16, timeout_ms: None, retry: RetryPolicy::default() };
+    let Some(mut r) = Reader::new(sink, value, "/settings", SETTINGS_FIELDS, "`settings`") else { return out };
+    if let Some(n) = r.integer(sink, "max_concurrency", 1, 100_000) {
+        out.max_concurrency = n;
+    }
+    out.timeout_ms = r.integer(sink, "timeout_ms", 1, u32::MAX as u64);
+    if let Some(value) = r.get("retry") {
+        out.retry = retry_policy(sink, value, "/settings/retry", &RetryPolicy::default());
+    }
+    out
+}
+
+/// Reads a retry policy, each field defaulting to `base`'s.
+pub fn retry_policy(sink: &mut Sink, value: &Value, pointer: &str, base: &RetryPolicy) -> RetryPolicy {
+    let mut out = base.clone();
+    let Some(mut r) = Reader::new(sink, value, pointer, RETRY_FIELDS, "the retry policy") else { return out };
+    if let Some(n) = r.integer(sink, "max_attempts", 1, 100) {
+        out.max_attempts = n;
+    }
+    if let Some(n) = r.integer(sink, "initial_delay_ms", 0, 3_600_000) {
+        out.initial_delay_ms = n;
+    }
+    if let Some(n) = r.number(sink, "backoff_rate", 1.0, 100.0) {
+        out.backoff_rate = n;
+    }
+    if let Some(n) = r.integer(sink, "max_delay_ms", 0, 3_600_000) {
+        out.max_delay_ms = n;
+    }
+    if let Some(j) = r.one_of(sink, "jitter", &["full", "none"]) {
+        out.jitter_full = j == "full";
+    }
+    match r.get("retry_on") {
+        Some(Value::Array(items)) => {
+            let kinds: Vec<&str> = flowc_runtime::ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+            let mut list_out = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let at = format!("{pointer}/retry_on/{i}");
+                match item.as_str() {
+                    Some(kind) if kinds.contains(&kind) => list_out.push(kind.to_owned()),
+                    Some(kind) => {
+                        let help = match did_you_mean(kind, kinds.iter().copied()) {
+                            Some(near) => format!("did you mean `{near}`?"),
+                            None => format!("error kinds are {}", list(kinds.iter().copied())),
+                        };
+                        sink.push(Diagnostic::new(Code::E015, at, format!("`{kind}` is not an error kind")).help(help));
+                    }
+                    None => sink.push(
+                        Diagnostic::new(
+                            Code::E002,
+                            at,
+                            format!("an error kind must be a string, not {}", type_name(item)),
+                        )
+                        .help(format!("error kinds are {}", list(kinds.iter().copied()))),
+                    ),
+                }
+            }
+            out.retry_on = list_out;
+        }
+        Some(other) => sink.push(
+            Diagnostic::new(
+                Code::E002,
+                format!("{pointer}/retry_on"),
+                format!("`retry_on` must be an array of error kinds, not {}", type_name(other)),
+            )
+            .help("e.g. \"retry_on\": [\"server_error\", \"timeout\"]"),
+        ),
+        None => {}
+    }
+    out
+}
+
+fn credentials(sink: &mut Sink, value: &Value) -> Vec<Credential> {
+    let Value::Object(map) = value else {
+        sink.push(
+            Diagnostic::new(
+                Code::E002,
+                "/credentials",
+                format!("`credentials` must be an object, not {}", type_name(value)),
+            )
+            .help("e.g. \"credentials\": {\"api\": {\"env\": \"API_TOKEN\"}}"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, spec) in map {
+        let pointer = format!("/credentials/{}", crate::source::escape(name));
+        let what = format!("credential `{name}`");
+        let Some(mut r) = Reader::new(sink, spec, &pointer, CREDENTIAL_FIELDS, &what) else { continue };
+        let source = match (r.string(sink, "env"), r.string(sink, "file")) {
+            (Some(var), None) if !var.is_empty() => Some(CredentialSource::Env(var.to_owned())),
+            (None, Some(path)) if !path.is_empty() => Some(CredentialSource::File(path.to_owned())),
+            _ if !r.ok => None,
+            _ => {
+                sink.push(
+                    Diagnostic::new(
+                        Code::E015,
+                        pointer.clone(),
+                        format!("{what} needs exactly one of `env` and `file`"),
+                    )
+                    .help("e.g. {\"env\": \"API_TOKEN\"} or {\"file\": \"/run/secrets/api\"}"),
+                );
+                None
+            }
+        };
+        if let Some(source) = source {
+            out.push(Credential { name: name.clone(), source });
+        }
+    }
+    out
+}
+
+/// Reads one node. `Err(Some(id))`: broken, but its id is known.
+fn node(
+    sink: &mut Sink,
+    value: &Value,
+    index: usize,
+    settings: &Settings,
+    credentials: &[Credential],
+) -> Result<Node, Option<String>> {
+    let pointer = format!("/nodes/{index}");
+    let id_hint = value
+        .get("id")
+        .and_then(Value::as_str)
+        .map(|s| format!("node `{s}`"))
+        .unwrap_or_else(|| format!("node {index}"));
+    let Some(mut r) = Reader::new(sink, value, &pointer, NODE_FIELDS, &id_hint) else { return Err(None) };
+    let id = r.string(sink, "id").map(str::to_owned);
+    if let Some(id) = &id {
+        if !valid_node_id(id) {
+            sink.push(
+                Diagnostic::new(Code::E006, format!("{pointer}/id"), format!("the node id `{id}` is not valid"))
+                    .help("a node id is 1 to 128 characters: ASCII letters, digits, `_` and `-`"),
+            );
+            r.ok = false;
+        }
+    }
+    let kind = match r.string(sink, "type") {
+        Some(name) => match NodeKind::parse(name) {
+            Support::Supported(kind) => Some(kind),
+            Support::Planned => {
+                sink.push(
+                    Diagnostic::new(Code::E010, format!("{pointer}/type"), format!("node kind `{name}` is not supported by this version of flowc"))
+                        .help(format!("this version compiles {}; remove the node or replace it (an `http_request` can call most services)", list(NodeKind::ALL.iter().map(|k| k.as_str())))),
+                );
+                None
+            }
+            Support::Unknown => {
+                let help = match did_you_mean(name, NodeKind::ALL.iter().map(|k| k.as_str())) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => format!("node kinds are {}", list(NodeKind::ALL.iter().map(|k| k.as_str()))),
+                };
+                sink.push(
+                    Diagnostic::new(Code::E009, format!("{pointer}/type"), format!("unknown node kind `{name}`"))
+                        .help(help),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let label = r.string(sink, "label").map(str::to_owned);
+    let credential = r.string(sink, "credential").map(str::to_owned);
+    if let Some(name) = &credential {
+        if !credentials.iter().any(|c| &c.name == name) {
+            let help = match did_you_mean(name, credentials.iter().map(|c| c.name.as_str())) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!(
+                    "declare it: \"credentials\": {{\"{name}\": {{\"env\": \"{}\"}}}}",
+                    name.to_uppercase().replace('-', "_")
+                ),
+            };
+            sink.push(
+                Diagnostic::new(
+                    Code::E014,
+                    format!("{pointer}/credential"),
+                    format!(
+                        "node `{}` uses the credential `{name}`, which the flow does not declare",
+                        id.as_deref().unwrap_or("?")
+                    ),
+                )
+                .help(help),
+            );
+            r.ok = false;
+        }
+    }
+    let retry = match r.get("retry") {
+        None => NodeRetry::Inherit,
+        Some(Value::Bool(false)) => NodeRetry::Disabled,
+        Some(value @ Value::Object(_)) => {
+            NodeRetry::Policy(retry_policy(sink, value, &format!("{pointer}/retry"), &settings.retry))
+        }
+        Some(other) => {
+            sink.push(
+                Diagnostic::new(
+                    Code::E002,
+                    format!("{pointer}/retry"),
+                    format!("`retry` must be a retry policy object or false, not {}", type_name(other)),
+                )
+                .help("e.g. \"retry\": {\"max_attempts\": 5} or \"retry\": false"),
+            );
+            r.ok = false;
+            NodeRetry::Inherit
+        }
+    };
+    let timeout_ms = r.integer(sink, "timeout_ms", 1, u32::MAX as u64);
+    let on_error = match r.get("on_error") {
+        None => OnError::Fail,
+        Some(Value::String(s)) if s == "fail" => OnError::Fail,
+        Some(Value::String(s)) if s == "continue" => OnError::Continue,
+        Some(Value::Object(map)) if map.len() == 1 && map.contains_key("fallback") => {
+            OnError::Fallback(map["fallback"].clone())
+        }
+        Some(other) => {
+            sink.push(
+                Diagnostic::new(
+                    Code::E015,
+                    format!("{pointer}/on_error"),
+                    format!("`on_error` cannot be {}", super::reader::short(other)),
+                )
+                .help("use \"fail\", \"continue\" or {\"fallback\": <value>}"),
+            );
+            r.ok = false;
+            OnError::Fail
+        }
+    };
+    let config = r.get("config").cloned().unwrap_or(Value::Object(Default::default()));
+    match (id, kind) {
+        (Some(id), Some(kind)) if r.ok => {
+            Ok(Node { index, pointer, id, kind, label, config, credential, retry, timeout_ms, on_error })
+        }
+        (id, _) => Err(id),
+    }
+}
+
+fn edge(sink: &mut Sink, value: &Value, index: usize) -> Option<Edge> {
+    let pointer = format!("/edges/{index}");
+    let mut r = Reader::new(sink, value, &pointer, EDGE_FIELDS, &format!("edge {index}"))?;
+    let id = r.string(sink, "id").map(str::to_owned);
+    let source = r.string(sink, "source").map(str::to_owned);
+    let target = r.string(sink, "target").map(str::to_owned);
+    let source_handle = r.string(sink, "source_handle").map(str::to_owned);
+    r.string(sink, "target_handle");
+    r.string(sink, "label");
+    match (source, target) {
+        (Some(source), Some(target)) if r.ok => Some(Edge { index, pointer, id, source, target, source_handle }),
+        _ => None,
+    }
+}

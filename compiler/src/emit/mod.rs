@@ -1,0 +1,468 @@
+//! From the IR to `src/main.rs`: one `async fn` per node (its body from the node kind's
+//! emitter), the static graph the runtime's scheduler runs, and `main`. Everything from the
+//! document reaches the output as a literal token (`quote!` of a `&str`), never as text
+//! pasted into code, so nothing in a flow can inject code — except a `code` node, whose
+//! whole purpose is to hold Rust.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use proc_macro2::{Ident, Literal, TokenStream, TokenTree};
+use quote::{format_ident, quote};
+use serde_json::Value;
+
+use crate::check::reader::Json;
+use crate::ir::{Handle, Ir, IrNode};
+use crate::model::{CredentialSource, OnError, RetryPolicy};
+use crate::nodes;
+use crate::template::{Part, Path, Seg, Template};
+
+/// What a node kind's emitter produces.
+pub struct NodeCode {
+    /// The statements of the node's `async fn`, ending in its `NodeResult`.
+    pub body: TokenStream,
+    /// Items the node needs beside its function (a `code` node's block).
+    pub items: Vec<TokenStream>,
+    /// The jq filters it runs: `(static name, filter text)`.
+    pub filters: Vec<(Ident, String)>,
+}
+
+impl NodeCode {
+    pub fn body(body: TokenStream) -> Self {
+        NodeCode { body, items: Vec::new(), filters: Vec::new() }
+    }
+
+    pub fn with_item(mut self, item: TokenStream) -> Self {
+        self.items.push(item);
+        self
+    }
+
+    pub fn with_filter(mut self, cx: &EmitCx<'_>, suffix: &str, code: &str) -> Self {
+        self.filters.push((cx.filter(suffix, code), code.to_owned()));
+        self
+    }
+}
+
+/// What an emitter can ask about the flow.
+pub struct EmitCx<'a> {
+    pub ir: &'a Ir,
+    pub node: &'a IrNode,
+    by_id: &'a HashMap<&'a str, usize>,
+    /// Nodes whose index constant the code uses.
+    referenced: &'a RefCell<BTreeSet<usize>>,
+}
+
+impl EmitCx<'_> {
+    /// `nodes::NAME`, the index of a node in `FLOW.nodes`.
+    pub fn node_const(&self, index: usize) -> TokenStream {
+        self.referenced.borrow_mut().insert(index);
+        let name = const_ident(&self.ir.nodes[index]);
+        quote! { nodes::#name }
+    }
+
+    fn path_parts(&self, path: &Path) -> (TokenStream, TokenStream) {
+        // The check phase made sure every root names an upstream node.
+        let index = self.by_id.get(path.root.as_str()).copied().unwrap_or_default();
+        let node = self.node_const(index);
+        let segs = path.segs.iter().map(|seg| match seg {
+            Seg::Key(key) => quote! { rt::Seg::Key(#key) },
+            Seg::Index(i) => {
+                let i = Literal::usize_unsuffixed(*i);
+                quote! { rt::Seg::Index(#i) }
+            }
+        });
+        (quote! { cx.data(#node) }, quote! { &[#(#segs),*] })
+    }
+
+    /// An expression of type `Value`: what the template yields.
+    pub fn value(&self, template: &Template) -> TokenStream {
+        match template {
+            Template::Literal(text) => quote! { rt::serde_json::Value::from(#text) },
+            Template::Value(path) if path.segs.is_empty() => {
+                let (data, _) = self.path_parts(path);
+                quote! { #data.clone() }
+            }
+            Template::Value(path) => {
+                let (data, segs) = self.path_parts(path);
+                quote! { rt::read(#data, #segs) }
+            }
+            Template::Mixed(_) => {
+                let string = self.string(template);
+                quote! { rt::serde_json::Value::String(#string) }
+            }
+        }
+    }
+
+    /// An expression of type `String`: the template rendered as text.
+    pub fn string(&self, template: &Template) -> TokenStream {
+        let parts: Vec<TokenStream> = match template {
+            Template::Literal(text) => return quote! { #text.to_owned() },
+            Template::Value(path) => vec![self.read_part(path)],
+            Template::Mixed(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(text) => quote! { rt::Part::Text(#text) },
+                    Part::Path(path) => self.read_part(path),
+                })
+                .collect(),
+        };
+        quote! { rt::render(&[#(#parts),*]) }
+    }
+
+    fn read_part(&self, path: &Path) -> TokenStream {
+        let (data, segs) = self.path_parts(path);
+        quote! { rt::Part::Read(#data, #segs) }
+    }
+
+    /// An expression of type `Value` for JSON whose strings may hold templates.
+    pub fn json(&self, json: &Json) -> TokenStream {
+        match json {
+            Json::Null => quote! { rt::serde_json::Value::Null },
+            Json::Bool(b) => quote! { rt::serde_json::Value::Bool(#b) },
+            Json::Number(n) => number(n),
+            Json::String(t) => self.value(t),
+            Json::Array(items) => {
+                let items = items.iter().map(|item| self.json(item));
+                quote! { rt::serde_json::Value::Array(vec![#(#items),*]) }
+            }
+            Json::Object(members) => {
+                let members = members.iter().map(|(k, v)| {
+                    let v = self.json(v);
+                    quote! { (#k, #v) }
+                });
+                quote! { rt::object([#(#members),*]) }
+            }
+        }
+    }
+
+    /// An expression of type `Value` for plain JSON.
+    pub fn static_json(&self, value: &Value) -> TokenStream {
+        static_json(value)
+    }
+
+    /// The name of the `static` that holds one of this node's jq filters.
+    pub fn filter(&self, suffix: &str, _code: &str) -> Ident {
+        format_ident!("JQ_{}_{}", self.node.name.to_uppercase(), suffix)
+    }
+
+    /// What a filter gets as `$nodes`: every finished ancestor when it reads `$nodes`,
+    /// `null` otherwise (collecting them costs a walk of the graph).
+    pub fn jq_nodes(&self, code: &str) -> TokenStream {
+        if code.contains("$nodes") {
+            quote! { cx.ancestors() }
+        } else {
+            quote! { rt::serde_json::Value::Null }
+        }
+    }
+}
+
+fn number(n: &serde_json::Number) -> TokenStream {
+    let lit = if let Some(i) = n.as_i64() {
+        if i32::try_from(i).is_ok() {
+            Literal::i64_unsuffixed(i)
+        } else {
+            Literal::i64_suffixed(i)
+        }
+    } else if let Some(u) = n.as_u64() {
+        Literal::u64_suffixed(u)
+    } else {
+        Literal::f64_unsuffixed(n.as_f64().unwrap_or_default())
+    };
+    // `Value::from(-1)`: a negative literal is a unary minus applied to a literal.
+    quote! { rt::serde_json::Value::from(#lit) }
+}
+
+pub fn static_json(value: &Value) -> TokenStream {
+    match value {
+        Value::Null => quote! { rt::serde_json::Value::Null },
+        Value::Bool(b) => quote! { rt::serde_json::Value::Bool(#b) },
+        Value::Number(n) => number(n),
+        Value::String(s) => quote! { rt::serde_json::Value::from(#s) },
+        Value::Array(items) => {
+            let items = items.iter().map(static_json);
+            quote! { rt::serde_json::Value::Array(vec![#(#items),*]) }
+        }
+        Value::Object(map) => {
+            let members = map.iter().map(|(k, v)| {
+                let v = static_json(v);
+                quote! { (#k, #v) }
+            });
+            quote! { rt::object([#(#members),*]) }
+        }
+    }
+}
+
+fn const_ident(node: &IrNode) -> Ident {
+    format_ident!("{}", node.name.to_uppercase())
+}
+
+fn fn_ident(node: &IrNode) -> Ident {
+    format_ident!("node_{}", node.name)
+}
+
+fn uses_ident(tokens: &TokenStream, name: &str) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        TokenTree::Ident(i) => i == name,
+        TokenTree::Group(g) => uses_ident(&g.stream(), name),
+        _ => false,
+    })
+}
+
+fn retry_policy(policy: &RetryPolicy) -> TokenStream {
+    let RetryPolicy { max_attempts, initial_delay_ms, backoff_rate, max_delay_ms, jitter_full, retry_on } = policy;
+    let max_attempts = Literal::u32_unsuffixed(*max_attempts as u32);
+    let initial_delay_ms = Literal::u64_unsuffixed(*initial_delay_ms);
+    let backoff_rate = Literal::f64_unsuffixed(*backoff_rate);
+    let max_delay_ms = Literal::u64_unsuffixed(*max_delay_ms);
+    let jitter = if *jitter_full {
+        quote! { rt::Jitter::Full }
+    } else {
+        quote! { rt::Jitter::None }
+    };
+    let kinds = retry_on.iter().map(|kind| {
+        let variant = format_ident!("{}", kind.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect::<String>());
+        quote! { rt::ErrorKind::#variant }
+    });
+    quote! {
+        rt::RetryPolicy {
+            max_attempts: #max_attempts,
+            initial_delay_ms: #initial_delay_ms,
+            backoff_rate: #backoff_rate,
+            max_delay_ms: #max_delay_ms,
+            jitter: #jitter,
+            retry_on: &[#(#kinds),*],
+        }
+    }
+}
+
+fn option_u64(value: Option<u64>) -> TokenStream {
+    match value {
+        Some(v) => {
+            let v = Literal::u64_unsuffixed(v);
+            quote! { Some(#v) }
+        }
+        None => quote! { None },
+    }
+}
+
+/// The whole `main.rs`, formatted, with its header.
+pub fn main_rs(ir: &Ir) -> String {
+    let by_id: HashMap<&str, usize> = ir.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    let referenced = RefCell::new(BTreeSet::new());
+
+    let mut functions = Vec::new();
+    let mut filters = Vec::new();
+    let mut filter_refs = Vec::new();
+    let mut node_entries = Vec::new();
+    let shared_retry = &ir.settings.retry;
+    let mut uses_shared_retry = false;
+    for node in &ir.nodes {
+        let cx = EmitCx { ir, node, by_id: &by_id, referenced: &referenced };
+        let code = nodes::emit(&cx, &node.config);
+        let name = fn_ident(node);
+        let label = node.label.as_deref().map(|l| format!(" ({l:?})")).unwrap_or_default();
+        let doc = format!(
+            " Node `{}`{label}: `{}`, at `{}` in the flow document.",
+            node.id,
+            node.kind.as_str(),
+            node.pointer
+        );
+        let summary = format!(" {}", node.kind.summary());
+        let body = code.body;
+        let param = if uses_ident(&body, "cx") {
+            quote! { cx }
+        } else {
+            quote! { _cx }
+        };
+        functions.push(quote! {
+            #[doc = #doc]
+            #[doc = ""]
+            #[doc = #summary]
+            async fn #name(#param: rt::Cx) -> rt::NodeResult {
+                #body
+            }
+        });
+        functions.extend(code.items);
+        for (ident, text) in code.filters {
+            filter_refs.push(ident.clone());
+            let doc = format!(" The jq filter of node `{}`.", node.id);
+            filters.push(quote! {
+                #[doc = #doc]
+                static #ident: ::std::sync::LazyLock<rt::jq::Filter> =
+                    ::std::sync::LazyLock::new(|| rt::jq::Filter::new(#text));
+            });
+        }
+
+        let id = &node.id;
+        let kind = node.kind.as_str();
+        let pointer = &node.pointer;
+        let label = match &node.label {
+            Some(l) => quote! { Some(#l) },
+            None => quote! { None },
+        };
+        let retry = match &node.retry {
+            None => quote! { rt::RetryPolicy::NONE },
+            Some(policy) if policy == shared_retry => {
+                uses_shared_retry = true;
+                quote! { RETRY }
+            }
+            Some(policy) => retry_policy(policy),
+        };
+        let timeout_ms = option_u64(node.timeout_ms);
+        let on_error = match &node.on_error {
+            OnError::Fail => quote! { rt::OnError::Fail },
+            OnError::Continue => quote! { rt::OnError::Continue },
+            OnError::Fallback(value) => {
+                let value = static_json(value);
+                quote! { rt::OnError::Fallback(|| #value) }
+            }
+        };
+        let output = match &node.config {
+            nodes::Config::Output(o) => {
+                let name = &o.name;
+                quote! { Some(#name) }
+            }
+            _ => quote! { None },
+        };
+        node_entries.push(quote! {
+            rt::Node {
+                id: #id,
+                kind: #kind,
+                label: #label,
+                source: #pointer,
+                run: |cx| Box::pin(#name(cx)),
+                retry: #retry,
+                timeout_ms: #timeout_ms,
+                on_error: #on_error,
+                output: #output,
+            }
+        });
+    }
+
+    let edges: Vec<TokenStream> = ir
+        .edges
+        .iter()
+        .map(|edge| {
+            let cx = EmitCx { ir, node: &ir.nodes[edge.source], by_id: &by_id, referenced: &referenced };
+            let source = cx.node_const(edge.source);
+            let target = cx.node_const(edge.target);
+            let handle = match &edge.handle {
+                Handle::Success => quote! { rt::Handle::Success },
+                Handle::Error => quote! { rt::Handle::Error },
+                Handle::Route(route) => quote! { rt::Handle::Route(#route) },
+            };
+            quote! { rt::Edge { source: #source, target: #target, handle: #handle } }
+        })
+        .collect();
+
+    let credentials = ir.credentials.iter().map(|c| {
+        let name = &c.name;
+        let source = match &c.source {
+            CredentialSource::Env(var) => quote! { rt::CredentialSource::Env(#var) },
+            CredentialSource::File(path) => quote! { rt::CredentialSource::File(#path) },
+        };
+        quote! { rt::Credential { name: #name, source: #source } }
+    });
+    let input_schema = match ir.input_schema() {
+        Some(schema) => {
+            let text = schema.to_string();
+            quote! { Some(#text) }
+        }
+        None => quote! { None },
+    };
+    let (id, name, description) = (&ir.id, &ir.name, &ir.description);
+    let max_concurrency = Literal::usize_unsuffixed(ir.settings.max_concurrency as usize);
+    let timeout_ms = option_u64(ir.settings.timeout_ms);
+
+    let index_consts: Vec<TokenStream> = referenced
+        .borrow()
+        .iter()
+        .map(|&i| {
+            let node = &ir.nodes[i];
+            let name = const_ident(node);
+            let i = Literal::usize_unsuffixed(i);
+            let doc = format!(" Node `{}`.", node.id);
+            quote! {
+                #[doc = #doc]
+                pub const #name: usize = #i;
+            }
+        })
+        .collect();
+    let nodes_mod = if index_consts.is_empty() {
+        quote! {}
+    } else {
+        quote! {
+            /// Each node's index in `FLOW.nodes`.
+            mod nodes {
+                #(#index_consts)*
+            }
+        }
+    };
+    let shared_retry_item = if uses_shared_retry {
+        let policy = retry_policy(shared_retry);
+        quote! {
+            /// The retry policy of nodes that have none of their own (`settings.retry`).
+            const RETRY: rt::RetryPolicy = #policy;
+        }
+    } else {
+        quote! {}
+    };
+
+    let title =
+        if ir.description.is_empty() { format!(" {}", ir.name) } else { format!(" {}: {}", ir.name, ir.description) };
+    let usage =
+        format!(" Compiled by flowc from the flow `{}`. Run it with `{} run --input-json '{{...}}'`;", ir.id, ir.id);
+    let file = quote! {
+        #![doc = #title]
+        #![doc = ""]
+        #![doc = #usage]
+        #![doc = " `describe` lists its nodes, input schema and credentials."]
+
+        use ::flowc_runtime as rt;
+
+        fn main() -> ::std::process::ExitCode {
+            rt::main(&FLOW)
+        }
+
+        /// The flow's graph and settings, as static data for the runtime's scheduler.
+        static FLOW: rt::Flow = rt::Flow {
+            id: #id,
+            name: #name,
+            description: #description,
+            nodes: &[#(#node_entries),*],
+            edges: &[#(#edges),*],
+            credentials: &[#(#credentials),*],
+            input_schema: #input_schema,
+            max_concurrency: #max_concurrency,
+            timeout_ms: #timeout_ms,
+            jq_filters: &[#(&#filter_refs),*],
+        };
+
+        #nodes_mod
+
+        #shared_retry_item
+
+        #(#filters)*
+
+        #(#functions)*
+    };
+    let formatted = match syn::parse2::<syn::File>(file) {
+        Ok(file) => format_spaced(file),
+        // Emitters build tokens from checked input; a parse failure here is a bug in an
+        // emitter, and the unformatted tokens still show where.
+        Err(error) => format!("compile_error!({:?});\n", error.to_string()),
+    };
+    format!("// @generated by flowc {} from {}. Do not edit.\n\n{formatted}", env!("CARGO_PKG_VERSION"), ir.id)
+}
+
+/// prettyplease puts items right under each other; a blank line between top-level items
+/// reads better. Each item is formatted on its own and the results joined.
+fn format_spaced(file: syn::File) -> String {
+    let syn::File { shebang, attrs, items } = file;
+    let mut out = prettyplease::unparse(&syn::File { shebang, attrs, items: Vec::new() });
+    for item in items {
+        out.push('\n');
+        out.push_str(&prettyplease::unparse(&syn::File { shebang: None, attrs: Vec::new(), items: vec![item] }));
+    }
+    out
+}

@@ -1,0 +1,57 @@
+//! Turning node ids into Rust identifiers: any id becomes a valid, unique, readable name.
+
+use std::collections::BTreeSet;
+
+/// Rust's keywords, strict and reserved, in every edition.
+const KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate", "do", "dyn", "else",
+    "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "macro", "match", "mod",
+    "move", "mut", "override", "priv", "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait",
+    "true", "try", "type", "typeof", "union", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+];
+
+pub fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word)
+}
+
+/// Allocates one snake_case base name per node id, unique among all of them even when
+/// upper-cased (for constants): `my-node` → `my_node`, `1st` → `n_1st`, `A` and `a` → `a`
+/// and `a_2`.
+#[derive(Debug, Default)]
+pub struct Names {
+    taken: BTreeSet<String>,
+}
+
+impl Names {
+    pub fn allocate(&mut self, id: &str) -> String {
+        let mut base: String =
+            id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+        if base.is_empty() || base.starts_with(|c: char| c.is_ascii_digit()) {
+            base = format!("n_{base}");
+        }
+        let mut name = base.clone();
+        let mut n = 2;
+        while !self.taken.insert(name.clone()) {
+            name = format!("{base}_{n}");
+            n += 1;
+        }
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_valid_and_unique() {
+        let mut names = Names::default();
+        assert_eq!(names.allocate("fn"), "fn");
+        assert_eq!(names.allocate("my-node"), "my_node");
+        assert_eq!(names.allocate("my_node"), "my_node_2");
+        assert_eq!(names.allocate("1st"), "n_1st");
+        assert_eq!(names.allocate("A"), "a");
+        assert_eq!(names.allocate("a"), "a_2");
+        assert_eq!(names.allocate("Self"), "self");
+    }
+}

@@ -1,0 +1,109 @@
+//! The checked flow, ready to emit: nodes in document order with their Rust names, typed
+//! configs, resolved retry policies, and edges as indices.
+
+use crate::check::graph::Graph;
+use crate::ident::Names;
+use crate::model::{Credential, Flow, NodeRetry, OnError, RetryPolicy, Settings};
+use crate::nodes::{Config, NodeKind};
+
+#[derive(Debug, Clone)]
+pub struct Ir {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub settings: Settings,
+    pub credentials: Vec<Credential>,
+    pub nodes: Vec<IrNode>,
+    pub edges: Vec<IrEdge>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IrNode {
+    pub id: String,
+    /// The snake_case base of the node's Rust names (`node_<name>`, `nodes::<NAME>`).
+    pub name: String,
+    /// `/nodes/3`.
+    pub pointer: String,
+    pub label: Option<String>,
+    pub kind: NodeKind,
+    pub config: Config,
+    /// `None`: one attempt only.
+    pub retry: Option<RetryPolicy>,
+    pub timeout_ms: Option<u64>,
+    pub on_error: OnError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handle {
+    Success,
+    Error,
+    Route(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct IrEdge {
+    pub source: usize,
+    pub target: usize,
+    pub handle: Handle,
+}
+
+impl Ir {
+    pub fn new(flow: Flow, graph: &Graph, configs: Vec<Config>) -> Ir {
+        let mut names = Names::default();
+        let settings = flow.settings.clone();
+        let nodes = flow
+            .nodes
+            .into_iter()
+            .zip(configs)
+            .map(|(node, config)| IrNode {
+                name: names.allocate(&node.id),
+                retry: match node.retry {
+                    NodeRetry::Inherit => Some(settings.retry.clone()),
+                    NodeRetry::Disabled => None,
+                    NodeRetry::Policy(policy) => Some(policy),
+                },
+                id: node.id,
+                pointer: node.pointer,
+                label: node.label,
+                kind: node.kind,
+                config,
+                timeout_ms: node.timeout_ms,
+                on_error: node.on_error,
+            })
+            .collect();
+        let edges = graph
+            .edges
+            .iter()
+            .map(|&(position, source, target)| IrEdge {
+                source,
+                target,
+                handle: match flow.edges[position].source_handle.as_deref() {
+                    None => Handle::Success,
+                    Some("error") => Handle::Error,
+                    Some(route) => Handle::Route(route.to_owned()),
+                },
+            })
+            .collect();
+        Ir {
+            id: flow.id,
+            name: flow.name,
+            description: flow.description,
+            settings: flow.settings,
+            credentials: flow.credentials,
+            nodes,
+            edges,
+        }
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// The input node's schema, if the flow has an input node with one.
+    pub fn input_schema(&self) -> Option<&serde_json::Value> {
+        self.nodes.iter().find_map(|n| match &n.config {
+            Config::Input(input) => input.schema.as_ref(),
+            _ => None,
+        })
+    }
+}

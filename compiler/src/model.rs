@@ -1,0 +1,111 @@
+//! The flow document, version 1, as typed values: what the shape phase reads out of the JSON.
+//! No logic here beyond defaults.
+
+use serde_json::Value;
+
+use crate::nodes::NodeKind;
+
+/// A whole document.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub settings: Settings,
+    pub credentials: Vec<Credential>,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+}
+
+/// `settings`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub max_concurrency: u64,
+    pub timeout_ms: Option<u64>,
+    pub retry: RetryPolicy,
+}
+
+/// A retry policy with every field resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    pub max_attempts: u64,
+    pub initial_delay_ms: u64,
+    pub backoff_rate: f64,
+    pub max_delay_ms: u64,
+    pub jitter_full: bool,
+    /// Error kind names, as written (checked against the runtime's taxonomy).
+    pub retry_on: Vec<String>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            initial_delay_ms: 1000,
+            backoff_rate: 2.0,
+            max_delay_ms: 10_000,
+            jitter_full: true,
+            retry_on: ["rate_limit", "server_error", "timeout", "network"].map(String::from).to_vec(),
+        }
+    }
+}
+
+/// A declared credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub name: String,
+    pub source: CredentialSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialSource {
+    Env(String),
+    File(String),
+}
+
+/// A node's `retry`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeRetry {
+    /// Not given: `settings.retry`.
+    Inherit,
+    /// `false`.
+    Disabled,
+    /// Given: `settings.retry` with these fields replaced.
+    Policy(RetryPolicy),
+}
+
+/// A node's `on_error`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OnError {
+    Fail,
+    Continue,
+    Fallback(Value),
+}
+
+/// One node. `config` is still raw: the config phase reads it per kind.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Index in `nodes`.
+    pub index: usize,
+    /// `/nodes/3`.
+    pub pointer: String,
+    pub id: String,
+    pub kind: NodeKind,
+    pub label: Option<String>,
+    pub config: Value,
+    pub credential: Option<String>,
+    pub retry: NodeRetry,
+    pub timeout_ms: Option<u64>,
+    pub on_error: OnError,
+}
+
+/// One edge.
+#[derive(Debug, Clone)]
+pub struct Edge {
+    pub index: usize,
+    pub pointer: String,
+    pub id: Option<String>,
+    pub source: String,
+    pub target: String,
+    pub source_handle: Option<String>,
+}

@@ -1,0 +1,37 @@
+//! `branch`: routes to its `true` or `false` edges by a jq condition; passes its input on.
+
+use quote::quote;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Reader, Ty};
+use crate::emit::{EmitCx, NodeCode};
+
+pub const FIELDS: &[Field] =
+    &[Field::req("condition", Ty::Jq, "a jq filter that yields one boolean; `.` is the input")];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub condition: String,
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
+    let condition = r.string(cx.sink, "condition");
+    let ok = r.ok;
+    let condition = condition?;
+    let valid = super::check_jq(cx.sink, condition, &format!("{pointer}/condition"));
+    (ok && valid).then(|| Config { condition: condition.to_owned() })
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let filter = cx.filter("CONDITION", &config.condition);
+    let nodes = cx.jq_nodes(&config.condition);
+    NodeCode::body(quote! {
+        let input = cx.input();
+        let route = if #filter.run_bool(&input, &#nodes)? { "true" } else { "false" };
+        Ok(rt::Output::routed(input, route))
+    })
+    .with_filter(cx, "CONDITION", &config.condition)
+}

@@ -1,0 +1,93 @@
+//! `code`: a block of Rust, parsed with syn at compile time. `input` (the node's input, a
+//! `&serde_json::Value`) is in scope; the block returns a `Value`, or a `Result<Value, E>`
+//! when it ends in `Ok(..)`/`Err(..)` or uses `?`.
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::{format_ident, quote};
+
+use super::CheckCx;
+use crate::check::reader::{Field, Reader, Ty};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+
+pub const FIELDS: &[Field] = &[Field::req(
+    "rust",
+    Ty::Rust,
+    "the statements of a block; `input: &serde_json::Value` is in scope, `json!` and `Value` are imported",
+)];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub block: syn::Block,
+    /// Whether the block yields a `Result`.
+    pub fallible: bool,
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
+    let source = r.string(cx.sink, "rust");
+    let ok = r.ok;
+    let source = source?;
+    let block = match syn::parse_str::<syn::Block>(&format!("{{\n{source}\n}}")) {
+        Ok(block) => block,
+        Err(error) => {
+            let start = error.span().start();
+            // Line 1 of the parsed text is the `{` we added.
+            let (line, column) = (start.line.saturating_sub(1).max(1), start.column + 1);
+            cx.sink.push(
+                Diagnostic::new(Code::E020, format!("{pointer}/rust"), format!("the Rust of node `{}` does not parse: {error} (line {line}, column {column} of the code)", cx.node.id))
+                    .help("`rust` holds the statements of a block, e.g. \"let n = input[\\\"n\\\"].as_i64().unwrap_or(0); json!({\\\"double\\\": n * 2})\""),
+            );
+            return None;
+        }
+    };
+    let fallible = is_fallible(&block);
+    ok.then_some(Config { block, fallible })
+}
+
+/// A block yields a `Result` when its tail is `Ok(..)` or `Err(..)`, or it uses `?`.
+fn is_fallible(block: &syn::Block) -> bool {
+    let tail_is_result = match block.stmts.last() {
+        Some(syn::Stmt::Expr(syn::Expr::Call(call), None)) => {
+            matches!(&*call.func, syn::Expr::Path(p) if p.path.is_ident("Ok") || p.path.is_ident("Err"))
+        }
+        _ => false,
+    };
+    fn has_question_mark(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            TokenTree::Punct(p) => p.as_char() == '?',
+            TokenTree::Group(g) => has_question_mark(g.stream()),
+            _ => false,
+        })
+    }
+    tail_is_result || has_question_mark(quote! { #block })
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let name = format_ident!("code_{}", cx.node.name);
+    let stmts = &config.block.stmts;
+    let doc = format!(" The Rust of node `{}`, as written at {}/config/rust.", cx.node.id, cx.node.pointer);
+    let (returns, call) = if config.fallible {
+        (
+            quote! { ::std::result::Result<rt::serde_json::Value, rt::code::BoxError> },
+            quote! { #name(&input).map_err(rt::code::error)? },
+        )
+    } else {
+        (quote! { rt::serde_json::Value }, quote! { #name(&input) })
+    };
+    let item = quote! {
+        #[doc = #doc]
+        #[allow(unused_imports)]
+        fn #name(input: &rt::serde_json::Value) -> #returns {
+            use ::serde_json::{json, Value};
+            #(#stmts)*
+        }
+    };
+    NodeCode::body(quote! {
+        let input = cx.input();
+        Ok(rt::Output::data(#call))
+    })
+    .with_item(item)
+}

@@ -1,0 +1,39 @@
+//! `merge`: joins the data of its upstream nodes that produced data.
+
+use quote::quote;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Reader, Ty};
+use crate::emit::{EmitCx, NodeCode};
+
+const MODES: &[&str] = &["object", "array", "first"];
+
+pub const FIELDS: &[Field] = &[Field::opt(
+    "mode",
+    Ty::Enum(MODES),
+    "`object` (default): keyed by upstream id; `array`: in edge order; `first`: the first upstream, in edge order, that produced data",
+)];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: &'static str,
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
+    let mode = r.one_of(cx.sink, "mode", MODES).unwrap_or("object");
+    r.ok.then_some(Config { mode })
+}
+
+pub fn emit(_cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let mode = match config.mode {
+        "array" => quote! { rt::Merge::Array },
+        "first" => quote! { rt::Merge::First },
+        _ => quote! { rt::Merge::Object },
+    };
+    NodeCode::body(quote! {
+        Ok(rt::Output::data(cx.merge(#mode)))
+    })
+}

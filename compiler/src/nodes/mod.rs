@@ -1,0 +1,210 @@
+//! The node kinds. Each kind is one file: its config fields, its check (config → typed
+//! [`Config`]) and its emitter (typed config → the body of the node's `async fn`). Adding a
+//! kind is a new file plus an arm in each `match` below; the compiler points at every one.
+
+use crate::check::reader::{Field, Sink};
+use crate::emit::{EmitCx, NodeCode};
+use crate::model;
+
+pub mod branch;
+pub mod code;
+pub mod delay;
+pub mod http_request;
+pub mod input;
+pub mod merge;
+pub mod output;
+pub mod switch;
+pub mod transform;
+
+/// Every node kind this version compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum NodeKind {
+    Input,
+    Output,
+    HttpRequest,
+    Transform,
+    Branch,
+    Switch,
+    Merge,
+    Delay,
+    Code,
+}
+
+/// Whether a kind name is compiled, planned (part of the format, not compiled by this
+/// version), or unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    Supported(NodeKind),
+    Planned,
+    Unknown,
+}
+
+/// Kinds the format defines that this version does not compile yet: a clear error, never a
+/// node that compiles to nothing.
+const PLANNED: &[&str] =
+    &["llm", "firecrawl_scrape", "apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
+
+impl NodeKind {
+    pub const ALL: [NodeKind; 9] = [
+        NodeKind::Input,
+        NodeKind::Output,
+        NodeKind::HttpRequest,
+        NodeKind::Transform,
+        NodeKind::Branch,
+        NodeKind::Switch,
+        NodeKind::Merge,
+        NodeKind::Delay,
+        NodeKind::Code,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Input => "input",
+            NodeKind::Output => "output",
+            NodeKind::HttpRequest => "http_request",
+            NodeKind::Transform => "transform",
+            NodeKind::Branch => "branch",
+            NodeKind::Switch => "switch",
+            NodeKind::Merge => "merge",
+            NodeKind::Delay => "delay",
+            NodeKind::Code => "code",
+        }
+    }
+
+    pub fn parse(name: &str) -> Support {
+        match NodeKind::ALL.iter().find(|k| k.as_str() == name) {
+            Some(kind) => Support::Supported(*kind),
+            None if PLANNED.contains(&name) => Support::Planned,
+            None => Support::Unknown,
+        }
+    }
+
+    /// The fields of the kind's `config`.
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            NodeKind::Input => input::FIELDS,
+            NodeKind::Output => output::FIELDS,
+            NodeKind::HttpRequest => http_request::FIELDS,
+            NodeKind::Transform => transform::FIELDS,
+            NodeKind::Branch => branch::FIELDS,
+            NodeKind::Switch => switch::FIELDS,
+            NodeKind::Merge => merge::FIELDS,
+            NodeKind::Delay => delay::FIELDS,
+            NodeKind::Code => code::FIELDS,
+        }
+    }
+
+    /// One sentence on what a node of this kind does (the doc comment of its function).
+    pub fn summary(self) -> &'static str {
+        match self {
+            NodeKind::Input => "Yields the run's input, checked against the input schema, defaults applied.",
+            NodeKind::Output => "Yields a value of the run result's `outputs`.",
+            NodeKind::HttpRequest => "Sends one HTTP request and yields `{status, headers, body}`.",
+            NodeKind::Transform => "Yields a new value, built from templates or computed by a jq filter.",
+            NodeKind::Branch => "Passes its input on and takes its `true` or `false` edges, by a jq condition.",
+            NodeKind::Switch => "Passes its input on and takes the edges of the case a jq filter selects.",
+            NodeKind::Merge => "Joins the data of its upstream nodes.",
+            NodeKind::Delay => "Waits, then passes its input on.",
+            NodeKind::Code => "Runs a block of Rust written in the flow document.",
+        }
+    }
+}
+
+/// A node's config, checked and typed.
+#[derive(Debug, Clone)]
+pub enum Config {
+    Input(input::Config),
+    Output(output::Config),
+    HttpRequest(http_request::Config),
+    Transform(transform::Config),
+    Branch(branch::Config),
+    Switch(switch::Config),
+    Merge(merge::Config),
+    Delay(delay::Config),
+    Code(code::Config),
+}
+
+/// The handles a node's outgoing edges may name.
+pub fn handles(node: &model::Node) -> Vec<String> {
+    let mut out: Vec<String> = match node.kind {
+        NodeKind::Branch => vec!["true".into(), "false".into()],
+        NodeKind::Switch => switch::case_names(&node.config),
+        NodeKind::Input
+        | NodeKind::Output
+        | NodeKind::HttpRequest
+        | NodeKind::Transform
+        | NodeKind::Merge
+        | NodeKind::Delay
+        | NodeKind::Code => Vec::new(),
+    };
+    out.push("error".into());
+    out
+}
+
+/// What a kind's check gets.
+pub struct CheckCx<'a> {
+    pub sink: &'a mut Sink,
+    pub node: &'a model::Node,
+}
+
+impl CheckCx<'_> {
+    /// How messages name this node's config.
+    pub fn what(&self) -> String {
+        format!("the config of node `{}` ({})", self.node.id, self.node.kind.as_str())
+    }
+
+    /// The pointer of this node's config.
+    pub fn pointer(&self) -> String {
+        format!("{}/config", self.node.pointer)
+    }
+}
+
+/// Phase 3: reads one node's config.
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    match cx.node.kind {
+        NodeKind::Input => input::check(cx).map(Config::Input),
+        NodeKind::Output => output::check(cx).map(Config::Output),
+        NodeKind::HttpRequest => http_request::check(cx).map(Config::HttpRequest),
+        NodeKind::Transform => transform::check(cx).map(Config::Transform),
+        NodeKind::Branch => branch::check(cx).map(Config::Branch),
+        NodeKind::Switch => switch::check(cx).map(Config::Switch),
+        NodeKind::Merge => merge::check(cx).map(Config::Merge),
+        NodeKind::Delay => delay::check(cx).map(Config::Delay),
+        NodeKind::Code => code::check(cx).map(Config::Code),
+    }
+}
+
+/// Emits the body of a node's function.
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    match config {
+        Config::Input(c) => input::emit(cx, c),
+        Config::Output(c) => output::emit(cx, c),
+        Config::HttpRequest(c) => http_request::emit(cx, c),
+        Config::Transform(c) => transform::emit(cx, c),
+        Config::Branch(c) => branch::emit(cx, c),
+        Config::Switch(c) => switch::emit(cx, c),
+        Config::Merge(c) => merge::emit(cx, c),
+        Config::Delay(c) => delay::emit(cx, c),
+        Config::Code(c) => code::emit(cx, c),
+    }
+}
+
+/// Checks a jq filter, reporting problems at `pointer`.
+pub fn check_jq(sink: &mut Sink, code: &str, pointer: &str) -> bool {
+    match flowc_runtime::jq::check(code) {
+        Ok(()) => true,
+        Err(problems) => {
+            for p in problems {
+                sink.push(
+                    crate::diag::Diagnostic::new(
+                        crate::diag::Code::E019,
+                        pointer,
+                        format!("invalid jq filter at character {}: {}", p.offset + 1, p.message),
+                    )
+                    .help("see https://jqlang.org/manual for the filter language; `$nodes` holds every finished upstream node's data"),
+                );
+            }
+            false
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `switch`: routes to the case whose value equals what a jq filter yields, or to `default`.
+
+use quote::quote;
+use serde_json::Value;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Reader, Ty};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+
+pub const FIELDS: &[Field] = &[
+    Field::req("value", Ty::Jq, "a jq filter; its result picks the case"),
+    Field::req(
+        "cases",
+        Ty::Other("an object: case name → the JSON value that selects it"),
+        "the cases, in order; the first equal value wins",
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub value: String,
+    pub cases: Vec<(String, Value)>,
+}
+
+/// The handles a switch has, from its raw config (the graph phase runs before config is read).
+pub fn case_names(config: &Value) -> Vec<String> {
+    let mut names: Vec<String> =
+        config.get("cases").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    names.push("default".into());
+    names
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
+    let value = r.string(cx.sink, "value");
+    let mut ok = r.ok;
+    if let Some(code) = value {
+        ok &= super::check_jq(cx.sink, code, &format!("{pointer}/value"));
+    }
+    let cases = match r.get("cases") {
+        Some(Value::Object(map)) if !map.is_empty() => {
+            for name in map.keys() {
+                if name == "default" || name == "error" {
+                    cx.sink.push(
+                        Diagnostic::new(
+                            Code::E015,
+                            format!("{pointer}/cases/{name}"),
+                            format!("`{name}` cannot name a case: it is a handle of its own"),
+                        )
+                        .help(format!(
+                            "rename the case; `default` is taken when no case matches, `error` when the node fails"
+                        ))
+                        .at_key(),
+                    );
+                    ok = false;
+                }
+            }
+            map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        }
+        Some(other) => {
+            cx.sink.push(
+                Diagnostic::new(
+                    Code::E002,
+                    format!("{pointer}/cases"),
+                    format!("`cases` must be a non-empty object, not {}", crate::check::reader::short(other)),
+                )
+                .help("e.g. \"cases\": {\"small\": \"S\", \"large\": \"L\"}"),
+            );
+            ok = false;
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
+    match (ok, value) {
+        (true, Some(value)) => Some(Config { value: value.to_owned(), cases }),
+        _ => None,
+    }
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let filter = cx.filter("VALUE", &config.value);
+    let nodes = cx.jq_nodes(&config.value);
+    let arms = config.cases.iter().map(|(name, value)| {
+        let value = cx.static_json(value);
+        quote! { if value == #value { #name } else }
+    });
+    NodeCode::body(quote! {
+        let input = cx.input();
+        let value = #filter.run_one(&input, &#nodes)?;
+        let route = #(#arms)* { "default" };
+        Ok(rt::Output::routed(input, route))
+    })
+    .with_filter(cx, "VALUE", &config.value)
+}

@@ -1,0 +1,65 @@
+//! `transform`: a new value, built from templates (`value`) or computed by a jq filter (`jq`).
+
+use quote::quote;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+
+pub const FIELDS: &[Field] = &[
+    Field::opt("value", Ty::Json, "the result, with templates (exactly one of value and jq)"),
+    Field::opt("jq", Ty::Jq, "a jq filter: `.` is the input, `$nodes` every finished upstream node's data"),
+];
+
+#[derive(Debug, Clone)]
+pub enum Config {
+    Value(Json),
+    Jq(String),
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
+    let value = r.json(cx.sink, "value");
+    let jq = r.string(cx.sink, "jq");
+    if r.get("value").is_some() == r.get("jq").is_some() {
+        cx.sink.push(
+            Diagnostic::new(Code::E004, pointer.clone(), format!("{what} needs exactly one of `value` and `jq`"))
+                .help("use \"value\" for a JSON value with templates, or \"jq\" for a filter"),
+        );
+        return None;
+    }
+    if let Some(code) = jq {
+        if !super::check_jq(cx.sink, code, &format!("{pointer}/jq")) {
+            return None;
+        }
+    }
+    if !r.ok {
+        return None;
+    }
+    match (value, jq) {
+        (Some(value), _) => Some(Config::Value(value)),
+        (None, Some(code)) => Some(Config::Jq(code.to_owned())),
+        _ => None,
+    }
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    match config {
+        Config::Value(value) => {
+            let value = cx.json(value);
+            NodeCode::body(quote! { Ok(rt::Output::data(#value)) })
+        }
+        Config::Jq(code) => {
+            let filter = cx.filter("FILTER", code);
+            let nodes = cx.jq_nodes(code);
+            NodeCode::body(quote! {
+                let data = #filter.run_one(&cx.input(), &#nodes)?;
+                Ok(rt::Output::data(data))
+            })
+            .with_filter(cx, "FILTER", code)
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The generated Cargo project: `main.rs` from the emitter, the rest from tera templates, the
+//! runtime vendored (or referenced by path), and a `Cargo.lock` pinned to the versions
+//! flowc itself was built and tested with.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::ir::Ir;
+use crate::model::CredentialSource;
+
+/// Where the generated project gets `flowc-runtime` from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RuntimeSource {
+    /// A copy inside the project (`vendor/flowc-runtime`): the project builds on its own.
+    #[default]
+    Vendored,
+    /// A path dependency (for development, tests, and a shared build cache).
+    Path(PathBuf),
+}
+
+/// Options of [`crate::compile`].
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub runtime: RuntimeSource,
+}
+
+/// The files of a generated project, by relative path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub id: String,
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+/// The runtime crate's sources, compiled into flowc so it can vendor them.
+const RUNTIME_FILES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../runtime/Cargo.toml")),
+    ("src/lib.rs", include_str!("../../runtime/src/lib.rs")),
+    ("src/cli.rs", include_str!("../../runtime/src/cli.rs")),
+    ("src/code.rs", include_str!("../../runtime/src/code.rs")),
+    ("src/credentials.rs", include_str!("../../runtime/src/credentials.rs")),
+    ("src/envelope.rs", include_str!("../../runtime/src/envelope.rs")),
+    ("src/error.rs", include_str!("../../runtime/src/error.rs")),
+    ("src/events.rs", include_str!("../../runtime/src/events.rs")),
+    ("src/flow.rs", include_str!("../../runtime/src/flow.rs")),
+    ("src/http.rs", include_str!("../../runtime/src/http.rs")),
+    ("src/input.rs", include_str!("../../runtime/src/input.rs")),
+    ("src/jq.rs", include_str!("../../runtime/src/jq.rs")),
+    ("src/retry.rs", include_str!("../../runtime/src/retry.rs")),
+    ("src/scheduler.rs", include_str!("../../runtime/src/scheduler.rs")),
+    ("src/value.rs", include_str!("../../runtime/src/value.rs")),
+];
+
+/// The relative paths of the vendored runtime's files (tests check none is missing).
+pub fn runtime_files() -> impl Iterator<Item = &'static str> {
+    RUNTIME_FILES.iter().map(|(path, _)| *path)
+}
+
+/// `Cargo.lock` of a generated project without its root package: every generated project
+/// has the same dependencies, so only the root entry differs. `scripts/update-runtime-lock`
+/// regenerates it from the workspace's own lock file; a test checks it is current.
+const LOCK_TEMPLATE: &str = include_str!("../../templates/runtime.lock");
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("Cargo.toml", include_str!("../../templates/Cargo.toml.tera")),
+    ("README.md", include_str!("../../templates/README.md.tera")),
+    ("Dockerfile", include_str!("../../templates/Dockerfile.tera")),
+    (".dockerignore", include_str!("../../templates/dockerignore.tera")),
+    (".env.example", include_str!("../../templates/env.example.tera")),
+];
+
+/// The names of the packages a generated program depends on, directly or not.
+pub fn dependency_names() -> Vec<&'static str> {
+    LOCK_TEMPLATE.lines().filter_map(|l| l.strip_prefix("name = \"")?.strip_suffix('"')).collect()
+}
+
+/// Builds every file of the project.
+pub fn generate(ir: &Ir, options: &Options) -> Project {
+    let mut files = BTreeMap::new();
+    files.insert(PathBuf::from("src/main.rs"), crate::emit::main_rs(ir));
+
+    let runtime_path = match &options.runtime {
+        RuntimeSource::Vendored => {
+            for (path, text) in RUNTIME_FILES {
+                files.insert(Path::new("vendor/flowc-runtime").join(path), (*text).to_owned());
+            }
+            "vendor/flowc-runtime".to_owned()
+        }
+        RuntimeSource::Path(path) => path.display().to_string(),
+    };
+    let credentials: Vec<_> = ir
+        .credentials
+        .iter()
+        .map(|c| match &c.source {
+            CredentialSource::Env(var) => json!({"name": c.name, "env": var}),
+            CredentialSource::File(path) => json!({"name": c.name, "file": path}),
+        })
+        .collect();
+    let nodes: Vec<_> = ir
+        .nodes
+        .iter()
+        .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "label": n.label.as_deref().unwrap_or("").replace('|', "\\|")}))
+        .collect();
+    let example_input = ir.input_schema().map(example_for).unwrap_or(serde_json::Value::Object(Default::default()));
+    let context = json!({
+        "flowc_version": env!("CARGO_PKG_VERSION"),
+        "id": ir.id,
+        "name": ir.name,
+        "description": ir.description,
+        // serde_json's string syntax is a valid TOML basic string.
+        "description_toml": serde_json::Value::from(ir.description.as_str()).to_string(),
+        "runtime_path_toml": serde_json::Value::from(runtime_path).to_string(),
+        "credentials": credentials,
+        "nodes": nodes,
+        "example_input": example_input.to_string().replace('\'', "'\\''"),
+    });
+    let context = tera::Context::from_value(context).unwrap_or_default();
+    for (name, template) in TEMPLATES {
+        let text = match tera::Tera::one_off(template, &context, false) {
+            Ok(text) => text,
+            // The templates are part of flowc and tested; a failure is a bug, shown in the file.
+            Err(error) => format!("flowc could not render {name}: {error:?}\n"),
+        };
+        files.insert(PathBuf::from(name), text);
+    }
+    files.insert(PathBuf::from("Cargo.lock"), lock_file(&ir.id));
+    Project { id: ir.id.clone(), files }
+}
+
+/// A small input that matches the schema, for the README's example.
+fn example_for(schema: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    if let Some(default) = schema.get("default") {
+        return default.clone();
+    }
+    if let Some(first) = schema.get("enum").and_then(Value::as_array).and_then(|e| e.first()) {
+        return first.clone();
+    }
+    let ty = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts.first().and_then(Value::as_str).unwrap_or("null"),
+        _ => "object",
+    };
+    match ty {
+        "object" => {
+            let required: Vec<&str> = schema
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut out = serde_json::Map::new();
+            if let Some(Value::Object(props)) = schema.get("properties") {
+                for (name, prop) in props {
+                    if required.contains(&name.as_str()) {
+                        out.insert(name.clone(), example_for(prop));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        "array" => Value::Array(Vec::new()),
+        "string" => Value::from("text"),
+        "integer" | "number" => Value::from(1),
+        "boolean" => Value::Bool(true),
+        _ => Value::Null,
+    }
+}
+
+/// The project's `Cargo.lock`: the template with the root package in its sorted place.
+pub fn lock_file(id: &str) -> String {
+    let root = format!(
+        "[[package]]\nname = \"{id}\"\nversion = \"0.1.0\"\ndependencies = [\n \"flowc-runtime\",\n \"serde_json\",\n]\n"
+    );
+    let (header, packages) = LOCK_TEMPLATE.split_once("\n[[package]]\n").unwrap_or((LOCK_TEMPLATE, ""));
+    let mut entries: Vec<String> = packages
+        .split("\n[[package]]\n")
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| format!("[[package]]\n{}", p.trim_end()))
+        .collect();
+    entries.push(root.trim_end().to_owned());
+    let name_of = |entry: &str| entry.lines().nth(1).unwrap_or_default().to_owned();
+    entries.sort_by_key(|e| name_of(e));
+    format!("{}\n\n{}\n", header.trim_end(), entries.join("\n\n"))
+}
+
+impl Project {
+    /// Writes the project under `dir`. Files whose content did not change are not touched,
+    /// so cargo does not rebuild them.
+    pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
+        for (path, text) in &self.files {
+            let path = dir.join(path);
+            if std::fs::read_to_string(&path).is_ok_and(|old| &old == text) {
+                continue;
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(&path, text)?;
+        }
+        Ok(())
+    }
+}
