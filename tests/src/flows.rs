@@ -1,0 +1,112 @@
+//! Building and running the generated programs of fixture flows.
+//!
+//! Every fixture is compiled with the runtime as a path dependency (this checkout's
+//! `runtime/`), into `target/flows/projects/<name>`, and built with one shared target folder
+//! (`target/flows/target`), so dependencies and the runtime are compiled once for all flows.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::Value;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+/// `fixtures/<group>/<name>.json`.
+pub fn fixture(group: &str, name: &str) -> PathBuf {
+    root().join("fixtures").join(group).join(format!("{name}.json"))
+}
+
+/// Where generated projects and their build live.
+pub fn flows_dir() -> PathBuf {
+    root().join("target").join("flows")
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Compiles `fixtures/valid/<name>.json` into a project folder and builds it (debug); returns
+/// the binary. Builds are serialised and each fixture is built once per test process.
+/// Panics with cargo's output if the build fails or prints a warning.
+pub fn build(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let built = BUILT.get_or_init(Default::default);
+    let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(binary) = built.get(name) {
+        return binary.clone();
+    }
+    let path = fixture("valid", name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let options = flowc::Options { runtime: flowc::RuntimeSource::Path(root().join("runtime")) };
+    let project = flowc::compile(&path.display().to_string(), &text, &options).unwrap_or_else(|d| panic!("{d}"));
+    let dir = flows_dir().join("projects").join(name);
+    project.write_to(&dir).expect("write the project");
+    let binary = cargo_build(&dir, &flows_dir().join("target"), &[]);
+    built.insert(name.to_owned(), binary.clone());
+    binary
+}
+
+/// `cargo build --locked` of the project in `dir` with `target` as the target folder; returns
+/// the binary. Panics if the build fails or warns.
+pub fn cargo_build(dir: &Path, target: &Path, extra: &[&str]) -> PathBuf {
+    let output = Command::new(cargo())
+        .args(["build", "--locked", "--manifest-path"])
+        .arg(dir.join("Cargo.toml"))
+        .args(extra)
+        .env("CARGO_TARGET_DIR", target)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cargo");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "cargo build of {} failed:\n{stderr}", dir.display());
+    let warnings: Vec<&str> = stderr.lines().filter(|l| l.trim_start().starts_with("warning")).collect();
+    assert!(warnings.is_empty(), "the generated project {} builds with warnings:\n{stderr}", dir.display());
+    let id = std::fs::read_to_string(dir.join("Cargo.toml"))
+        .ok()
+        .and_then(|toml| toml.lines().find_map(|l| Some(l.strip_prefix("name = \"")?.strip_suffix('"')?.to_owned())))
+        .expect("the package name");
+    target.join("debug").join(id)
+}
+
+/// What one run of a generated program gave.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    /// stdout parsed as JSON (`null` if it was not JSON).
+    pub result: Value,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The envelope of a node.
+    pub fn node(&self, id: &str) -> &Value {
+        &self.result["nodes"][id]
+    }
+
+    pub fn status(&self) -> &str {
+        self.result["status"].as_str().unwrap_or("")
+    }
+}
+
+/// Runs `binary run --input-json <input>` with extra arguments and environment.
+pub fn run(binary: &Path, input: &Value, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(binary);
+    command.arg("run").arg("--input-json").arg(input.to_string()).args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let output = command.output().expect("run the generated program");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        result: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+        stdout,
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
