@@ -38,6 +38,12 @@ pub struct SyntaxError {
 
 impl Document {
     pub fn parse(text: &str) -> Result<Document, SyntaxError> {
+        if let Some(at) = too_deep(text) {
+            return Err(SyntaxError {
+                range: Range { start: at, end: at + 1 },
+                message: format!("the document nests arrays and objects more than {MAX_DEPTH} deep"),
+            });
+        }
         let options = ParseOptions {
             allow_comments: false,
             allow_loose_object_property_names: false,
@@ -96,7 +102,7 @@ impl Document {
                 (o.range, Value::Object(map))
             }
         };
-        self.values.entry(pointer).or_insert(Range { start: range.start, end: range.end });
+        self.values.insert(pointer, Range { start: range.start, end: range.end });
         Ok(value)
     }
 
@@ -119,6 +125,38 @@ impl Document {
     pub fn key_range(&self, pointer: &str) -> Option<Range> {
         self.keys.get(pointer).copied()
     }
+}
+
+/// How deep arrays and objects may nest. Flow documents are shallow; the limit keeps the
+/// recursive parser and checks far from the stack's end on hostile input.
+const MAX_DEPTH: usize = 128;
+
+/// The byte offset where nesting first exceeds [`MAX_DEPTH`], if it does.
+fn too_deep(text: &str) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, b) in text.bytes().enumerate() {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Escapes one reference token of a JSON pointer (RFC 6901).
@@ -153,8 +191,9 @@ mod tests {
         let doc = Document::parse(text).unwrap();
         let r = doc.value_range("/a/1/b~1c");
         assert_eq!(&text[r.start..r.end], "true");
+        // A duplicated member points at the later one: it is the one JSON readers keep.
         let k = doc.key_range("/a").unwrap();
-        assert_eq!(line_col(text, k.start), (2, 3));
+        assert_eq!(line_col(text, k.start), (3, 3));
         assert_eq!(doc.duplicate_keys, vec!["/a".to_owned()]);
         // a missing member falls back to its parent
         assert_eq!(doc.value_range("/a/1/zzz"), doc.value_range("/a/1"));
@@ -166,5 +205,9 @@ mod tests {
         assert_eq!(line_col("{\"a\": 1,}", err.range.start).0, 1);
         assert!(Document::parse("").is_err());
         assert!(Document::parse("{\"a\": 1} // no").is_err());
+        let deep = format!("{{\"a\": {}{}}}", "[".repeat(5000), "]".repeat(5000));
+        assert!(Document::parse(&deep).unwrap_err().message.contains("nests"));
+        let fine = format!("{{\"a\": \"{}\"}}", "[".repeat(5000));
+        assert!(Document::parse(&fine).is_ok(), "brackets inside strings do not count");
     }
 }

@@ -115,6 +115,13 @@ pub fn parse(text: &str) -> Result<Template, TemplateError> {
                 help: "close the template with `}}`".to_owned(),
             });
         };
+        if rest[inner_start..inner_start + close].contains("{{") {
+            return Err(TemplateError {
+                offset: text[..consumed + open].chars().count(),
+                message: "`{{` is never closed: another `{{` comes first".to_owned(),
+                help: "close each template with `}}` before the next one starts".to_owned(),
+            });
+        }
         let inner = &rest[inner_start..inner_start + close];
         let inner_offset = consumed + inner_start;
         let path = parse_path(inner).map_err(|(at, message)| TemplateError {
@@ -262,6 +269,7 @@ mod tests {
         assert!(parse("{{ a + b }}").unwrap_err().message.contains("one path"));
         assert!(parse("{{ a[x] }}").is_err());
         assert!(parse("oops }}").is_err());
+        assert!(parse("{{ a.b and {{ c }}").unwrap_err().message.contains("never closed"));
         assert!(parse("é {{ a[\"unterminated }}").is_err());
     }
 

@@ -96,7 +96,7 @@ pub struct Error {
     /// What the node had received when it failed (an HTTP error response, say): kept in the
     /// envelope's `data` so nothing is lost, but not passed downstream.
     #[serde(skip)]
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<serde_json::Value>>,
 }
 
 impl Error {
@@ -139,7 +139,7 @@ impl Error {
     }
 
     pub fn with_data(mut self, data: serde_json::Value) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
 

@@ -324,7 +324,7 @@ fn failed(flow: &Flow, i: usize, timestamp: String, began: Instant, attempts: u3
         timestamp,
         duration_ms: began.elapsed().as_millis() as u64,
         attempts,
-        data: error.data.take().unwrap_or(Value::Null),
+        data: error.data.take().map_or(Value::Null, |data| *data),
         metadata: Map::new(),
         error: Some(error),
     }

@@ -7,10 +7,6 @@ use std::path::Path;
 use flowc::{Options, RuntimeSource};
 use flowc_tests::flows::root;
 
-fn name_of(path: &Path) -> String {
-    path.file_name().unwrap().to_string_lossy().into_owned()
-}
-
 /// The file name as diagnostics show it: relative, so snapshots do not depend on the checkout.
 fn display_name(path: &Path) -> String {
     path.strip_prefix(root()).unwrap_or(path).display().to_string()
@@ -25,7 +21,7 @@ fn valid_fixtures_generate_the_same_code() {
         for file in ["src/main.rs", "Cargo.toml", "Dockerfile"] {
             let text = &project.files[Path::new(file)];
             let kind = file.rsplit('/').next().unwrap().replace('.', "_");
-            insta::assert_snapshot!(format!("{kind}@{}", name_of(path)), text);
+            insta::assert_snapshot!(kind, text);
         }
     });
 }
@@ -39,7 +35,7 @@ fn invalid_fixtures_report_the_same_diagnostics() {
             Err(d) => d,
         };
         assert!(!diagnostics.is_empty());
-        insta::assert_snapshot!(format!("diagnostics@{}", name_of(path)), diagnostics.render());
+        insta::assert_snapshot!("diagnostics", diagnostics.render());
     });
 }
 

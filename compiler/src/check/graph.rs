@@ -16,6 +16,10 @@ pub struct Graph {
     pub order: Vec<usize>,
     /// For each node, the set of its ancestors, as a bitset.
     ancestors: Vec<Vec<u64>>,
+    /// Nodes whose ancestors are not known for sure: in or behind a cycle, or behind an edge
+    /// that names a missing node. What they read is not checked against the graph, so one
+    /// mistake does not bring false ones with it.
+    pub uncertain: Vec<bool>,
     /// Nodes in or behind a graph error, left out of later phases.
     pub broken: Vec<bool>,
 }
@@ -76,6 +80,9 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
     }
 
     let mut edges = Vec::new();
+    // Edges with a bad handle are reported, but still count for who is upstream of whom.
+    let mut reported_edges = Vec::new();
+    let mut uncertain = vec![false; n];
     for (position, edge) in flow.edges.iter().enumerate() {
         let mut resolve = |id: &str, field: &str| -> Option<usize> {
             if let Some(&i) = by_id.get(id) {
@@ -100,7 +107,12 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
         };
         let source = resolve(&edge.source, "source");
         let target = resolve(&edge.target, "target");
-        let (Some(source), Some(target)) = (source, target) else { continue };
+        let (Some(source), Some(target)) = (source, target) else {
+            if let Some(&target) = by_id.get(edge.target.as_str()) {
+                uncertain[target] = true;
+            }
+            continue;
+        };
         if let Some(handle) = &edge.source_handle {
             let node = &flow.nodes[source];
             let handles = nodes::handles(node);
@@ -126,6 +138,7 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
                     )
                     .help(help),
                 );
+                reported_edges.push((position, source, target));
                 continue;
             }
         }
@@ -134,7 +147,7 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
 
     // Cycles: Tarjan's strongly connected components, iteratively (flows may be long chains).
     let mut succ: Vec<Vec<(usize, usize)>> = vec![Vec::new(); n];
-    for &(e, s, t) in &edges {
+    for &(e, s, t) in edges.iter().chain(&reported_edges) {
         succ[s].push((t, e));
     }
     let components = strongly_connected(&succ);
@@ -166,12 +179,14 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
         }
     }
 
-    let (order, ancestors) = if cyclic { (Vec::new(), Vec::new()) } else { topological(&succ, n) };
-    Graph { edges, order, ancestors, broken }
+    let (order, ancestors) = topological(&succ, n, &mut uncertain);
+    let order = if cyclic { Vec::new() } else { order };
+    Graph { edges, order, ancestors, uncertain, broken }
 }
 
-/// Kahn's algorithm, with each node's ancestors as a bitset.
-fn topological(succ: &[Vec<(usize, usize)>], n: usize) -> (Vec<usize>, Vec<Vec<u64>>) {
+/// Kahn's algorithm, with each node's ancestors as a bitset. Nodes it never reaches (in or
+/// behind a cycle) and nodes behind an uncertain one are marked uncertain.
+fn topological(succ: &[Vec<(usize, usize)>], n: usize, uncertain: &mut [bool]) -> (Vec<usize>, Vec<Vec<u64>>) {
     let words = n.div_ceil(64);
     let mut indegree = vec![0usize; n];
     for list in succ {
@@ -196,11 +211,19 @@ fn topological(succ: &[Vec<(usize, usize)>], n: usize) -> (Vec<usize>, Vec<Vec<u
                 *w |= f;
             }
             to[i / 64] |= 1 << (i % 64);
+            uncertain[t] |= uncertain[i];
             indegree[t] -= 1;
             if indegree[t] == 0 {
                 queue.push_back(t);
             }
         }
+    }
+    let mut reached = vec![false; n];
+    for &i in &order {
+        reached[i] = true;
+    }
+    for (i, reached) in reached.into_iter().enumerate() {
+        uncertain[i] |= !reached;
     }
     (order, ancestors)
 }

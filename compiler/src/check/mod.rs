@@ -19,8 +19,15 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     let doc = match Document::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
+            let help = if text.trim().is_empty() {
+                "a flow document is a JSON object: {\"version\": 1, \"id\": \"my-flow\", \"nodes\": [...], \"edges\": [...]}"
+            } else if text.starts_with('\u{feff}') {
+                "the file starts with a byte-order mark: save it as UTF-8 without a BOM"
+            } else {
+                "flow documents are strict JSON: no comments, no trailing commas, keys in double quotes"
+            };
             let d = Diagnostic::new(Code::E001, "", format!("the file is not valid JSON: {}", e.message))
-                .help("flow documents are strict JSON: no comments, no trailing commas, keys in double quotes")
+                .help(help)
                 .at_range(crate::source::Range { start: e.range.start, end: e.range.end });
             return Err(Diagnostics::new(file, text, None, vec![d]));
         }
@@ -41,8 +48,8 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     let Some(shaped) = shape::check(&mut sink, &doc.value) else {
         return Err(Diagnostics::new(file, text, Some(&doc), sink.diagnostics));
     };
-    let flow = shaped.flow;
-    let graph = graph::check(&mut sink, &flow, &shaped.broken_ids);
+    let graph = graph::check(&mut sink, &shaped.flow, &shaped.broken_ids);
+    let flow = &shaped.flow;
 
     // Phase 3: each node's config, by kind.
     let mut configs: Vec<Option<Config>> = Vec::with_capacity(flow.nodes.len());
@@ -65,7 +72,7 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
                 sink.push(
                     Diagnostic::new(
                         Code::E024,
-                        format!("{}/config", node.pointer),
+                        format!("{}/config/name", node.pointer),
                         format!("nodes `{first}` and `{}` both write the output `{}`", node.id, output.name),
                     )
                     .help("give each output node its own \"name\""),
@@ -74,70 +81,12 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
         }
     }
 
-    // Phase 4: what templates read. Only when the graph has an order (no cycle).
-    if !graph.order.is_empty() {
-        let by_id: HashMap<&str, usize> = flow.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    // Phase 4: what templates read. Skipped when the top level has unknown fields: a
+    // misspelt `edges` would make every read look wrong.
+    if !shaped.top_level_unknown {
         for (reader, list) in templates.iter().enumerate() {
-            if configs[reader].is_none() {
-                continue;
-            }
-            for (pointer, template) in list {
-                for path in template.paths() {
-                    let reader_id = &flow.nodes[reader].id;
-                    let Some(&source) = by_id.get(path.root.as_str()) else {
-                        let help = match did_you_mean(&path.root, flow.nodes.iter().map(|n| n.id.as_str())) {
-                            Some(near) => {
-                                format!("did you mean `{{{{ {} }}}}`?", path.display().replacen(&path.root, near, 1))
-                            }
-                            None => "a template starts with the id of a node upstream of this one".to_owned(),
-                        };
-                        sink.push(
-                            Diagnostic::new(
-                                Code::E017,
-                                pointer.clone(),
-                                format!(
-                                    "`{{{{ {} }}}}` reads the node `{}`, and there is no such node",
-                                    path.display(),
-                                    path.root
-                                ),
-                            )
-                            .help(help),
-                        );
-                        configs[reader] = None;
-                        continue;
-                    };
-                    if source == reader {
-                        sink.push(
-                            Diagnostic::new(
-                                Code::E018,
-                                pointer.clone(),
-                                format!("node `{reader_id}` reads its own output in `{{{{ {} }}}}`", path.display()),
-                            )
-                            .help("a node can only read nodes upstream of it"),
-                        );
-                    } else if !graph.is_ancestor(source, reader) {
-                        let help = if graph.is_ancestor(reader, source) {
-                            format!("`{}` runs after `{reader_id}`, so its data does not exist yet when `{reader_id}` runs: read a node upstream of `{reader_id}`", path.root)
-                        } else {
-                            format!("add an edge so that `{}` runs first: {{\"source\": \"{}\", \"target\": \"{reader_id}\"}}", path.root, path.root)
-                        };
-                        sink.push(
-                            Diagnostic::new(
-                                Code::E018,
-                                pointer.clone(),
-                                format!(
-                                    "node `{reader_id}` reads `{{{{ {} }}}}`, but `{}` is not upstream of it",
-                                    path.display(),
-                                    path.root
-                                ),
-                            )
-                            .help(help),
-                        );
-                    } else {
-                        continue;
-                    }
-                    configs[reader] = None;
-                }
+            if configs[reader].is_some() && !check_reads(&mut sink, &shaped, &graph, reader, list) {
+                configs[reader] = None;
             }
         }
     }
@@ -152,5 +101,87 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
             .help("this is a bug in flowc: please report it with this flow document");
         return Err(Diagnostics::new(file, text, Some(&doc), vec![d]));
     };
-    Ok(Ir::new(flow, &graph, configs))
+    Ok(Ir::new(shaped.flow, &graph, configs))
+}
+
+/// Checks that every template of node `reader` reads a node upstream of it.
+fn check_reads(
+    sink: &mut Sink,
+    shaped: &shape::Shaped,
+    graph: &graph::Graph,
+    reader: usize,
+    templates: &[(String, crate::template::Template)],
+) -> bool {
+    let flow = &shaped.flow;
+    let reader_id = &flow.nodes[reader].id;
+    let mut ok = true;
+    for (pointer, template) in templates {
+        for path in template.paths() {
+            // The first node with an id is the one edges name (a duplicate is reported).
+            let Some(source) = flow.nodes.iter().position(|n| n.id == path.root) else {
+                if shaped.broken_ids.contains(&path.root) {
+                    continue; // the node exists, with errors of its own
+                }
+                let upstream: Vec<&str> = (0..flow.nodes.len())
+                    .filter(|&i| graph.is_ancestor(i, reader))
+                    .map(|i| flow.nodes[i].id.as_str())
+                    .collect();
+                let help = match did_you_mean(&path.root, flow.nodes.iter().map(|n| n.id.as_str())) {
+                    Some(near) => format!("did you mean `{{{{ {} }}}}`?", path.display().replacen(&path.root, near, 1)),
+                    None if upstream.is_empty() => {
+                        format!("a template starts with the id of a node upstream of `{reader_id}`, and it has none yet: add an edge into it")
+                    }
+                    None => format!("the nodes upstream of `{reader_id}` are {}", reader::list(upstream)),
+                };
+                sink.push(
+                    Diagnostic::new(
+                        Code::E017,
+                        pointer.clone(),
+                        format!(
+                            "`{{{{ {} }}}}` reads the node `{}`, and there is no such node",
+                            path.display(),
+                            path.root
+                        ),
+                    )
+                    .help(help),
+                );
+                ok = false;
+                continue;
+            };
+            if graph.uncertain[reader] {
+                continue; // its upstream is not known for sure, for a reason already reported
+            }
+            if source == reader {
+                sink.push(
+                    Diagnostic::new(
+                        Code::E018,
+                        pointer.clone(),
+                        format!("node `{reader_id}` reads its own output in `{{{{ {} }}}}`", path.display()),
+                    )
+                    .help("a node can only read nodes upstream of it"),
+                );
+                ok = false;
+            } else if !graph.is_ancestor(source, reader) {
+                let root = &path.root;
+                let help = if graph.is_ancestor(reader, source) {
+                    format!("`{root}` runs after `{reader_id}`, so its data does not exist yet when `{reader_id}` runs: read a node upstream of `{reader_id}`")
+                } else {
+                    format!("add an edge so that `{root}` runs first: {{\"source\": \"{root}\", \"target\": \"{reader_id}\"}}")
+                };
+                sink.push(
+                    Diagnostic::new(
+                        Code::E018,
+                        pointer.clone(),
+                        format!(
+                            "node `{reader_id}` reads `{{{{ {} }}}}`, but `{root}` is not upstream of it",
+                            path.display()
+                        ),
+                    )
+                    .help(help),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok
 }

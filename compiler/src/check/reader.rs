@@ -114,20 +114,27 @@ impl<'a> Reader<'a> {
             return None;
         };
         let mut reader = Reader { map, pointer: pointer.to_owned(), ok: true, what: what.to_owned() };
+        // A missing required field that an unknown field is a typo of is reported once, as
+        // the typo.
+        let mut typos_of = Vec::new();
         for key in map.keys() {
             if !fields.iter().any(|f| f.name == key) {
-                let mut d =
+                let d =
                     Diagnostic::new(Code::E003, reader.child(key), format!("unknown field `{key}` in {what}")).at_key();
-                d = match did_you_mean(key, fields.iter().map(|f| f.name)) {
-                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                let d = match did_you_mean(key, fields.iter().map(|f| f.name)) {
+                    Some(near) => {
+                        typos_of.push(near);
+                        d.help(format!("did you mean `{near}`?"))
+                    }
                     None => d.help(format!("{what} has the fields {}", list(fields.iter().map(|f| f.name)))),
                 };
                 sink.push(d);
                 reader.ok = false;
             }
         }
-        for field in fields.iter().filter(|f| f.required) {
-            if !map.contains_key(field.name) {
+        for field in fields.iter().filter(|f| f.required && !map.contains_key(f.name)) {
+            reader.ok = false;
+            if !typos_of.contains(&field.name) {
                 sink.push(
                     Diagnostic::new(
                         Code::E004,
@@ -136,7 +143,6 @@ impl<'a> Reader<'a> {
                     )
                     .help(format!("add `\"{}\": ...` ({})", field.name, field.doc)),
                 );
-                reader.ok = false;
             }
         }
         Some(reader)
@@ -184,23 +190,21 @@ impl<'a> Reader<'a> {
     /// An integer in `min..=max`.
     pub fn integer(&mut self, sink: &mut Sink, name: &str, min: u64, max: u64) -> Option<u64> {
         let value = self.get(name)?;
-        match value.as_u64() {
-            Some(n) if (min..=max).contains(&n) => Some(n),
-            Some(n) => {
-                let what = self.what.clone();
-                self.invalid(
-                    sink,
-                    name,
-                    format!("`{name}` in {what} is {n}, outside {min}..={max}"),
-                    format!("use a value from {min} to {max}"),
-                );
-                None
-            }
-            None => {
-                self.wrong(sink, name, &format!("an integer from {min} to {max}"), value);
-                None
-            }
+        if let Some(n) = value.as_u64().filter(|n| (min..=max).contains(n)) {
+            return Some(n);
         }
+        if value.is_i64() || value.is_u64() {
+            let what = self.what.clone();
+            self.invalid(
+                sink,
+                name,
+                format!("`{name}` in {what} is {value}, outside {min}..={max}"),
+                format!("use a value from {min} to {max}"),
+            );
+        } else {
+            self.wrong(sink, name, &format!("an integer from {min} to {max}"), value);
+        }
+        None
     }
 
     /// A number in `min..=max`.

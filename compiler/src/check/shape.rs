@@ -106,6 +106,8 @@ fn reserved_flow_id(id: &str) -> Option<String> {
 /// The result of the shape phase.
 pub struct Shaped {
     pub flow: Flow,
+    /// The top-level object had fields flowc does not know (a misspelt `edges`, say).
+    pub top_level_unknown: bool,
     /// Ids of nodes left out for shape errors.
     pub broken_ids: Vec<String>,
 }
@@ -154,6 +156,9 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         None => Vec::new(),
     };
 
+    // Every name under `credentials`, even one whose definition has errors of its own.
+    let declared: Vec<String> =
+        top.get("credentials").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
     let mut nodes = Vec::new();
     let mut broken_ids = Vec::new();
     match top.get("nodes") {
@@ -163,7 +168,7 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         ),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let checked = node(sink, item, i, &settings, &credentials);
+                let checked = node(sink, item, i, &settings, &declared);
                 match checked {
                     Ok(node) => nodes.push(node),
                     Err(Some(id)) => broken_ids.push(id),
@@ -192,9 +197,10 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         ),
         None => {}
     }
-    top.ok = true;
+    let top_level_unknown = !top.ok;
     Some(Shaped {
-        flow: super::super::model::Flow { id, name, description, settings, credentials, nodes, edges },
+        flow: Flow { id, name, description, settings, credentials, nodes, edges },
+        top_level_unknown,
         broken_ids,
     })
 }
@@ -328,7 +334,7 @@ fn node(
     value: &Value,
     index: usize,
     settings: &Settings,
-    credentials: &[Credential],
+    credentials: &[String],
 ) -> Result<Node, Option<String>> {
     let pointer = format!("/nodes/{index}");
     let id_hint = value
@@ -374,8 +380,8 @@ fn node(
     let label = r.string(sink, "label").map(str::to_owned);
     let credential = r.string(sink, "credential").map(str::to_owned);
     if let Some(name) = &credential {
-        if !credentials.iter().any(|c| &c.name == name) {
-            let help = match did_you_mean(name, credentials.iter().map(|c| c.name.as_str())) {
+        if !credentials.contains(name) {
+            let help = match did_you_mean(name, credentials.iter().map(String::as_str)) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => format!(
                     "declare it: \"credentials\": {{\"{name}\": {{\"env\": \"{}\"}}}}",

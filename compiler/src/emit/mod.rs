@@ -408,12 +408,16 @@ pub fn main_rs(ir: &Ir) -> String {
         quote! {}
     };
 
-    let title =
-        if ir.description.is_empty() { format!(" {}", ir.name) } else { format!(" {}: {}", ir.name, ir.description) };
+    let mut title = ir.name.clone();
+    if !ir.description.is_empty() {
+        title = format!("{title}: {}", ir.description);
+    }
+    // One doc line per line of text, so that every line renders as `//!`.
+    let title_lines: Vec<String> = title.lines().map(|line| format!(" {}", line.replace('\r', ""))).collect();
     let usage =
         format!(" Compiled by flowc from the flow `{}`. Run it with `{} run --input-json '{{...}}'`;", ir.id, ir.id);
     let file = quote! {
-        #![doc = #title]
+        #(#![doc = #title_lines])*
         #![doc = ""]
         #![doc = #usage]
         #![doc = " `describe` lists its nodes, input schema and credentials."]

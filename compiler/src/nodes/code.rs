@@ -43,6 +43,19 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             return None;
         }
     };
+    let yields_value = match block.stmts.last() {
+        Some(syn::Stmt::Expr(_, None)) => true,
+        Some(syn::Stmt::Macro(m)) => m.semi_token.is_none(),
+        Some(syn::Stmt::Expr(syn::Expr::Return(_), Some(_))) => true,
+        _ => false,
+    };
+    if !yields_value {
+        cx.sink.push(
+            Diagnostic::new(Code::E020, format!("{pointer}/rust"), format!("the Rust of node `{}` yields nothing: its last line must be the value it returns", cx.node.id))
+                .help("end the block with an expression and no `;`, such as `json!({\"n\": n})`, or `Ok(json!(...))` for a block that uses `?`"),
+        );
+        return None;
+    }
     let fallible = is_fallible(&block);
     ok.then_some(Config { block, fallible })
 }

@@ -47,12 +47,10 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
                     cx.sink.push(
                         Diagnostic::new(
                             Code::E015,
-                            format!("{pointer}/cases/{name}"),
+                            format!("{pointer}/cases/{}", crate::source::escape(name)),
                             format!("`{name}` cannot name a case: it is a handle of its own"),
                         )
-                        .help(format!(
-                            "rename the case; `default` is taken when no case matches, `error` when the node fails"
-                        ))
+                        .help("rename the case; `default` is taken when no case matches, `error` when the node fails")
                         .at_key(),
                     );
                     ok = false;

@@ -26,7 +26,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let jq = r.string(cx.sink, "jq");
     if r.get("value").is_some() == r.get("jq").is_some() {
         cx.sink.push(
-            Diagnostic::new(Code::E004, pointer.clone(), format!("{what} needs exactly one of `value` and `jq`"))
+            Diagnostic::new(Code::E015, pointer.clone(), format!("{what} needs exactly one of `value` and `jq`"))
                 .help("use \"value\" for a JSON value with templates, or \"jq\" for a filter"),
         );
         return None;
