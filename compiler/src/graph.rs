@@ -24,14 +24,17 @@ pub fn render(ir: &Ir, format: Format) -> String {
     };
     match format {
         Format::Mermaid => {
+            // Mermaid node names are the Rust names with a prefix: no id can clash with a
+            // Mermaid keyword such as `end`.
+            let name = |i: usize| format!("n_{}", ir.nodes[i].name);
             out.push_str("flowchart TD\n");
-            for (i, node) in ir.nodes.iter().enumerate() {
+            for i in 0..ir.nodes.len() {
                 // Mermaid strings take `#quot;` for a double quote.
                 let text = label(i).replace('"', "#quot;").replace('\n', "<br/>");
-                let _ = writeln!(out, "    {}[\"{text}\"]", node.name);
+                let _ = writeln!(out, "    {}[\"{text}\"]", name(i));
             }
             for edge in &ir.edges {
-                let (s, t) = (&ir.nodes[edge.source].name, &ir.nodes[edge.target].name);
+                let (s, t) = (name(edge.source), name(edge.target));
                 match handle(&edge.handle) {
                     Some(h) => {
                         let _ = writeln!(out, "    {s} -->|\"{}\"| {t}", h.replace('"', "#quot;"));

@@ -6,6 +6,11 @@ use std::process::{Command, ExitCode, Stdio};
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+// Compiling a large flow allocates millions of small token and syntax-tree nodes; mimalloc
+// makes that markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(name = "flowc", version, about = "Compiles flow documents into standalone Rust programs")]
 struct Cli {
@@ -111,7 +116,10 @@ fn main() -> ExitCode {
                 Some(path) => flowc::RuntimeSource::Path(absolute(&path)),
                 None => flowc::RuntimeSource::Vendored,
             };
-            let Some(project) = compile(&flow, runtime) else { return ExitCode::from(INVALID) };
+            let project = match compile(&flow, runtime) {
+                Ok(project) => project,
+                Err(code) => return ExitCode::from(code),
+            };
             if let Err(error) = project.write_to(&output) {
                 eprintln!("error: cannot write {}: {error}", output.display());
                 return ExitCode::from(UNREADABLE);
@@ -188,15 +196,13 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
 }
 
-fn compile(flow: &Path, runtime: flowc::RuntimeSource) -> Option<flowc::Project> {
-    let text = read(flow)?;
-    match flowc::compile(&flow.display().to_string(), &text, &flowc::Options { runtime }) {
-        Ok(project) => Some(project),
-        Err(diagnostics) => {
-            eprint!("{}", diagnostics.render());
-            None
-        }
-    }
+/// Reads and compiles a flow; the error is the exit code (2 unreadable, 1 invalid).
+fn compile(flow: &Path, runtime: flowc::RuntimeSource) -> Result<flowc::Project, u8> {
+    let text = read(flow).ok_or(UNREADABLE)?;
+    flowc::compile(&flow.display().to_string(), &text, &flowc::Options { runtime }).map_err(|diagnostics| {
+        eprint!("{}", diagnostics.render());
+        INVALID
+    })
 }
 
 /// `$FLOWC_CACHE_DIR`, or flowc's folder in the user's cache folder.
@@ -216,7 +222,7 @@ fn build(flow: &Path, output: Option<&Path>) -> Result<PathBuf, u8> {
         None => {
             // Projects in the cache share one copy of the runtime, so it is compiled once.
             let runtime_dir = cache.join(format!("runtime-{}", env!("CARGO_PKG_VERSION")));
-            let Some(runtime_project) = compile(flow, flowc::RuntimeSource::Vendored) else { return Err(INVALID) };
+            let runtime_project = compile(flow, flowc::RuntimeSource::Vendored)?;
             let mut runtime_files = runtime_project.clone();
             runtime_files.files.retain(|path, _| path.starts_with("vendor/flowc-runtime"));
             runtime_files.files = runtime_files
@@ -231,7 +237,7 @@ fn build(flow: &Path, output: Option<&Path>) -> Result<PathBuf, u8> {
             (cache.join("projects").join(&runtime_project.id), flowc::RuntimeSource::Path(runtime_dir))
         }
     };
-    let Some(project) = compile(flow, runtime) else { return Err(INVALID) };
+    let project = compile(flow, runtime)?;
     if let Err(error) = project.write_to(&dir) {
         eprintln!("error: cannot write {}: {error}", dir.display());
         return Err(UNREADABLE);

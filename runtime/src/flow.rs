@@ -3,7 +3,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, LazyLock, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 
@@ -27,11 +27,13 @@ pub struct Flow {
     pub input_schema: Option<&'static str>,
     /// How many nodes may run at once.
     pub max_concurrency: usize,
+    /// The retry policy of every node that has none of its own (`settings.retry`).
+    pub retry: RetryPolicy,
     /// A deadline for the whole run.
     pub timeout_ms: Option<u64>,
     /// Every jq filter of the flow, compiled at start-up so a broken one stops the program
     /// before anything runs.
-    pub jq_filters: &'static [&'static LazyLock<Filter>],
+    pub jq_filters: &'static [&'static Filter],
 }
 
 /// A node function: takes the context, returns the node's output.
@@ -49,12 +51,57 @@ pub struct Node {
     /// The node's JSON pointer in the flow document (`/nodes/3`).
     pub source: &'static str,
     pub run: fn(Cx) -> NodeFuture,
-    pub retry: RetryPolicy,
+    /// The node's own retry policy; `None`: the flow's.
+    pub retry: Option<RetryPolicy>,
     /// A limit on each attempt.
     pub timeout_ms: Option<u64>,
     pub on_error: OnError,
     /// For `output` nodes: the name under which the run result's `outputs` holds its value.
     pub output: Option<&'static str>,
+}
+
+impl Node {
+    /// A node with the format's defaults: no label, the flow's retry policy, no attempt
+    /// timeout, `on_error: fail`. The other methods change one of them (generated code
+    /// writes only what differs from the defaults).
+    pub const fn new(id: &'static str, kind: &'static str, source: &'static str, run: fn(Cx) -> NodeFuture) -> Node {
+        Node {
+            id,
+            kind,
+            label: None,
+            source,
+            run,
+            retry: None,
+            timeout_ms: None,
+            on_error: OnError::Fail,
+            output: None,
+        }
+    }
+
+    pub const fn label(mut self, label: &'static str) -> Node {
+        self.label = Some(label);
+        self
+    }
+
+    pub const fn retry(mut self, retry: RetryPolicy) -> Node {
+        self.retry = Some(retry);
+        self
+    }
+
+    pub const fn timeout_ms(mut self, ms: u64) -> Node {
+        self.timeout_ms = Some(ms);
+        self
+    }
+
+    pub const fn on_error(mut self, on_error: OnError) -> Node {
+        self.on_error = on_error;
+        self
+    }
+
+    pub const fn output(mut self, name: &'static str) -> Node {
+        self.output = Some(name);
+        self
+    }
 }
 
 /// What a failure of the node means for the flow.
@@ -74,6 +121,23 @@ pub struct Edge {
     pub source: usize,
     pub target: usize,
     pub handle: Handle,
+}
+
+impl Edge {
+    /// An edge followed when `source` succeeds.
+    pub const fn new(source: usize, target: usize) -> Edge {
+        Edge { source, target, handle: Handle::Success }
+    }
+
+    /// An edge followed when `source` takes `route` (a branch's `true`, a switch case).
+    pub const fn route(source: usize, target: usize, route: &'static str) -> Edge {
+        Edge { source, target, handle: Handle::Route(route) }
+    }
+
+    /// An edge followed when `source` fails.
+    pub const fn error(source: usize, target: usize) -> Edge {
+        Edge { source, target, handle: Handle::Error }
+    }
 }
 
 /// Which outcome of the source node an edge follows.

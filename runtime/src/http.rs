@@ -147,6 +147,7 @@ impl Http {
         };
         let body = match request.response {
             ResponseFormat::Text => Value::String(text),
+            ResponseFormat::Json if expected && text.is_empty() => Value::Null,
             ResponseFormat::Json if expected => serde_json::from_str(&text).map_err(|e| {
                 Error::validation(format!("{target}: the response is not JSON ({e}): {}", excerpt(&text)))
                     .with_code("invalid_json")

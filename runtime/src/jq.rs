@@ -30,6 +30,25 @@ pub fn check(code: &str) -> Result<(), Vec<Problem>> {
     compile(code).map(drop)
 }
 
+/// Checks many filters at once. Compiling a filter compiles jq's standard library with it,
+/// so a flow's filters are first compiled together, as definitions of one program; only
+/// when that fails is each compiled alone, to say which is wrong and where.
+pub fn check_all(codes: &[&str]) -> Vec<Result<(), Vec<Problem>>> {
+    // A filter naming the wrappers could pass together and fail alone: check those alone.
+    if codes.len() > 1 && !codes.iter().any(|c| c.contains("__flowc_filter_")) {
+        let mut program = String::new();
+        for (i, code) in codes.iter().enumerate() {
+            // The newline ends a trailing `#` comment before the `;`.
+            program.push_str(&format!("def __flowc_filter_{i}: {code}\n;\n"));
+        }
+        program.push('.');
+        if compile(&program).is_ok() {
+            return vec![Ok(()); codes.len()];
+        }
+    }
+    codes.iter().map(|code| check(code)).collect()
+}
+
 fn compile(code: &str) -> Result<Compiled, Vec<Problem>> {
     let offset = |s: &str| {
         let start = code.as_ptr() as usize;
@@ -41,7 +60,9 @@ fn compile(code: &str) -> Result<Compiled, Vec<Problem>> {
         }
     };
     let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs = jaq_core::funs().chain(jaq_std::funs()).chain(jaq_json::funs());
+    // `env` would hand a filter every environment variable, credentials included, and put
+    // them into envelopes: flows read credentials through `credential` only.
+    let funs = jaq_core::funs().chain(jaq_std::funs().filter(|(name, _, _)| *name != "env")).chain(jaq_json::funs());
     let arena = Arena::default();
     let modules = Loader::new(defs).load(&arena, File { code, path: () }).map_err(|errors| {
         let mut problems = Vec::new();
@@ -84,10 +105,11 @@ fn compile(code: &str) -> Result<Compiled, Vec<Problem>> {
     })
 }
 
-/// A compiled filter.
+/// A filter, compiled the first time it is used (generated programs force every filter at
+/// start-up, so a broken one stops the program before anything runs).
 pub struct Filter {
     code: &'static str,
-    compiled: Result<Compiled, String>,
+    compiled: std::sync::OnceLock<Result<Compiled, String>>,
 }
 
 impl std::fmt::Debug for Filter {
@@ -97,25 +119,30 @@ impl std::fmt::Debug for Filter {
 }
 
 impl Filter {
-    /// Compiles `code`. A filter that does not compile (flowc checked it, so this means the
-    /// runtime's jaq differs from flowc's) is reported by [`Filter::error`] and fails every run.
-    pub fn new(code: &'static str) -> Self {
-        let compiled = compile(code).map_err(|problems| {
-            let messages: Vec<String> =
-                problems.iter().map(|p| format!("{} (at character {})", p.message, p.offset)).collect();
-            format!("jq filter `{code}` does not compile: {}", messages.join("; "))
-        });
-        Filter { code, compiled }
+    /// A filter for `code`, to be compiled on first use (`static F: Filter = Filter::new(..)`).
+    pub const fn new(code: &'static str) -> Self {
+        Filter { code, compiled: std::sync::OnceLock::new() }
     }
 
-    /// Why the filter does not compile, if it does not.
+    fn compiled(&self) -> &Result<Compiled, String> {
+        self.compiled.get_or_init(|| {
+            compile(self.code).map_err(|problems| {
+                let messages: Vec<String> =
+                    problems.iter().map(|p| format!("{} (at character {})", p.message, p.offset)).collect();
+                format!("jq filter `{}` does not compile: {}", self.code, messages.join("; "))
+            })
+        })
+    }
+
+    /// Why the filter does not compile, if it does not (flowc checked it, so this means the
+    /// runtime's jaq differs from flowc's).
     pub fn error(&self) -> Option<&str> {
-        self.compiled.as_ref().err().map(String::as_str)
+        self.compiled().as_ref().err().map(String::as_str)
     }
 
     /// Runs the filter on `input`, with `$nodes` bound to `nodes`; every output value.
     pub fn run(&self, input: &Value, nodes: &Value) -> Result<Vec<Value>, Error> {
-        let filter = self.compiled.as_ref().map_err(|e| Error::config(e.clone()))?;
+        let filter = self.compiled().as_ref().map_err(|e| Error::config(e.clone()))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([to_val(nodes)?]));
         let mut out = Vec::new();
         for item in filter.id.run((ctx, to_val(input)?)) {
@@ -172,9 +199,8 @@ fn from_val(value: &Val) -> Result<Value, Error> {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::sync::LazyLock;
 
-    static DOUBLE: LazyLock<Filter> = LazyLock::new(|| Filter::new("[.[] * 2]"));
+    static DOUBLE: Filter = Filter::new("[.[] * 2]");
 
     #[test]
     fn runs_with_std_and_nodes() {
@@ -195,6 +221,10 @@ mod tests {
         assert!(problems[0].message.contains("nosuchfn"), "{problems:?}");
         assert!(check("$nodes | keys").is_ok());
         assert!(check("$other").is_err());
+        assert!(check("env.HOME").is_err(), "env would leak credentials");
+        let all = check_all(&["$nodes | keys", ".a | nosuchfn", "def f: 1; f # comment", "import \"x\" as x; ."]);
+        assert!(all[0].is_ok() && all[1].is_err() && all[2].is_ok() && all[3].is_err(), "{all:?}");
+        assert_eq!(check_all(&[".a", "def g: 2; g + 1", "[.[] | . * 2] # doubles"]), vec![Ok(()), Ok(()), Ok(())]);
     }
 
     #[test]

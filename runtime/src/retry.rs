@@ -31,6 +31,17 @@ impl RetryPolicy {
     pub const DEFAULT_RETRY_ON: &'static [ErrorKind] =
         &[ErrorKind::RateLimit, ErrorKind::ServerError, ErrorKind::Timeout, ErrorKind::Network];
 
+    /// The format's default policy: 3 attempts, 1 s then 2 s (full jitter), at most 10 s,
+    /// transient errors only.
+    pub const DEFAULT: RetryPolicy = RetryPolicy {
+        max_attempts: 3,
+        initial_delay_ms: 1000,
+        backoff_rate: 2.0,
+        max_delay_ms: 10_000,
+        jitter: Jitter::Full,
+        retry_on: RetryPolicy::DEFAULT_RETRY_ON,
+    };
+
     /// One attempt, no retry (`"retry": false`).
     pub const NONE: RetryPolicy = RetryPolicy {
         max_attempts: 1,
@@ -41,9 +52,10 @@ impl RetryPolicy {
         retry_on: &[],
     };
 
-    /// Whether a failure of `attempt` (1-based) is tried again.
+    /// Whether a failure of `attempt` (1-based) is tried again: its kind is one the policy
+    /// lists (by default the transient ones; a flow may list others, such as `client_error`).
     pub fn should_retry(&self, attempt: u32, error: &Error) -> bool {
-        attempt < self.max_attempts && error.retryable && self.retry_on.contains(&error.kind)
+        attempt < self.max_attempts && self.retry_on.contains(&error.kind)
     }
 
     /// The wait before attempt `attempt + 1`. A `Retry-After` from the service wins over the
@@ -107,5 +119,7 @@ mod tests {
         assert!(!POLICY.should_retry(4, &Error::new(ErrorKind::Network, "x")));
         assert!(!POLICY.should_retry(1, &Error::new(ErrorKind::ClientError, "x")));
         assert!(!RetryPolicy::NONE.should_retry(1, &Error::new(ErrorKind::Network, "x")));
+        let listed = RetryPolicy { retry_on: &[ErrorKind::ClientError], ..POLICY };
+        assert!(listed.should_retry(1, &Error::new(ErrorKind::ClientError, "x")), "a listed kind is retried");
     }
 }

@@ -126,6 +126,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
                     Err(_) => "the node's task was cancelled".to_owned(),
                 };
                 let error = Error::internal(message).with_code("panic");
+                events.emit("node_failed", json!({ "node": flow.nodes[i].id, "attempts": 1, "error": error }));
                 Finished { node: i, envelope: failed(flow, i, timestamp, began, 1, error), route: None }
             }
             None => {
@@ -137,7 +138,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
                 for (i, began, timestamp) in cut {
                     let error = Error::timeout(format!("the flow's deadline of {ms} ms passed while this node ran"))
                         .with_code("flow_deadline");
-                    events.emit("node_failed", json!({ "node": flow.nodes[i].id, "error": error }));
+                    events.emit("node_failed", json!({ "node": flow.nodes[i].id, "attempts": 1, "error": error }));
                     envelopes[i] = Some(failed(flow, i, timestamp, began, 1, error));
                 }
                 for (i, envelope) in envelopes.iter_mut().enumerate() {
@@ -155,6 +156,9 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
         let has_error_edge = outgoing[i].iter().any(|&e| flow.edges[e].handle == Handle::Error);
         let route = match (route, &envelope.error) {
             (Some(route), _) => {
+                if let Route::Named(name) = route {
+                    envelope.metadata.insert("route".into(), Value::from(name));
+                }
                 let _ = state.data[i].set(envelope.data.clone());
                 Some(route)
             }
@@ -222,6 +226,7 @@ async fn run_node(mut cx: Cx) -> Finished {
     let flow = cx.run.flow;
     let i = cx.node;
     let node = &flow.nodes[i];
+    let retry = node.retry.unwrap_or(flow.retry);
     let events = cx.run.events.clone();
     let timestamp = now_rfc3339();
     let began = Instant::now();
@@ -256,8 +261,8 @@ async fn run_node(mut cx: Cx) -> Finished {
                 };
                 return Finished { node: i, envelope, route: Some(route) };
             }
-            Err(error) if node.retry.should_retry(attempt, &error) => {
-                let delay = node.retry.delay(attempt, &error);
+            Err(error) if retry.should_retry(attempt, &error) => {
+                let delay = retry.delay(attempt, &error);
                 events.emit(
                     "node_retry",
                     json!({ "node": node.id, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error }),

@@ -32,6 +32,7 @@ fn branch_routes_and_the_untaken_side_is_skipped() {
     assert_eq!(long.result["outputs"], json!({"greeting": "Hello, Ada Lovelace!", "verdict": "a long name"}));
     assert_eq!(long.node("say-long")["status"], "success");
     assert_eq!(long.node("say-short")["status"], "skipped");
+    assert_eq!(long.node("long")["metadata"]["route"], "true", "the envelope says which route was taken");
     assert_eq!(long.node("in")["data"], json!({"name": "Ada Lovelace", "excited": false}), "defaults applied");
 
     let short = run(&binary, &json!({"name": "Bo", "excited": true}), &[], &[]);

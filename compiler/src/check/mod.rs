@@ -54,6 +54,7 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     // Phase 3: each node's config, by kind.
     let mut configs: Vec<Option<Config>> = Vec::with_capacity(flow.nodes.len());
     let mut templates: Vec<Vec<(String, crate::template::Template)>> = Vec::with_capacity(flow.nodes.len());
+    let mut filters: Vec<(usize, String, String)> = Vec::new();
     for (i, node) in flow.nodes.iter().enumerate() {
         if graph.broken[i] {
             configs.push(None);
@@ -61,9 +62,22 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
             continue;
         }
         let before = sink.templates.len();
+        let filters_before = sink.filters.len();
         let mut cx = CheckCx { sink: &mut sink, node };
         configs.push(nodes::check(&mut cx));
         templates.push(sink.templates.split_off(before));
+        filters.extend(sink.filters.split_off(filters_before).into_iter().map(|(pointer, code)| (i, pointer, code)));
+    }
+    let codes: Vec<&str> = filters.iter().map(|(_, _, code)| code.as_str()).collect();
+    for ((node, pointer, _), result) in filters.iter().zip(flowc_runtime::jq::check_all(&codes)) {
+        let Err(problems) = result else { continue };
+        for p in problems {
+            sink.push(
+                Diagnostic::new(Code::E019, pointer.clone(), format!("invalid jq filter at character {}: {}", p.offset + 1, p.message))
+                    .help("see https://jqlang.org/manual for the filter language; `$nodes` holds every finished upstream node's data"),
+            );
+        }
+        configs[*node] = None;
     }
     let mut outputs: HashMap<&str, &str> = HashMap::new();
     for (node, config) in flow.nodes.iter().zip(&configs) {

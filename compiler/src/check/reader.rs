@@ -62,6 +62,8 @@ pub struct Sink {
     pub diagnostics: Vec<Diagnostic>,
     /// Every template parsed so far, with its pointer: the template phase checks what they read.
     pub templates: Vec<(String, Template)>,
+    /// Every jq filter read so far, with its pointer, to be checked together.
+    pub filters: Vec<(String, String)>,
 }
 
 impl Sink {

@@ -18,7 +18,9 @@ pub const FIELDS: &[Field] = &[Field::req(
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub block: syn::Block,
+    /// The block as written, in braces; checked to parse. Kept as text (syn's trees cannot
+    /// cross threads, and the emitter runs on several).
+    pub block: String,
     /// Whether the block yields a `Result`.
     pub fallible: bool,
 }
@@ -30,7 +32,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let source = r.string(cx.sink, "rust");
     let ok = r.ok;
     let source = source?;
-    let block = match syn::parse_str::<syn::Block>(&format!("{{\n{source}\n}}")) {
+    let text = format!("{{\n{source}\n}}");
+    let block = match syn::parse_str::<syn::Block>(&text) {
         Ok(block) => block,
         Err(error) => {
             let start = error.span().start();
@@ -57,7 +60,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         return None;
     }
     let fallible = is_fallible(&block);
-    ok.then_some(Config { block, fallible })
+    ok.then_some(Config { block: text, fallible })
 }
 
 /// A block yields a `Result` when its tail is `Ok(..)` or `Err(..)`, or it uses `?`.
@@ -80,7 +83,15 @@ fn is_fallible(block: &syn::Block) -> bool {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let name = format_ident!("code_{}", cx.node.name);
-    let stmts = &config.block.stmts;
+    let stmts = match syn::parse_str::<syn::Block>(&config.block) {
+        Ok(block) => block.stmts,
+        // Checked in the config phase; unreachable, and still no panic.
+        Err(error) => {
+            let message = error.to_string();
+            vec![syn::parse_quote! { compile_error!(#message); }]
+        }
+    };
+    let stmts = &stmts;
     let doc = format!(" The Rust of node `{}`, as written at {}/config/rust.", cx.node.id, cx.node.pointer);
     let (returns, call) = if config.fallible {
         (

@@ -189,22 +189,9 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     }
 }
 
-/// Checks a jq filter, reporting problems at `pointer`.
+/// Records a jq filter to check: the config phase checks every filter of the flow at once
+/// (see `flowc_runtime::jq::check_all`).
 pub fn check_jq(sink: &mut Sink, code: &str, pointer: &str) -> bool {
-    match flowc_runtime::jq::check(code) {
-        Ok(()) => true,
-        Err(problems) => {
-            for p in problems {
-                sink.push(
-                    crate::diag::Diagnostic::new(
-                        crate::diag::Code::E019,
-                        pointer,
-                        format!("invalid jq filter at character {}: {}", p.offset + 1, p.message),
-                    )
-                    .help("see https://jqlang.org/manual for the filter language; `$nodes` holds every finished upstream node's data"),
-                );
-            }
-            false
-        }
-    }
+    sink.filters.push((pointer.to_owned(), code.to_owned()));
+    true
 }
