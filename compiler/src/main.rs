@@ -46,15 +46,8 @@ enum Cmd {
     /// Build the flow if needed, then run it once.
     Run {
         flow: PathBuf,
-        /// Read the run input from this JSON file.
-        #[arg(long, value_name = "FILE", conflicts_with = "input_json")]
-        input: Option<PathBuf>,
-        /// The run input as JSON text.
-        #[arg(long, value_name = "JSON")]
-        input_json: Option<String>,
-        /// Write progress events (JSON lines) to stderr.
-        #[arg(long)]
-        events: bool,
+        #[command(flatten)]
+        args: flowc_runtime::cli::RunArgs,
     },
     /// Print the flow's graph.
     Graph {
@@ -134,22 +127,13 @@ fn main() -> ExitCode {
             }
             Err(code) => ExitCode::from(code),
         },
-        Cmd::Run { flow, input, input_json, events } => {
+        Cmd::Run { flow, args } => {
             let binary = match build(&flow, None) {
                 Ok(binary) => binary,
                 Err(code) => return ExitCode::from(code),
             };
             let mut command = Command::new(&binary);
-            command.arg("run");
-            if let Some(input) = input {
-                command.arg("--input").arg(input);
-            }
-            if let Some(json) = input_json {
-                command.arg("--input-json").arg(json);
-            }
-            if events {
-                command.arg("--events");
-            }
+            command.arg("run").args(args.to_args());
             match command.status() {
                 Ok(status) => ExitCode::from(status.code().unwrap_or(1) as u8),
                 Err(error) => {

@@ -27,17 +27,35 @@ enum Command {
     Describe,
 }
 
-#[derive(Args, Debug)]
-struct RunArgs {
+/// The options of `run` (also `flowc run`'s, which passes them on).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
     /// Read the run input from this JSON file.
     #[arg(long, value_name = "FILE", conflicts_with = "input_json")]
-    input: Option<PathBuf>,
+    pub input: Option<PathBuf>,
     /// The run input as JSON text.
     #[arg(long, value_name = "JSON")]
-    input_json: Option<String>,
+    pub input_json: Option<String>,
     /// Write progress events (JSON lines) to stderr.
     #[arg(long)]
-    events: bool,
+    pub events: bool,
+}
+
+impl RunArgs {
+    /// The same options as command-line arguments.
+    pub fn to_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args = Vec::new();
+        if let Some(path) = &self.input {
+            args.extend(["--input".into(), path.clone().into_os_string()]);
+        }
+        if let Some(json) = &self.input_json {
+            args.extend(["--input-json".into(), json.into()]);
+        }
+        if self.events {
+            args.push("--events".into());
+        }
+        args
+    }
 }
 
 /// The `main` of a generated program.

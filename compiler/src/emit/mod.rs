@@ -24,15 +24,22 @@ pub struct NodeCode {
     pub items: Vec<TokenStream>,
     /// The jq filters it runs: `(static name, filter text)`.
     pub filters: Vec<(Ident, String)>,
+    /// Source to put in place of the marker statement after formatting (a `code` node's).
+    pub verbatim: Option<String>,
 }
 
 impl NodeCode {
     pub fn body(body: TokenStream) -> Self {
-        NodeCode { body, items: Vec::new(), filters: Vec::new() }
+        NodeCode { body, items: Vec::new(), filters: Vec::new(), verbatim: None }
     }
 
     pub fn with_item(mut self, item: TokenStream) -> Self {
         self.items.push(item);
+        self
+    }
+
+    pub fn with_verbatim(mut self, source: String) -> Self {
+        self.verbatim = Some(source);
         self
     }
 
@@ -439,11 +446,12 @@ fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
 /// The functions of the nodes in `range`, each after its jq filters, formatted; and the
 /// names of those filters.
 fn node_functions(ir: &Ir, by_id: &HashMap<&str, usize>, range: std::ops::Range<usize>) -> (String, Vec<String>) {
-    let mut items = Vec::new();
+    let mut out = String::new();
     let mut filter_names = Vec::new();
     for node in &ir.nodes[range] {
         let cx = EmitCx { ir, node, by_id };
         let code = nodes::emit(&cx, &node.config);
+        let mut items = Vec::new();
         for (ident, text) in &code.filters {
             filter_names.push(ident.to_string());
             let doc = format!(" The jq filter of node `{}`.", node.id);
@@ -476,8 +484,19 @@ fn node_functions(ir: &Ir, by_id: &HashMap<&str, usize>, range: std::ops::Range<
             }
         });
         items.extend(code.items);
+        // One node at a time: memory stays bounded by the largest node, not the flow.
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let mut formatted = format_tokens(quote! { #(#items)* });
+        if let Some(source) = code.verbatim {
+            // A whole line of its own: no string literal can hold a line break.
+            let marker = format!("\n    {}\n", nodes::code::VERBATIM_MARKER);
+            formatted = formatted.replacen(&marker, &format!("\n{source}"), 1);
+        }
+        out.push_str(&formatted);
     }
-    (format_tokens(quote! { #(#items)* }), filter_names)
+    (out, filter_names)
 }
 
 /// Parses tokens as a file and prints them with prettyplease.

@@ -18,11 +18,15 @@ pub const FIELDS: &[Field] = &[Field::req(
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The block as written, in braces; checked to parse. Kept as text (syn's trees cannot
-    /// cross threads, and the emitter runs on several).
-    pub block: String,
+    /// The statements as written; checked to parse as a block. The generated function holds
+    /// them verbatim, comments and layout included.
+    pub source: String,
     /// Whether the block yields a `Result`.
     pub fallible: bool,
+    /// Whether the block reads `input`.
+    pub reads_input: bool,
+    /// Whether a string literal in it spans lines (then its lines are not re-indented).
+    pub multiline_literal: bool,
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
@@ -59,8 +63,13 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         );
         return None;
     }
-    let fallible = is_fallible(&block);
-    ok.then_some(Config { block: text, fallible })
+    let tokens = quote! { #block };
+    ok.then(|| Config {
+        source: source.to_owned(),
+        fallible: is_fallible(&block),
+        reads_input: any_token(tokens.clone(), &|t| matches!(t, TokenTree::Ident(i) if i == "input")),
+        multiline_literal: any_token(tokens, &|t| matches!(t, TokenTree::Literal(l) if l.to_string().contains('\n'))),
+    })
 }
 
 /// A block yields a `Result` when its tail is `Ok(..)` or `Err(..)`, or it uses `?`.
@@ -71,27 +80,22 @@ fn is_fallible(block: &syn::Block) -> bool {
         }
         _ => false,
     };
-    fn has_question_mark(tokens: TokenStream) -> bool {
-        tokens.into_iter().any(|t| match t {
-            TokenTree::Punct(p) => p.as_char() == '?',
-            TokenTree::Group(g) => has_question_mark(g.stream()),
-            _ => false,
-        })
-    }
-    tail_is_result || has_question_mark(quote! { #block })
+    tail_is_result || any_token(quote! { #block }, &|t| matches!(t, TokenTree::Punct(p) if p.as_char() == '?'))
 }
+
+/// Whether any token, at any depth, satisfies `test`.
+fn any_token(tokens: TokenStream, test: &dyn Fn(&TokenTree) -> bool) -> bool {
+    tokens.into_iter().any(|t| match &t {
+        TokenTree::Group(g) => any_token(g.stream(), test),
+        other => test(other),
+    })
+}
+
+/// The marker statement the emitter replaces with the block's source, after formatting.
+pub const VERBATIM_MARKER: &str = "__flowc_code_block!();";
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let name = format_ident!("code_{}", cx.node.name);
-    let stmts = match syn::parse_str::<syn::Block>(&config.block) {
-        Ok(block) => block.stmts,
-        // Checked in the config phase; unreachable, and still no panic.
-        Err(error) => {
-            let message = error.to_string();
-            vec![syn::parse_quote! { compile_error!(#message); }]
-        }
-    };
-    let stmts = &stmts;
     let doc = format!(" The Rust of node `{}`, as written at {}/config/rust.", cx.node.id, cx.node.pointer);
     let (returns, call) = if config.fallible {
         (
@@ -101,17 +105,32 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     } else {
         (quote! { rt::serde_json::Value }, quote! { #name(&input) })
     };
+    let param = if config.reads_input { format_ident!("input") } else { format_ident!("_input") };
+    // The block goes in as written (syn would drop its comments): the formatted function
+    // holds a marker statement that is then replaced by the source. The source parsed as a
+    // block, so its delimiters balance and it cannot reach outside the function.
+    let marker: TokenStream = VERBATIM_MARKER.parse().unwrap_or_default();
     let item = quote! {
         #[doc = #doc]
         #[allow(unused_imports)]
-        fn #name(input: &rt::serde_json::Value) -> #returns {
+        fn #name(#param: &rt::serde_json::Value) -> #returns {
             use ::serde_json::{json, Value};
-            #(#stmts)*
+            #marker
         }
     };
+    let indent = if config.multiline_literal { "" } else { "    " };
+    let mut verbatim = String::new();
+    for line in config.source.trim_matches('\n').lines() {
+        if !line.trim().is_empty() {
+            verbatim.push_str(indent);
+            verbatim.push_str(line.trim_end());
+        }
+        verbatim.push('\n');
+    }
     NodeCode::body(quote! {
         let input = cx.input();
         Ok(rt::Output::data(#call))
     })
     .with_item(item)
+    .with_verbatim(verbatim)
 }
