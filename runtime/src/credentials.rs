@@ -54,3 +54,29 @@ impl Credential {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_files_trimmed_and_says_what_is_missing() {
+        let path = std::env::temp_dir().join(format!("flowc-credential-{}", std::process::id()));
+        std::fs::write(&path, "  s3cret\n").unwrap();
+        let leaked: &'static str = Box::leak(path.display().to_string().into_boxed_str());
+        let from_file = Credential { name: "api", source: CredentialSource::File(leaked) };
+        assert_eq!(from_file.resolve().unwrap(), "s3cret");
+        std::fs::write(&path, "\n").unwrap();
+        let empty = from_file.resolve().unwrap_err();
+        assert_eq!(empty.kind, ErrorKind::Config);
+        assert!(empty.message.contains("is empty"), "{}", empty.message);
+        std::fs::remove_file(&path).unwrap();
+        let missing = from_file.resolve().unwrap_err();
+        assert!(missing.message.contains(leaked), "{}", missing.message);
+
+        let from_env = Credential { name: "api", source: CredentialSource::Env("FLOWC_TEST_SURELY_UNSET_VAR") };
+        let error = from_env.resolve().unwrap_err();
+        assert_eq!(error.code.as_deref(), Some("missing_credential"));
+        assert!(error.message.contains("FLOWC_TEST_SURELY_UNSET_VAR"));
+    }
+}

@@ -77,6 +77,23 @@ fn parallel_fan_out_overlaps_on_the_server() {
 }
 
 #[test]
+fn max_concurrency_bounds_the_fan_out() {
+    let server = TestServer::start_blocking();
+    let binary = build("bounded");
+    let result = run(&binary, &json!({"base_url": server.base_url(), "key": "b"}), &[], &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    let keys: Vec<&str> = result.result["outputs"]["out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["body"]["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["b-a", "b-b", "b-c", "b-d"], "merge keeps edge order");
+    assert_eq!(server.requests_to("/slow/b").len(), 4);
+    assert_eq!(server.max_overlap("/slow/b"), 2, "at most two calls in flight: {:#?}", server.requests_to("/slow/b"));
+}
+
+#[test]
 fn retries_until_success_and_honours_retry_after() {
     let server = TestServer::start_blocking();
     let binary = build("retry");
@@ -275,4 +292,23 @@ fn events_are_json_lines_on_stderr() {
     assert_eq!(kinds.iter().filter(|k| **k == "node_complete").count(), 8);
     assert_eq!(kinds.iter().filter(|k| **k == "node_skipped").count(), 1);
     assert!(events.iter().all(|e| e["run_id"] == result.result["run_id"]));
+}
+
+#[test]
+fn the_flow_deadline_cuts_what_runs_and_reports_every_node() {
+    let server = TestServer::start_blocking();
+    let binary = build("deadline");
+    let started = std::time::Instant::now();
+    let result = run(&binary, &json!({"base_url": server.base_url(), "key": "d"}), &[], &[]);
+    // The run ends at the deadline, not when the 3 s call would have answered.
+    assert!(started.elapsed() < Duration::from_millis(2500), "took {:?}", started.elapsed());
+    assert_eq!(result.code, 1, "{}", result.stderr);
+    assert_eq!(result.status(), "error");
+    assert_eq!(result.node("quick")["status"], "success", "what finished in time is kept");
+    assert_eq!(result.node("slow")["error"]["kind"], "timeout");
+    assert_eq!(result.node("slow")["error"]["code"], "flow_deadline");
+    assert_eq!(result.node("after")["status"], "skipped");
+    let calls = server.requests_to("/slow/d");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].status, None, "the call was abandoned, not answered");
 }
