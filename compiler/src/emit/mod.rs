@@ -43,8 +43,8 @@ impl NodeCode {
         self
     }
 
-    pub fn with_filter(mut self, cx: &EmitCx<'_>, suffix: &str, code: &str) -> Self {
-        self.filters.push((cx.filter(suffix, code), code.to_owned()));
+    pub fn with_filter(mut self, name: Ident, code: &str) -> Self {
+        self.filters.push((name, code.to_owned()));
         self
     }
 }
@@ -143,7 +143,7 @@ impl EmitCx<'_> {
     }
 
     /// The name of the `static` that holds one of this node's jq filters.
-    pub fn filter(&self, suffix: &str, _code: &str) -> Ident {
+    pub fn filter(&self, suffix: &str) -> Ident {
         format_ident!("JQ_{}_{}", self.node.name.to_uppercase(), suffix)
     }
 

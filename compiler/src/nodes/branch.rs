@@ -26,12 +26,12 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let filter = cx.filter("CONDITION", &config.condition);
+    let filter = cx.filter("CONDITION");
     let nodes = cx.jq_nodes(&config.condition);
     NodeCode::body(quote! {
         let input = cx.input();
         let route = if #filter.run_bool(&input, &#nodes)? { "true" } else { "false" };
         Ok(rt::Output::routed(input, route))
     })
-    .with_filter(cx, "CONDITION", &config.condition)
+    .with_filter(filter, &config.condition)
 }

@@ -79,7 +79,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let filter = cx.filter("VALUE", &config.value);
+    let filter = cx.filter("VALUE");
     let nodes = cx.jq_nodes(&config.value);
     let arms = config.cases.iter().map(|(name, value)| {
         let value = cx.static_json(value);
@@ -91,5 +91,5 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         let route = #(#arms)* { "default" };
         Ok(rt::Output::routed(input, route))
     })
-    .with_filter(cx, "VALUE", &config.value)
+    .with_filter(filter, &config.value)
 }

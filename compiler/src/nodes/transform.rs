@@ -53,13 +53,13 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             NodeCode::body(quote! { Ok(rt::Output::data(#value)) })
         }
         Config::Jq(code) => {
-            let filter = cx.filter("FILTER", code);
+            let filter = cx.filter("FILTER");
             let nodes = cx.jq_nodes(code);
             NodeCode::body(quote! {
                 let data = #filter.run_one(&cx.input(), &#nodes)?;
                 Ok(rt::Output::data(data))
             })
-            .with_filter(cx, "FILTER", code)
+            .with_filter(filter, code)
         }
     }
 }
