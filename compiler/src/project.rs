@@ -47,6 +47,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/http.rs", include_str!("../../runtime/src/http.rs")),
     ("src/input.rs", include_str!("../../runtime/src/input.rs")),
     ("src/jq.rs", include_str!("../../runtime/src/jq.rs")),
+    ("src/llm.rs", include_str!("../../runtime/src/llm.rs")),
     ("src/retry.rs", include_str!("../../runtime/src/retry.rs")),
     ("src/scheduler.rs", include_str!("../../runtime/src/scheduler.rs")),
     ("src/value.rs", include_str!("../../runtime/src/value.rs")),

@@ -16,6 +16,7 @@ pub mod flow;
 pub mod http;
 pub mod input;
 pub mod jq;
+pub mod llm;
 pub mod retry;
 pub mod scheduler;
 pub mod value;

@@ -15,7 +15,17 @@
 //! | `/status/{code}` | that status with `{"status":code}` |
 //! | `/json` | 200 `{"items":[{"id":1,"name":"a"},{"id":2,"name":"b"}],"total":2}` |
 //! | `/text` | 200 `text/plain` `hello` |
+//! | `POST /openai/{scenario}/v1/chat/completions` | an OpenAI chat-completions stand-in (below) |
 //! | anything else | 404 `{"error":"not found"}` |
+//!
+//! The OpenAI stand-in follows the API reference: `Authorization: Bearer test-key` or 401
+//! (`invalid_api_key`); a body without `model` or `messages` is 400; the answer is a
+//! `chat.completion` whose content is `echo: <last user message>`, or, when the request asks
+//! for `response_format: {"type": "json_object"}`, the JSON text `{"answer": <message>}`; usage
+//! counts words. Scenarios: `ok`; `rate-limited-K` (first call for K: 429 with
+//! `Retry-After: 1` and `rate_limit_exceeded`); `flaky-K` (first call: 500 `server_error`);
+//! `malformed` (200 with a truncated JSON body); `slow` (answers after 1.5 s); `chatty` (answers prose even when asked for
+//! JSON).
 //!
 //! `n` counts every call for that key so far, this one included. Counters are per key and per
 //! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
@@ -232,6 +242,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/status/{code}", any(status))
         .route("/json", any(json_doc))
         .route("/text", any(text))
+        .route("/openai/{scenario}/v1/chat/completions", axum::routing::post(openai))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
@@ -392,6 +403,87 @@ async fn json_doc() -> Json<Value> {
 
 async fn text() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "hello").into_response()
+}
+
+fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+    let error = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    (status, Json(error)).into_response()
+}
+
+async fn openai(
+    State(shared): State<Arc<Shared>>,
+    Path(scenario): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer test-key") {
+        let message =
+            "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.";
+        return openai_error(StatusCode::UNAUTHORIZED, message, "invalid_request_error", Some("invalid_api_key"));
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "We could not parse the JSON body of your request.",
+            "invalid_request_error",
+            None,
+        );
+    };
+    let (Some(model), Some(messages)) = (request["model"].as_str(), request["messages"].as_array()) else {
+        return openai_error(
+            StatusCode::BAD_REQUEST,
+            "you must provide a model parameter",
+            "invalid_request_error",
+            None,
+        );
+    };
+    let n = shared.bump(format!("openai/{scenario}"));
+    if scenario.starts_with("rate-limited") && n == 1 {
+        let mut response = openai_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate limit reached for requests",
+            "requests",
+            Some("rate_limit_exceeded"),
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+        return response;
+    }
+    if scenario.starts_with("flaky") && n == 1 {
+        return openai_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "The server had an error while processing your request.",
+            "server_error",
+            None,
+        );
+    }
+    if scenario == "slow" {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    if scenario == "malformed" {
+        return ([(header::CONTENT_TYPE, "application/json")], "{\"id\": \"chatcmpl-1\", \"choices\": [")
+            .into_response();
+    }
+    let user = messages.iter().rev().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or("");
+    let wants_json = request["response_format"]["type"] == "json_object";
+    let content = if wants_json && scenario != "chatty" {
+        json!({"answer": user}).to_string()
+    } else if wants_json {
+        "Sure! Here is the JSON you asked for: {answer: ...}".to_owned()
+    } else {
+        format!("echo: {user}")
+    };
+    let words = |text: &str| text.split_whitespace().count();
+    let prompt_tokens: usize = messages.iter().filter_map(|m| m["content"].as_str()).map(words).sum();
+    let completion_tokens = words(&content);
+    Json(json!({
+        "id": format!("chatcmpl-{n}"),
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "logprobs": null, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    }))
+    .into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {

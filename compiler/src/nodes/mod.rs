@@ -11,6 +11,7 @@ pub mod code;
 pub mod delay;
 pub mod http_request;
 pub mod input;
+pub mod llm;
 pub mod merge;
 pub mod output;
 pub mod switch;
@@ -28,6 +29,7 @@ pub enum NodeKind {
     Merge,
     Delay,
     Code,
+    Llm,
 }
 
 /// Whether a kind name is compiled, planned (part of the format, not compiled by this
@@ -42,10 +44,10 @@ pub enum Support {
 /// Kinds the format defines that this version does not compile yet: a clear error, never a
 /// node that compiles to nothing.
 const PLANNED: &[&str] =
-    &["llm", "firecrawl_scrape", "apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
+    &["firecrawl_scrape", "apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
 
 impl NodeKind {
-    pub const ALL: [NodeKind; 9] = [
+    pub const ALL: [NodeKind; 10] = [
         NodeKind::Input,
         NodeKind::Output,
         NodeKind::HttpRequest,
@@ -55,6 +57,7 @@ impl NodeKind {
         NodeKind::Merge,
         NodeKind::Delay,
         NodeKind::Code,
+        NodeKind::Llm,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl NodeKind {
             NodeKind::Merge => "merge",
             NodeKind::Delay => "delay",
             NodeKind::Code => "code",
+            NodeKind::Llm => "llm",
         }
     }
 
@@ -91,6 +95,7 @@ impl NodeKind {
             NodeKind::Merge => merge::FIELDS,
             NodeKind::Delay => delay::FIELDS,
             NodeKind::Code => code::FIELDS,
+            NodeKind::Llm => llm::FIELDS,
         }
     }
 
@@ -106,6 +111,7 @@ impl NodeKind {
             NodeKind::Merge => "Joins the data of its upstream nodes.",
             NodeKind::Delay => "Waits, then passes its input on.",
             NodeKind::Code => "Runs a block of Rust written in the flow document.",
+            NodeKind::Llm => "Asks a language model for one chat completion and yields `{text, json?, model, usage}`.",
         }
     }
 }
@@ -122,6 +128,7 @@ pub enum Config {
     Merge(merge::Config),
     Delay(delay::Config),
     Code(code::Config),
+    Llm(llm::Config),
 }
 
 /// The handles a node's outgoing edges may name.
@@ -135,7 +142,8 @@ pub fn handles(node: &model::Node) -> Vec<String> {
         | NodeKind::Transform
         | NodeKind::Merge
         | NodeKind::Delay
-        | NodeKind::Code => Vec::new(),
+        | NodeKind::Code
+        | NodeKind::Llm => Vec::new(),
     };
     out.push("error".into());
     out
@@ -171,6 +179,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         NodeKind::Merge => merge::check(cx).map(Config::Merge),
         NodeKind::Delay => delay::check(cx).map(Config::Delay),
         NodeKind::Code => code::check(cx).map(Config::Code),
+        NodeKind::Llm => llm::check(cx).map(Config::Llm),
     }
 }
 
@@ -186,6 +195,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::Merge(c) => merge::emit(cx, c),
         Config::Delay(c) => delay::emit(cx, c),
         Config::Code(c) => code::emit(cx, c),
+        Config::Llm(c) => llm::emit(cx, c),
     }
 }
 

@@ -1,0 +1,138 @@
+//! `llm`: one chat completion over the OpenAI chat-completions wire format.
+
+use quote::quote;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Reader, Ty};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+use crate::template::Template;
+
+const PROVIDERS: &[&str] = &["openai", "openai_compatible"];
+
+pub const FIELDS: &[Field] = &[
+    Field::req("model", Ty::Template, "the model name, e.g. \"gpt-4o-mini\""),
+    Field::opt(
+        "provider",
+        Ty::Enum(PROVIDERS),
+        "`openai` (default) or `openai_compatible` (vLLM, Ollama, llama.cpp, Groq, OpenRouter: needs `base_url`)",
+    ),
+    Field::opt("base_url", Ty::Template, "the API root, e.g. \"http://127.0.0.1:11434/v1\" (default: OpenAI's)"),
+    Field::opt("system", Ty::Template, "the system message"),
+    Field::req("prompt", Ty::Template, "the user message"),
+    Field::opt("temperature", Ty::Number, "sampling temperature, 0 to 2"),
+    Field::opt("max_tokens", Ty::Integer, "the longest answer, in tokens"),
+    Field::opt(
+        "response_format",
+        Ty::Enum(&["text", "json"]),
+        "`json` asks for a JSON object and parses it into `json`",
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model: Template,
+    /// `None`: OpenAI's API.
+    pub base_url: Option<Template>,
+    pub system: Option<Template>,
+    pub prompt: Template,
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub json: bool,
+    pub credential: Option<String>,
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let node = cx.node;
+    let sink = &mut *cx.sink;
+    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let model = r.template(sink, "model");
+    let provider = r.one_of(sink, "provider", PROVIDERS).unwrap_or("openai");
+    let base_url = r.template(sink, "base_url");
+    let system = r.template(sink, "system");
+    let prompt = r.template(sink, "prompt");
+    let temperature = r.number(sink, "temperature", 0.0, 2.0);
+    let max_tokens = r.integer(sink, "max_tokens", 1, 1_000_000);
+    let json = r.one_of(sink, "response_format", &["text", "json"]) == Some("json");
+    if provider == "openai_compatible" && r.get("base_url").is_none() {
+        sink.push(
+            Diagnostic::new(
+                Code::E004,
+                pointer.clone(),
+                format!("{what} uses an OpenAI-compatible server but names no `base_url`"),
+            )
+            .help("add \"base_url\": \"http://host:port/v1\", the root the server's /chat/completions is under"),
+        );
+        r.ok = false;
+    }
+    if provider == "openai" && node.credential.is_none() {
+        sink.push(
+            Diagnostic::new(Code::E025, format!("{}/type", node.pointer), format!("node `{}` calls OpenAI but names no credential", node.id))
+                .help("add \"credential\": \"openai\", declared as \"credentials\": {\"openai\": {\"env\": \"OPENAI_API_KEY\"}}"),
+        );
+        r.ok = false;
+    }
+    match (r.ok, model, prompt) {
+        (true, Some(model), Some(prompt)) => Some(Config {
+            model,
+            base_url,
+            system,
+            prompt,
+            temperature,
+            max_tokens,
+            json,
+            credential: node.credential.clone(),
+        }),
+        _ => None,
+    }
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let Config { model, base_url, system, prompt, temperature, max_tokens, json, credential } = config;
+    let base_url = match base_url {
+        Some(url) => cx.string(url),
+        None => quote! { rt::llm::OPENAI_BASE_URL.to_owned() },
+    };
+    let model = cx.string(model);
+    let system = match system {
+        Some(system) => {
+            let system = cx.string(system);
+            quote! { Some(#system) }
+        }
+        None => quote! { None },
+    };
+    let prompt = cx.string(prompt);
+    let temperature = match temperature {
+        Some(t) => {
+            let t = proc_macro2::Literal::f64_unsuffixed(*t);
+            quote! { Some(#t) }
+        }
+        None => quote! { None },
+    };
+    let max_tokens = match max_tokens {
+        Some(n) => {
+            let n = proc_macro2::Literal::u64_unsuffixed(*n);
+            quote! { Some(#n) }
+        }
+        None => quote! { None },
+    };
+    let api_key = match credential {
+        Some(name) => quote! { Some(cx.credential(#name)?) },
+        None => quote! { None },
+    };
+    NodeCode::body(quote! {
+        let chat = rt::llm::Chat {
+            base_url: #base_url,
+            model: #model,
+            system: #system,
+            prompt: #prompt,
+            temperature: #temperature,
+            max_tokens: #max_tokens,
+            json: #json,
+            api_key: #api_key,
+        };
+        chat.send(cx.http()).await
+    })
+}
