@@ -43,6 +43,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/envelope.rs", include_str!("../../runtime/src/envelope.rs")),
     ("src/error.rs", include_str!("../../runtime/src/error.rs")),
     ("src/events.rs", include_str!("../../runtime/src/events.rs")),
+    ("src/firecrawl.rs", include_str!("../../runtime/src/firecrawl.rs")),
     ("src/flow.rs", include_str!("../../runtime/src/flow.rs")),
     ("src/http.rs", include_str!("../../runtime/src/http.rs")),
     ("src/input.rs", include_str!("../../runtime/src/input.rs")),

@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod envelope;
 pub mod error;
 pub mod events;
+pub mod firecrawl;
 pub mod flow;
 pub mod http;
 pub mod input;

@@ -27,6 +27,13 @@
 //! `malformed` (200 with a truncated JSON body); `slow` (answers after 1.5 s); `chatty` (answers prose even when asked for
 //! JSON).
 //!
+//! `POST /firecrawl/{scenario}/v1/scrape` is a Firecrawl stand-in, after its scrape reference:
+//! `Authorization: Bearer fc-test` or 401 `{"success": false, "error": "Unauthorized: Invalid
+//! token"}`; a body without `url` is 400; the answer is `{"success": true, "data": {...}}` with
+//! `markdown` (`# Page <url>`), and `html`/`links` when `formats` asks, plus `metadata` (`title`,
+//! `sourceURL`, `statusCode`). Scenarios: `ok`, `rate-limited-K`, `flaky-K`, `malformed`,
+//! `slow`, as above, and `blocked` (200 with `success: false`).
+//!
 //! `n` counts every call for that key so far, this one included. Counters are per key and per
 //! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
 //! they use distinct keys. Every request, whatever its path, is recorded ([`Recorded`]).
@@ -243,6 +250,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/json", any(json_doc))
         .route("/text", any(text))
         .route("/openai/{scenario}/v1/chat/completions", axum::routing::post(openai))
+        .route("/firecrawl/{scenario}/v1/scrape", axum::routing::post(firecrawl))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
@@ -484,6 +492,65 @@ async fn openai(
         "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
     }))
     .into_response()
+}
+
+async fn firecrawl(
+    State(shared): State<Arc<Shared>>,
+    Path(scenario): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error =
+        |status: StatusCode, message: &str| (status, Json(json!({"success": false, "error": message}))).into_response();
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer fc-test") {
+        return error(StatusCode::UNAUTHORIZED, "Unauthorized: Invalid token");
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(url) = request["url"].as_str() else {
+        return error(StatusCode::BAD_REQUEST, "Bad Request: url is required");
+    };
+    let n = shared.bump(format!("firecrawl/{scenario}"));
+    if scenario.starts_with("rate-limited") && n == 1 {
+        let mut response = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate limit exceeded. Consumed (req/min): 11, Remaining (req/min): 0.",
+        );
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+        return response;
+    }
+    if scenario.starts_with("flaky") && n == 1 {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An unexpected error occurred. Please contact help@firecrawl.com for help.",
+        );
+    }
+    if scenario == "slow" {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    if scenario == "malformed" {
+        return ([(header::CONTENT_TYPE, "application/json")], "{\"success\": true, \"data\": {\"markdown\": \"# Pa")
+            .into_response();
+    }
+    if scenario == "blocked" {
+        return Json(json!({"success": false, "error": "This website is no longer supported."})).into_response();
+    }
+    let formats: Vec<&str> =
+        request["formats"].as_array().map(|f| f.iter().filter_map(Value::as_str).collect()).unwrap_or(vec!["markdown"]);
+    let mut data = serde_json::Map::new();
+    if formats.contains(&"markdown") {
+        data.insert(
+            "markdown".into(),
+            json!(format!("# Page {url}\n\nMain content only: {}.", request["onlyMainContent"])),
+        );
+    }
+    if formats.contains(&"html") {
+        data.insert("html".into(), json!(format!("<h1>Page {url}</h1>")));
+    }
+    if formats.contains(&"links") {
+        data.insert("links".into(), json!([format!("{url}/a"), format!("{url}/b")]));
+    }
+    data.insert("metadata".into(), json!({"title": format!("Page {url}"), "sourceURL": url, "statusCode": 200}));
+    Json(json!({"success": true, "data": data})).into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -535,7 +535,19 @@ fn schema_describes_flow_documents() {
     sorted.sort_unstable();
     assert_eq!(
         sorted,
-        ["branch", "code", "delay", "http_request", "input", "llm", "merge", "output", "switch", "transform"],
+        [
+            "branch",
+            "code",
+            "delay",
+            "firecrawl_scrape",
+            "http_request",
+            "input",
+            "llm",
+            "merge",
+            "output",
+            "switch",
+            "transform"
+        ],
         "{kinds:?}"
     );
     let required: Vec<&str> =

@@ -189,6 +189,16 @@ impl<'a> Reader<'a> {
         }
     }
 
+    pub fn boolean(&mut self, sink: &mut Sink, name: &str) -> Option<bool> {
+        match self.get(name)? {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.wrong(sink, name, "true or false", other);
+                None
+            }
+        }
+    }
+
     /// An integer in `min..=max`.
     pub fn integer(&mut self, sink: &mut Sink, name: &str, min: u64, max: u64) -> Option<u64> {
         let value = self.get(name)?;

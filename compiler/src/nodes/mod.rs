@@ -9,6 +9,7 @@ use crate::model;
 pub mod branch;
 pub mod code;
 pub mod delay;
+pub mod firecrawl_scrape;
 pub mod http_request;
 pub mod input;
 pub mod llm;
@@ -30,6 +31,7 @@ pub enum NodeKind {
     Delay,
     Code,
     Llm,
+    FirecrawlScrape,
 }
 
 /// Whether a kind name is compiled, planned (part of the format, not compiled by this
@@ -43,11 +45,10 @@ pub enum Support {
 
 /// Kinds the format defines that this version does not compile yet: a clear error, never a
 /// node that compiles to nothing.
-const PLANNED: &[&str] =
-    &["firecrawl_scrape", "apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
+const PLANNED: &[&str] = &["apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
 
 impl NodeKind {
-    pub const ALL: [NodeKind; 10] = [
+    pub const ALL: [NodeKind; 11] = [
         NodeKind::Input,
         NodeKind::Output,
         NodeKind::HttpRequest,
@@ -58,6 +59,7 @@ impl NodeKind {
         NodeKind::Delay,
         NodeKind::Code,
         NodeKind::Llm,
+        NodeKind::FirecrawlScrape,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +74,7 @@ impl NodeKind {
             NodeKind::Delay => "delay",
             NodeKind::Code => "code",
             NodeKind::Llm => "llm",
+            NodeKind::FirecrawlScrape => "firecrawl_scrape",
         }
     }
 
@@ -96,6 +99,7 @@ impl NodeKind {
             NodeKind::Delay => delay::FIELDS,
             NodeKind::Code => code::FIELDS,
             NodeKind::Llm => llm::FIELDS,
+            NodeKind::FirecrawlScrape => firecrawl_scrape::FIELDS,
         }
     }
 
@@ -112,6 +116,9 @@ impl NodeKind {
             NodeKind::Delay => "Waits, then passes its input on.",
             NodeKind::Code => "Runs a block of Rust written in the flow document.",
             NodeKind::Llm => "Asks a language model for one chat completion and yields `{text, json?, model, usage}`.",
+            NodeKind::FirecrawlScrape => {
+                "Scrapes one page with Firecrawl and yields its markdown, html, links and metadata."
+            }
         }
     }
 }
@@ -129,6 +136,7 @@ pub enum Config {
     Delay(delay::Config),
     Code(code::Config),
     Llm(llm::Config),
+    FirecrawlScrape(firecrawl_scrape::Config),
 }
 
 /// The handles a node's outgoing edges may name.
@@ -143,7 +151,8 @@ pub fn handles(node: &model::Node) -> Vec<String> {
         | NodeKind::Merge
         | NodeKind::Delay
         | NodeKind::Code
-        | NodeKind::Llm => Vec::new(),
+        | NodeKind::Llm
+        | NodeKind::FirecrawlScrape => Vec::new(),
     };
     out.push("error".into());
     out
@@ -180,6 +189,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         NodeKind::Delay => delay::check(cx).map(Config::Delay),
         NodeKind::Code => code::check(cx).map(Config::Code),
         NodeKind::Llm => llm::check(cx).map(Config::Llm),
+        NodeKind::FirecrawlScrape => firecrawl_scrape::check(cx).map(Config::FirecrawlScrape),
     }
 }
 
@@ -196,6 +206,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::Delay(c) => delay::emit(cx, c),
         Config::Code(c) => code::emit(cx, c),
         Config::Llm(c) => llm::emit(cx, c),
+        Config::FirecrawlScrape(c) => firecrawl_scrape::emit(cx, c),
     }
 }
 

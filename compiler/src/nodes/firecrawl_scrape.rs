@@ -1,0 +1,122 @@
+//! `firecrawl_scrape`: scrape one page with Firecrawl.
+
+use quote::quote;
+use serde_json::Value;
+
+use super::CheckCx;
+use crate::check::reader::{list, short, Field, Reader, Ty};
+use crate::diag::{did_you_mean, Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+use crate::template::Template;
+
+/// The string formats of Firecrawl's scrape endpoint.
+const FORMATS: &[&str] = &["markdown", "html", "rawHtml", "links", "summary", "images", "screenshot"];
+
+pub const FIELDS: &[Field] = &[
+    Field::req("url", Ty::Template, "the page to scrape"),
+    Field::opt(
+        "formats",
+        Ty::Other("array of formats"),
+        "what to return: markdown (default), html, rawHtml, links, summary, images, screenshot",
+    ),
+    Field::opt("only_main_content", Ty::Boolean, "leave out headers, navigation and footers (default true)"),
+    Field::opt(
+        "base_url",
+        Ty::Template,
+        "a self-hosted Firecrawl, e.g. \"http://127.0.0.1:3002\" (default: the hosted API)",
+    ),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub url: Template,
+    pub formats: Vec<&'static str>,
+    pub only_main_content: bool,
+    pub base_url: Option<Template>,
+    pub credential: Option<String>,
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let node = cx.node;
+    let sink = &mut *cx.sink;
+    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let url = r.template(sink, "url");
+    let only_main_content = r.boolean(sink, "only_main_content").unwrap_or(true);
+    let base_url = r.template(sink, "base_url");
+    let mut formats = Vec::new();
+    match r.get("formats") {
+        None => formats.push("markdown"),
+        Some(Value::Array(items)) if !items.is_empty() => {
+            for (i, item) in items.iter().enumerate() {
+                let found = item.as_str().and_then(|s| FORMATS.iter().find(|f| **f == s));
+                match found {
+                    Some(format) => formats.push(*format),
+                    None => {
+                        let help = match item.as_str().and_then(|s| did_you_mean(s, FORMATS.iter().copied())) {
+                            Some(near) => format!("did you mean `{near}`?"),
+                            None => format!("formats are {}", list(FORMATS.iter().copied())),
+                        };
+                        sink.push(
+                            Diagnostic::new(
+                                Code::E015,
+                                format!("{pointer}/formats/{i}"),
+                                format!("{} is not a Firecrawl format", short(item)),
+                            )
+                            .help(help),
+                        );
+                        r.ok = false;
+                    }
+                }
+            }
+        }
+        Some(other) => {
+            sink.push(
+                Diagnostic::new(
+                    Code::E002,
+                    format!("{pointer}/formats"),
+                    format!("`formats` must be a non-empty array, not {}", short(other)),
+                )
+                .help("e.g. \"formats\": [\"markdown\", \"links\"]"),
+            );
+            r.ok = false;
+        }
+    }
+    if base_url.is_none() && node.credential.is_none() {
+        sink.push(
+            Diagnostic::new(Code::E025, format!("{}/type", node.pointer), format!("node `{}` calls the hosted Firecrawl but names no credential", node.id))
+                .help("add \"credential\": \"firecrawl\", declared as \"credentials\": {\"firecrawl\": {\"env\": \"FIRECRAWL_API_KEY\"}}, or a `base_url` for a self-hosted Firecrawl"),
+        );
+        r.ok = false;
+    }
+    match (r.ok, url) {
+        (true, Some(url)) => {
+            Some(Config { url, formats, only_main_content, base_url, credential: node.credential.clone() })
+        }
+        _ => None,
+    }
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let Config { url, formats, only_main_content, base_url, credential } = config;
+    let base_url = match base_url {
+        Some(url) => cx.string(url),
+        None => quote! { rt::firecrawl::FIRECRAWL_BASE_URL.to_owned() },
+    };
+    let url = cx.string(url);
+    let api_key = match credential {
+        Some(name) => quote! { Some(cx.credential(#name)?) },
+        None => quote! { None },
+    };
+    NodeCode::body(quote! {
+        let scrape = rt::firecrawl::Scrape {
+            base_url: #base_url,
+            url: #url,
+            formats: vec![#(#formats),*],
+            only_main_content: #only_main_content,
+            api_key: #api_key,
+        };
+        scrape.send(cx.http()).await
+    })
+}
