@@ -46,6 +46,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/firecrawl.rs", include_str!("../../runtime/src/firecrawl.rs")),
     ("src/flow.rs", include_str!("../../runtime/src/flow.rs")),
     ("src/http.rs", include_str!("../../runtime/src/http.rs")),
+    ("src/huggingface.rs", include_str!("../../runtime/src/huggingface.rs")),
     ("src/input.rs", include_str!("../../runtime/src/input.rs")),
     ("src/jq.rs", include_str!("../../runtime/src/jq.rs")),
     ("src/llm.rs", include_str!("../../runtime/src/llm.rs")),

@@ -15,6 +15,7 @@ pub mod events;
 pub mod firecrawl;
 pub mod flow;
 pub mod http;
+pub mod huggingface;
 pub mod input;
 pub mod jq;
 pub mod llm;

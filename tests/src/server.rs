@@ -34,6 +34,15 @@
 //! `sourceURL`, `statusCode`). Scenarios: `ok`, `rate-limited-K`, `flaky-K`, `malformed`,
 //! `slow`, as above, and `blocked` (200 with `success: false`).
 //!
+//! `POST /hf/{scenario}/models/{model}` is a Hugging Face Inference API stand-in:
+//! `Authorization: Bearer hf_test` or 401 `{"error": "Invalid credentials in Authorization
+//! header"}`; the answer follows the model's task, picked from its name: `…sst-2…`
+//! text-classification (NEGATIVE for texts holding "bad"), `…MiniLM…` feature-extraction (a
+//! 4-number vector per text), `…bart-large-cnn…` summarization, `…squad…` question-answering,
+//! `…mnli…` zero-shot-classification (needs `parameters.candidate_labels`), `…broken…` an answer
+//! of no task's shape. Scenarios: `ok`, and `loading-K` (first call: 503 `{"error": "Model … is
+//! currently loading", "estimated_time": 1.0}`).
+//!
 //! `n` counts every call for that key so far, this one included. Counters are per key and per
 //! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
 //! they use distinct keys. Every request, whatever its path, is recorded ([`Recorded`]).
@@ -251,6 +260,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/text", any(text))
         .route("/openai/{scenario}/v1/chat/completions", axum::routing::post(openai))
         .route("/firecrawl/{scenario}/v1/scrape", axum::routing::post(firecrawl))
+        .route("/hf/{scenario}/models/{*model}", axum::routing::post(huggingface))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
@@ -551,6 +561,64 @@ async fn firecrawl(
     }
     data.insert("metadata".into(), json!({"title": format!("Page {url}"), "sourceURL": url, "statusCode": 200}));
     Json(json!({"success": true, "data": data})).into_response()
+}
+
+async fn huggingface(
+    State(shared): State<Arc<Shared>>,
+    Path((scenario, model)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let error = |status: StatusCode, body: Value| (status, Json(body)).into_response();
+    if headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) != Some("Bearer hf_test") {
+        return error(StatusCode::UNAUTHORIZED, json!({"error": "Invalid credentials in Authorization header"}));
+    }
+    let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let inputs = &request["inputs"];
+    if inputs.is_null() {
+        return error(StatusCode::BAD_REQUEST, json!({"error": "Missing inputs"}));
+    }
+    let n = shared.bump(format!("hf/{scenario}"));
+    if scenario.starts_with("loading") && n == 1 {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": format!("Model {model} is currently loading"), "estimated_time": 1.0}),
+        );
+    }
+    let texts: Vec<String> = match inputs {
+        Value::Array(items) => items.iter().map(|i| i.as_str().unwrap_or_default().to_owned()).collect(),
+        other => vec![other.as_str().unwrap_or_default().to_owned()],
+    };
+    let one_or_many = |answers: Vec<Value>| if inputs.is_array() { Value::Array(answers) } else { answers[0].clone() };
+    let answer = if model.contains("sst-2") {
+        let label = |t: &String| {
+            let negative = t.contains("bad");
+            let (first, second) = if negative { ("NEGATIVE", "POSITIVE") } else { ("POSITIVE", "NEGATIVE") };
+            json!([{"label": first, "score": 0.9987}, {"label": second, "score": 0.0013}])
+        };
+        Value::Array(texts.iter().map(label).collect())
+    } else if model.contains("MiniLM") {
+        let vector = |t: &String| json!([t.len() as f64 / 100.0, t.split_whitespace().count() as f64, 0.5, -0.25]);
+        one_or_many(texts.iter().map(vector).collect())
+    } else if model.contains("bart-large-cnn") {
+        let summary = |t: &String| json!({"summary_text": t.split_whitespace().take(5).collect::<Vec<_>>().join(" ")});
+        Value::Array(texts.iter().map(summary).collect())
+    } else if model.contains("squad") {
+        let context = inputs["context"].as_str().unwrap_or_default();
+        let answer = context.split_whitespace().last().unwrap_or_default();
+        json!({"answer": answer, "score": 0.97, "start": context.len() - answer.len(), "end": context.len()})
+    } else if model.contains("mnli") {
+        let Some(labels) = request["parameters"]["candidate_labels"].as_array() else {
+            return error(StatusCode::BAD_REQUEST, json!({"error": "candidate_labels is required"}));
+        };
+        let scores: Vec<f64> = (0..labels.len()).map(|i| 1.0 / (i as f64 + 2.0)).collect();
+        json!({"sequence": texts[0], "labels": labels, "scores": scores})
+    } else if model.contains("broken") {
+        json!({"unexpected": true})
+    } else {
+        return error(StatusCode::NOT_FOUND, json!({"error": format!("Model {model} does not exist")}));
+    };
+    Json(answer).into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {

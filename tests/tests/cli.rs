@@ -541,6 +541,7 @@ fn schema_describes_flow_documents() {
             "delay",
             "firecrawl_scrape",
             "http_request",
+            "huggingface_inference",
             "input",
             "llm",
             "merge",

@@ -11,6 +11,7 @@ pub mod code;
 pub mod delay;
 pub mod firecrawl_scrape;
 pub mod http_request;
+pub mod huggingface_inference;
 pub mod input;
 pub mod llm;
 pub mod merge;
@@ -32,6 +33,7 @@ pub enum NodeKind {
     Code,
     Llm,
     FirecrawlScrape,
+    HuggingfaceInference,
 }
 
 /// Whether a kind name is compiled, planned (part of the format, not compiled by this
@@ -48,7 +50,7 @@ pub enum Support {
 const PLANNED: &[&str] = &["apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
 
 impl NodeKind {
-    pub const ALL: [NodeKind; 11] = [
+    pub const ALL: [NodeKind; 12] = [
         NodeKind::Input,
         NodeKind::Output,
         NodeKind::HttpRequest,
@@ -60,6 +62,7 @@ impl NodeKind {
         NodeKind::Code,
         NodeKind::Llm,
         NodeKind::FirecrawlScrape,
+        NodeKind::HuggingfaceInference,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +78,7 @@ impl NodeKind {
             NodeKind::Code => "code",
             NodeKind::Llm => "llm",
             NodeKind::FirecrawlScrape => "firecrawl_scrape",
+            NodeKind::HuggingfaceInference => "huggingface_inference",
         }
     }
 
@@ -100,6 +104,7 @@ impl NodeKind {
             NodeKind::Code => code::FIELDS,
             NodeKind::Llm => llm::FIELDS,
             NodeKind::FirecrawlScrape => firecrawl_scrape::FIELDS,
+            NodeKind::HuggingfaceInference => huggingface_inference::FIELDS,
         }
     }
 
@@ -119,6 +124,9 @@ impl NodeKind {
             NodeKind::FirecrawlScrape => {
                 "Scrapes one page with Firecrawl and yields its markdown, html, links and metadata."
             }
+            NodeKind::HuggingfaceInference => {
+                "Calls a model of the Hugging Face Inference API and yields its JSON answer."
+            }
         }
     }
 }
@@ -137,6 +145,7 @@ pub enum Config {
     Code(code::Config),
     Llm(llm::Config),
     FirecrawlScrape(firecrawl_scrape::Config),
+    HuggingfaceInference(huggingface_inference::Config),
 }
 
 /// The handles a node's outgoing edges may name.
@@ -152,7 +161,8 @@ pub fn handles(node: &model::Node) -> Vec<String> {
         | NodeKind::Delay
         | NodeKind::Code
         | NodeKind::Llm
-        | NodeKind::FirecrawlScrape => Vec::new(),
+        | NodeKind::FirecrawlScrape
+        | NodeKind::HuggingfaceInference => Vec::new(),
     };
     out.push("error".into());
     out
@@ -190,6 +200,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         NodeKind::Code => code::check(cx).map(Config::Code),
         NodeKind::Llm => llm::check(cx).map(Config::Llm),
         NodeKind::FirecrawlScrape => firecrawl_scrape::check(cx).map(Config::FirecrawlScrape),
+        NodeKind::HuggingfaceInference => huggingface_inference::check(cx).map(Config::HuggingfaceInference),
     }
 }
 
@@ -207,6 +218,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::Code(c) => code::emit(cx, c),
         Config::Llm(c) => llm::emit(cx, c),
         Config::FirecrawlScrape(c) => firecrawl_scrape::emit(cx, c),
+        Config::HuggingfaceInference(c) => huggingface_inference::emit(cx, c),
     }
 }
 

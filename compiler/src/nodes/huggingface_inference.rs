@@ -1,0 +1,143 @@
+//! `huggingface_inference`: one call of the Hugging Face Inference API.
+
+use quote::quote;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+use crate::template::Template;
+
+const TASKS: &[&str] = &[
+    "text-generation",
+    "text-classification",
+    "summarization",
+    "translation",
+    "feature-extraction",
+    "zero-shot-classification",
+    "token-classification",
+    "question-answering",
+    "fill-mask",
+    "sentence-similarity",
+];
+
+pub const FIELDS: &[Field] = &[
+    Field::req("model", Ty::Template, "the model id, e.g. \"distilbert/distilbert-base-uncased-finetuned-sst-2-english\""),
+    Field::req("task", Ty::Enum(TASKS), "what the model does; decides the shape of `inputs` and of the answer"),
+    Field::req("inputs", Ty::Json, "the inputs: a string (or array of strings), {question, context} for question-answering, {source_sentence, sentences} for sentence-similarity"),
+    Field::opt("parameters", Ty::Json, "task parameters, e.g. {\"candidate_labels\": [...]} for zero-shot-classification"),
+    Field::opt("base_url", Ty::Template, "an Inference Endpoint or local server (default: the hosted Inference API)"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub model: Template,
+    pub task: &'static str,
+    pub inputs: Json,
+    pub parameters: Option<Json>,
+    pub base_url: Option<Template>,
+    pub credential: Option<String>,
+}
+
+/// The members an object `inputs` must have for `task`; `None`: the inputs are text.
+fn object_inputs(task: &str) -> Option<&'static [&'static str]> {
+    match task {
+        "question-answering" => Some(&["question", "context"]),
+        "sentence-similarity" => Some(&["source_sentence", "sentences"]),
+        _ => None,
+    }
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let node = cx.node;
+    let sink = &mut *cx.sink;
+    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let model = r.template(sink, "model");
+    let task = r.one_of(sink, "task", TASKS);
+    let inputs = r.json(sink, "inputs");
+    let parameters = r.json(sink, "parameters");
+    let base_url = r.template(sink, "base_url");
+    if let (Some(task), Some(inputs)) = (task, &inputs) {
+        let problem = match (object_inputs(task), inputs) {
+            // A single template yields a value of any shape: checked at run time by the API.
+            (_, Json::String(Template::Value(_))) => None,
+            (Some(members), Json::Object(given)) => {
+                let missing: Vec<&str> =
+                    members.iter().copied().filter(|m| !given.iter().any(|(k, _)| k == m)).collect();
+                (!missing.is_empty()).then(|| format!("`inputs` of a {task} model needs {}", missing.join(" and ")))
+            }
+            (Some(members), _) => {
+                Some(format!("`inputs` of a {task} model is an object with {}", members.join(" and ")))
+            }
+            (None, Json::Object(_)) => {
+                Some(format!("`inputs` of a {task} model is text (or an array of texts), not an object"))
+            }
+            (None, _) => None,
+        };
+        if let Some(message) = problem {
+            r.invalid(sink, "inputs", message, "see the task's input in the Inference API reference".to_owned());
+        }
+        if task == "zero-shot-classification" {
+            let has_labels =
+                matches!(&parameters, Some(Json::Object(p)) if p.iter().any(|(k, _)| k == "candidate_labels"));
+            if !has_labels {
+                sink.push(
+                    Diagnostic::new(
+                        Code::E004,
+                        format!("{pointer}/parameters"),
+                        format!("{what}: zero-shot-classification needs `parameters.candidate_labels`"),
+                    )
+                    .help("add \"parameters\": {\"candidate_labels\": [\"positive\", \"negative\"]}"),
+                );
+                r.ok = false;
+            }
+        }
+    }
+    if base_url.is_none() && node.credential.is_none() {
+        sink.push(
+            Diagnostic::new(Code::E025, format!("{}/type", node.pointer), format!("node `{}` calls the hosted Inference API but names no credential", node.id))
+                .help("add \"credential\": \"huggingface\", declared as \"credentials\": {\"huggingface\": {\"env\": \"HF_TOKEN\"}}, or a `base_url`"),
+        );
+        r.ok = false;
+    }
+    match (r.ok, model, task, inputs) {
+        (true, Some(model), Some(task), Some(inputs)) => {
+            Some(Config { model, task, inputs, parameters, base_url, credential: node.credential.clone() })
+        }
+        _ => None,
+    }
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let Config { model, task, inputs, parameters, base_url, credential } = config;
+    let base_url = match base_url {
+        Some(url) => cx.string(url),
+        None => quote! { rt::huggingface::HUGGINGFACE_BASE_URL.to_owned() },
+    };
+    let model = cx.string(model);
+    let inputs = cx.json(inputs);
+    let parameters = match parameters {
+        Some(parameters) => {
+            let parameters = cx.json(parameters);
+            quote! { Some(#parameters) }
+        }
+        None => quote! { None },
+    };
+    let api_key = match credential {
+        Some(name) => quote! { Some(cx.credential(#name)?) },
+        None => quote! { None },
+    };
+    NodeCode::body(quote! {
+        let inference = rt::huggingface::Inference {
+            base_url: #base_url,
+            model: #model,
+            task: #task,
+            inputs: #inputs,
+            parameters: #parameters,
+            api_key: #api_key,
+        };
+        inference.send(cx.http()).await
+    })
+}
