@@ -43,6 +43,14 @@
 //! of no task's shape. Scenarios: `ok`, and `loading-K` (first call: 503 `{"error": "Model … is
 //! currently loading", "estimated_time": 1.0}`).
 //!
+//! `/apify/{scenario}/v2/...` is an Apify API v2 stand-in: `POST acts/{user~name}/runs` starts
+//! a run (201, `data.id` `run-N`, `data.defaultDatasetId` `ds-N`; an actor `nobody~missing` is
+//! 404 `record-not-found`); `GET actor-runs/{id}` polls it (scenario `ok`: RUNNING, then
+//! SUCCEEDED on the second poll; `failed`: FAILED on the second poll; `stuck`: RUNNING until
+//! aborted); `POST actor-runs/{id}/abort` aborts it; `GET datasets/{id}/items?limit=L` gives
+//! `min(L, input.count or 5)` items `{"id": i, "text": …}` (every third text holds "bad").
+//! `Authorization: Bearer apify_test` or 401 `token-not-valid`.
+//!
 //! `n` counts every call for that key so far, this one included. Counters are per key and per
 //! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
 //! they use distinct keys. Every request, whatever its path, is recorded ([`Recorded`]).
@@ -127,6 +135,11 @@ impl Shared {
         let n = counters.entry(key).or_insert(0);
         *n += 1;
         *n
+    }
+
+    /// The count for `key`, without counting.
+    fn count(&self, key: &str) -> u64 {
+        self.counters.lock().unwrap().get(key).copied().unwrap_or(0)
     }
 }
 
@@ -261,6 +274,10 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/openai/{scenario}/v1/chat/completions", axum::routing::post(openai))
         .route("/firecrawl/{scenario}/v1/scrape", axum::routing::post(firecrawl))
         .route("/hf/{scenario}/models/{*model}", axum::routing::post(huggingface))
+        .route("/apify/{scenario}/v2/acts/{actor}/runs", axum::routing::post(apify_start))
+        .route("/apify/{scenario}/v2/actor-runs/{id}", axum::routing::get(apify_poll))
+        .route("/apify/{scenario}/v2/actor-runs/{id}/abort", axum::routing::post(apify_abort))
+        .route("/apify/{scenario}/v2/datasets/{id}/items", axum::routing::get(apify_items))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), record))
         .with_state(shared)
@@ -619,6 +636,95 @@ async fn huggingface(
         return error(StatusCode::NOT_FOUND, json!({"error": format!("Model {model} does not exist")}));
     };
     Json(answer).into_response()
+}
+
+fn apify_unauthorized(headers: &HeaderMap) -> Option<Response> {
+    let ok = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) == Some("Bearer apify_test");
+    (!ok).then(|| {
+        let body = json!({"error": {"type": "token-not-valid", "message": "Authentication token is not valid."}});
+        (StatusCode::UNAUTHORIZED, Json(body)).into_response()
+    })
+}
+
+fn apify_run(id: &str, status: &str) -> Value {
+    let n = id.trim_start_matches("run-");
+    json!({"data": {"id": id, "actId": "act-1", "status": status, "defaultDatasetId": format!("ds-{n}"), "startedAt": "2026-11-22T00:00:00.000Z"}})
+}
+
+async fn apify_start(
+    State(shared): State<Arc<Shared>>,
+    Path((scenario, actor)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(denied) = apify_unauthorized(&headers) {
+        return denied;
+    }
+    if actor == "nobody~missing" {
+        let body = json!({"error": {"type": "record-not-found", "message": "Actor was not found"}});
+        return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    }
+    let n = shared.bump(format!("apify-runs/{scenario}"));
+    let id = format!("run-{scenario}-{n}");
+    let count = serde_json::from_slice::<Value>(&body).ok().and_then(|input| input["count"].as_u64()).unwrap_or(5);
+    shared.counters.lock().unwrap().insert(format!("apify-count/{id}"), count);
+    (StatusCode::CREATED, Json(apify_run(&id, "READY"))).into_response()
+}
+
+async fn apify_poll(
+    State(shared): State<Arc<Shared>>,
+    Path((scenario, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = apify_unauthorized(&headers) {
+        return denied;
+    }
+    let polls = shared.bump(format!("apify-poll/{id}"));
+    let status = if shared.count(&format!("apify-abort/{id}")) > 0 {
+        "ABORTED"
+    } else {
+        match (scenario.as_str(), polls) {
+            ("ok", n) if n >= 2 => "SUCCEEDED",
+            ("failed", n) if n >= 2 => "FAILED",
+            _ => "RUNNING",
+        }
+    };
+    Json(apify_run(&id, status)).into_response()
+}
+
+async fn apify_abort(
+    State(shared): State<Arc<Shared>>,
+    Path((_scenario, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = apify_unauthorized(&headers) {
+        return denied;
+    }
+    shared.bump(format!("apify-abort/{id}"));
+    Json(apify_run(&id, "ABORTING")).into_response()
+}
+
+#[derive(Deserialize)]
+struct ItemsParams {
+    limit: Option<u64>,
+}
+
+async fn apify_items(
+    State(shared): State<Arc<Shared>>,
+    Path((_scenario, id)): Path<(String, String)>,
+    Query(params): Query<ItemsParams>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(denied) = apify_unauthorized(&headers) {
+        return denied;
+    }
+    let run = format!("run-{}", id.trim_start_matches("ds-"));
+    let available = shared.count(&format!("apify-count/{run}"));
+    let n = params.limit.unwrap_or(u64::MAX).min(available);
+    let items: Vec<Value> = (1..=n)
+        .map(|i| json!({"id": i, "text": if i % 3 == 0 { format!("post {i} is bad") } else { format!("post {i} is great") }}))
+        .collect();
+    Json(Value::Array(items)).into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -536,6 +536,7 @@ fn schema_describes_flow_documents() {
     assert_eq!(
         sorted,
         [
+            "apify_actor",
             "branch",
             "code",
             "delay",

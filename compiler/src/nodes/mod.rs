@@ -6,6 +6,7 @@ use crate::check::reader::{Field, Sink};
 use crate::emit::{EmitCx, NodeCode};
 use crate::model;
 
+pub mod apify_actor;
 pub mod branch;
 pub mod code;
 pub mod delay;
@@ -34,6 +35,7 @@ pub enum NodeKind {
     Llm,
     FirecrawlScrape,
     HuggingfaceInference,
+    ApifyActor,
 }
 
 /// Whether a kind name is compiled, planned (part of the format, not compiled by this
@@ -50,7 +52,7 @@ pub enum Support {
 const PLANNED: &[&str] = &["apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
 
 impl NodeKind {
-    pub const ALL: [NodeKind; 12] = [
+    pub const ALL: [NodeKind; 13] = [
         NodeKind::Input,
         NodeKind::Output,
         NodeKind::HttpRequest,
@@ -63,6 +65,7 @@ impl NodeKind {
         NodeKind::Llm,
         NodeKind::FirecrawlScrape,
         NodeKind::HuggingfaceInference,
+        NodeKind::ApifyActor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +82,7 @@ impl NodeKind {
             NodeKind::Llm => "llm",
             NodeKind::FirecrawlScrape => "firecrawl_scrape",
             NodeKind::HuggingfaceInference => "huggingface_inference",
+            NodeKind::ApifyActor => "apify_actor",
         }
     }
 
@@ -105,6 +109,7 @@ impl NodeKind {
             NodeKind::Llm => llm::FIELDS,
             NodeKind::FirecrawlScrape => firecrawl_scrape::FIELDS,
             NodeKind::HuggingfaceInference => huggingface_inference::FIELDS,
+            NodeKind::ApifyActor => apify_actor::FIELDS,
         }
     }
 
@@ -127,6 +132,7 @@ impl NodeKind {
             NodeKind::HuggingfaceInference => {
                 "Calls a model of the Hugging Face Inference API and yields its JSON answer."
             }
+            NodeKind::ApifyActor => "Runs an Apify actor to its end and yields `{run_id, status, items}`.",
         }
     }
 }
@@ -146,6 +152,7 @@ pub enum Config {
     Llm(llm::Config),
     FirecrawlScrape(firecrawl_scrape::Config),
     HuggingfaceInference(huggingface_inference::Config),
+    ApifyActor(apify_actor::Config),
 }
 
 /// The handles a node's outgoing edges may name.
@@ -162,7 +169,8 @@ pub fn handles(node: &model::Node) -> Vec<String> {
         | NodeKind::Code
         | NodeKind::Llm
         | NodeKind::FirecrawlScrape
-        | NodeKind::HuggingfaceInference => Vec::new(),
+        | NodeKind::HuggingfaceInference
+        | NodeKind::ApifyActor => Vec::new(),
     };
     out.push("error".into());
     out
@@ -201,6 +209,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         NodeKind::Llm => llm::check(cx).map(Config::Llm),
         NodeKind::FirecrawlScrape => firecrawl_scrape::check(cx).map(Config::FirecrawlScrape),
         NodeKind::HuggingfaceInference => huggingface_inference::check(cx).map(Config::HuggingfaceInference),
+        NodeKind::ApifyActor => apify_actor::check(cx).map(Config::ApifyActor),
     }
 }
 
@@ -219,6 +228,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::Llm(c) => llm::emit(cx, c),
         Config::FirecrawlScrape(c) => firecrawl_scrape::emit(cx, c),
         Config::HuggingfaceInference(c) => huggingface_inference::emit(cx, c),
+        Config::ApifyActor(c) => apify_actor::emit(cx, c),
     }
 }
 

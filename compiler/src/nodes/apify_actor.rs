@@ -1,0 +1,104 @@
+//! `apify_actor`: run an Apify actor and read its dataset.
+
+use quote::quote;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+use crate::template::Template;
+
+pub const FIELDS: &[Field] = &[
+    Field::req("actor_id", Ty::Template, "the actor: \"user/name\", \"user~name\" or its id"),
+    Field::opt("input", Ty::Json, "the actor's input, with templates (default {})"),
+    Field::opt("max_items", Ty::Integer, "how many dataset items to read (default 100)"),
+    Field::opt("timeout_secs", Ty::Integer, "how long the run may take before it is aborted (default 300)"),
+    Field::opt("base_url", Ty::Template, "another Apify API root (default https://api.apify.com)"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub actor_id: Template,
+    pub input: Json,
+    pub max_items: u64,
+    pub timeout_secs: u64,
+    pub base_url: Option<Template>,
+    pub credential: Option<String>,
+}
+
+fn valid_actor_id(id: &str) -> bool {
+    let part = |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    match id.split_once(['/', '~']) {
+        Some((user, name)) => part(user) && part(name),
+        None => part(id),
+    }
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let what = cx.what();
+    let pointer = cx.pointer();
+    let node = cx.node;
+    let sink = &mut *cx.sink;
+    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let actor_id = r.template(sink, "actor_id");
+    if let Some(Template::Literal(id)) = &actor_id {
+        if !valid_actor_id(id) {
+            r.invalid(
+                sink,
+                "actor_id",
+                format!("`{id}` is not an Apify actor id"),
+                "write \"user/name\" (e.g. \"apify/web-scraper\"), \"user~name\" or the actor's id".to_owned(),
+            );
+        }
+    }
+    let input = r.json(sink, "input").unwrap_or(Json::Object(Vec::new()));
+    let max_items = r.integer(sink, "max_items", 1, 1_000_000).unwrap_or(100);
+    let timeout_secs = r.integer(sink, "timeout_secs", 1, 86_400).unwrap_or(300);
+    let base_url = r.template(sink, "base_url");
+    if base_url.is_none() && node.credential.is_none() {
+        sink.push(
+            Diagnostic::new(
+                Code::E025,
+                format!("{}/type", node.pointer),
+                format!("node `{}` calls Apify but names no credential", node.id),
+            )
+            .help(
+                "add \"credential\": \"apify\", declared as \"credentials\": {\"apify\": {\"env\": \"APIFY_TOKEN\"}}",
+            ),
+        );
+        r.ok = false;
+    }
+    match (r.ok, actor_id) {
+        (true, Some(actor_id)) => {
+            Some(Config { actor_id, input, max_items, timeout_secs, base_url, credential: node.credential.clone() })
+        }
+        _ => None,
+    }
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let Config { actor_id, input, max_items, timeout_secs, base_url, credential } = config;
+    let base_url = match base_url {
+        Some(url) => cx.string(url),
+        None => quote! { rt::apify::APIFY_BASE_URL.to_owned() },
+    };
+    let actor_id = cx.string(actor_id);
+    let input = cx.json(input);
+    let max_items = proc_macro2::Literal::u64_unsuffixed(*max_items);
+    let timeout_secs = proc_macro2::Literal::u64_unsuffixed(*timeout_secs);
+    let api_key = match credential {
+        Some(name) => quote! { Some(cx.credential(#name)?) },
+        None => quote! { None },
+    };
+    NodeCode::body(quote! {
+        let run = rt::apify::ActorRun {
+            base_url: #base_url,
+            actor_id: #actor_id,
+            input: #input,
+            max_items: #max_items,
+            timeout_secs: #timeout_secs,
+            api_key: #api_key,
+        };
+        run.send(cx.http()).await
+    })
+}
