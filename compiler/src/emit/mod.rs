@@ -268,10 +268,10 @@ pub fn main_rs(ir: &Ir) -> String {
     let by_id = &by_id;
     let (head, runs): (String, Vec<(String, Vec<String>)>) = if threads == 1 {
         let runs = ranges.into_iter().map(|range| node_functions(ir, by_id, range)).collect();
-        (head(ir, by_id), runs)
+        (head(ir), runs)
     } else {
         std::thread::scope(|scope| {
-            let head = scope.spawn(|| head(ir, by_id));
+            let head = scope.spawn(|| head(ir));
             let runs: Vec<_> =
                 ranges.into_iter().map(|range| scope.spawn(move || node_functions(ir, by_id, range))).collect();
             let failed = || ("compile_error!(\"flowc: a thread failed\");\n".to_owned(), Vec::new());
@@ -297,8 +297,7 @@ pub fn main_rs(ir: &Ir) -> String {
 }
 
 /// The file up to the nodes' functions: docs, `main`, the `FLOW` table, node indices.
-fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
-    let _ = by_id;
+fn head(ir: &Ir) -> String {
     let mut node_entries = Vec::new();
     for node in &ir.nodes {
         let name = fn_ident(node);
