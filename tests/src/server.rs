@@ -40,16 +40,28 @@
 //! text-classification (NEGATIVE for texts holding "bad"), `…MiniLM…` feature-extraction (a
 //! 4-number vector per text), `…bart-large-cnn…` summarization, `…squad…` question-answering,
 //! `…mnli…` zero-shot-classification (needs `parameters.candidate_labels`), `…broken…` an answer
-//! of no task's shape. Scenarios: `ok`, and `loading-K` (first call: 503 `{"error": "Model … is
-//! currently loading", "estimated_time": 1.0}`).
+//! of no task's shape. Scenarios: `ok`; `loading-K` (first call: 503 `{"error": "Model … is
+//! currently loading", "estimated_time": 1.0}`); `rate-limited-K` (first call: 429 with
+//! `Retry-After: 1` and `{"error": "Rate limit reached. …"}`, [`HF_RATE_LIMITED`]); `flaky-K`
+//! (first call: 500 `{"error": "There was an inference error: …"}`, [`HF_SERVER_ERROR`]);
+//! `malformed` (200 with a truncated JSON body); `slow` (answers after 1.5 s).
 //!
 //! `/apify/{scenario}/v2/...` is an Apify API v2 stand-in: `POST acts/{user~name}/runs` starts
-//! a run (201, `data.id` `run-N`, `data.defaultDatasetId` `ds-N`; an actor `nobody~missing` is
-//! 404 `record-not-found`); `GET actor-runs/{id}` polls it (scenario `ok`: RUNNING, then
-//! SUCCEEDED on the second poll; `failed`: FAILED on the second poll; `stuck`: RUNNING until
-//! aborted); `POST actor-runs/{id}/abort` aborts it; `GET datasets/{id}/items?limit=L` gives
+//! a run (201, `data.id` `run-{scenario}-N` where N counts the scenario's runs from 1,
+//! `data.defaultDatasetId` `ds-{scenario}-N`; an actor `nobody~missing` is 404
+//! `record-not-found`); `GET actor-runs/{id}` polls it (`failed`: FAILED on the second poll;
+//! `stuck`: RUNNING until aborted; every other scenario: RUNNING, then SUCCEEDED on the second
+//! poll); `POST actor-runs/{id}/abort` aborts it; `GET datasets/{id}/items?limit=L` gives
 //! `min(L, input.count or 5)` items `{"id": i, "text": …}` (every third text holds "bad").
-//! `Authorization: Bearer apify_test` or 401 `token-not-valid`.
+//! `Authorization: Bearer apify_test` or 401 `token-not-valid`. Scenarios: `ok`, `failed`,
+//! `stuck`, and faults named `FAULT-CALL` or `FAULT-CALL-K`, where CALL is the call that gets
+//! the fault (`start`, `poll` or `items`) and the run otherwise goes as in `ok`:
+//! `rate-limited-CALL-K` (the scenario's first such call: 429 with `Retry-After: 1` and
+//! `{"error": {"type": "rate-limit-exceeded", "message": …}}`, [`APIFY_RATE_LIMITED`]);
+//! `flaky-CALL-K` (the first such call: 500 `internal-server-error`, [`APIFY_SERVER_ERROR`]);
+//! `malformed-CALL` (every such call: 200 with a truncated JSON body); `slow-CALL` (every such
+//! call answers after 1.5 s). A fault on `start` comes before the run is created; one on `poll`
+//! or `items` hits a run that exists (the first one: `run-{scenario}-1`).
 //!
 //! `n` counts every call for that key so far, this one included. Counters are per key and per
 //! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
@@ -580,6 +592,12 @@ async fn firecrawl(
     Json(json!({"success": true, "data": data})).into_response()
 }
 
+/// The Inference API's 429 text (free tier, hourly quota).
+pub const HF_RATE_LIMITED: &str = "Rate limit reached. You reached free usage limit (reset hourly). Please subscribe to a plan at https://huggingface.co/pricing to use the API at this rate";
+
+/// The Inference API's text for a model that failed while it ran.
+pub const HF_SERVER_ERROR: &str = "There was an inference error: CUDA error: out of memory";
+
 async fn huggingface(
     State(shared): State<Arc<Shared>>,
     Path((scenario, model)): Path<(String, String)>,
@@ -601,6 +619,20 @@ async fn huggingface(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"error": format!("Model {model} is currently loading"), "estimated_time": 1.0}),
         );
+    }
+    if scenario.starts_with("rate-limited") && n == 1 {
+        let mut response = error(StatusCode::TOO_MANY_REQUESTS, json!({"error": HF_RATE_LIMITED}));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+        return response;
+    }
+    if scenario.starts_with("flaky") && n == 1 {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": HF_SERVER_ERROR}));
+    }
+    if scenario == "slow" {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    if scenario == "malformed" {
+        return ([(header::CONTENT_TYPE, "application/json")], "[{\"summary_text\": \"The fir").into_response();
     }
     let texts: Vec<String> = match inputs {
         Value::Array(items) => items.iter().map(|i| i.as_str().unwrap_or_default().to_owned()).collect(),
@@ -651,6 +683,51 @@ fn apify_run(id: &str, status: &str) -> Value {
     json!({"data": {"id": id, "actId": "act-1", "status": status, "defaultDatasetId": format!("ds-{n}"), "startedAt": "2026-11-22T00:00:00.000Z"}})
 }
 
+/// Apify's 429 text.
+pub const APIFY_RATE_LIMITED: &str = "You have exceeded the rate limit of 30 requests per second";
+
+/// Apify's 500 text.
+pub const APIFY_SERVER_ERROR: &str = "Internal server error. Please try again later.";
+
+/// The fault a scenario `FAULT-CALL` or `FAULT-CALL-K` puts into `call` (`start`, `poll`,
+/// `items`), if any.
+fn apify_fault(scenario: &str, call: &str) -> Option<&'static str> {
+    ["rate-limited", "flaky", "malformed", "slow"].into_iter().find(|fault| {
+        scenario
+            .strip_prefix(fault)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.strip_prefix(call))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    })
+}
+
+/// Applies the scenario's fault to this call: `Some(answer)` is sent instead of the API's
+/// answer. `truncated` is the beginning of the call's real answer, sent for `malformed`.
+async fn apify_inject(shared: &Shared, scenario: &str, call: &str, truncated: &'static str) -> Option<Response> {
+    let fault = apify_fault(scenario, call)?;
+    let error = |status: StatusCode, kind: &str, message: &str| {
+        (status, Json(json!({"error": {"type": kind, "message": message}}))).into_response()
+    };
+    // `rate-limited` and `flaky` fail the scenario's first call of that kind only.
+    let first = || shared.bump(format!("apify-fault/{scenario}")) == 1;
+    match fault {
+        "rate-limited" if first() => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate-limit-exceeded", APIFY_RATE_LIMITED);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(1));
+            Some(response)
+        }
+        "flaky" if first() => {
+            Some(error(StatusCode::INTERNAL_SERVER_ERROR, "internal-server-error", APIFY_SERVER_ERROR))
+        }
+        "malformed" => Some(([(header::CONTENT_TYPE, "application/json")], truncated).into_response()),
+        "slow" => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            None
+        }
+        _ => None,
+    }
+}
+
 async fn apify_start(
     State(shared): State<Arc<Shared>>,
     Path((scenario, actor)): Path<(String, String)>,
@@ -663,6 +740,9 @@ async fn apify_start(
     if actor == "nobody~missing" {
         let body = json!({"error": {"type": "record-not-found", "message": "Actor was not found"}});
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
+    }
+    if let Some(fault) = apify_inject(&shared, &scenario, "start", "{\"data\": {\"id\": \"run-").await {
+        return fault;
     }
     let n = shared.bump(format!("apify-runs/{scenario}"));
     let id = format!("run-{scenario}-{n}");
@@ -679,13 +759,19 @@ async fn apify_poll(
     if let Some(denied) = apify_unauthorized(&headers) {
         return denied;
     }
+    if let Some(fault) =
+        apify_inject(&shared, &scenario, "poll", "{\"data\": {\"id\": \"run-1\", \"status\": \"RUN").await
+    {
+        return fault;
+    }
     let polls = shared.bump(format!("apify-poll/{id}"));
     let status = if shared.count(&format!("apify-abort/{id}")) > 0 {
         "ABORTED"
     } else {
         match (scenario.as_str(), polls) {
-            ("ok", n) if n >= 2 => "SUCCEEDED",
+            ("stuck", _) => "RUNNING",
             ("failed", n) if n >= 2 => "FAILED",
+            (_, n) if n >= 2 => "SUCCEEDED",
             _ => "RUNNING",
         }
     };
@@ -711,12 +797,15 @@ struct ItemsParams {
 
 async fn apify_items(
     State(shared): State<Arc<Shared>>,
-    Path((_scenario, id)): Path<(String, String)>,
+    Path((scenario, id)): Path<(String, String)>,
     Query(params): Query<ItemsParams>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(denied) = apify_unauthorized(&headers) {
         return denied;
+    }
+    if let Some(fault) = apify_inject(&shared, &scenario, "items", "[{\"id\": 1, \"text\": \"post 1 is gr").await {
+        return fault;
     }
     let run = format!("run-{}", id.trim_start_matches("ds-"));
     let available = shared.count(&format!("apify-count/{run}"));
