@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::flow::Output;
-use crate::http::{Auth, Body, Expect, Http, Request, ResponseFormat};
+use crate::http::{Body, Http, Request};
 
 /// Apify's API, the default `base_url`.
 pub const APIFY_BASE_URL: &str = "https://api.apify.com";
@@ -31,19 +31,7 @@ pub struct ActorRun {
 
 impl ActorRun {
     fn request(&self, method: &'static str, path: String, body: Body) -> Request {
-        Request {
-            method,
-            url: format!("{}{path}", self.base_url.trim_end_matches('/')),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body,
-            auth: match self.api_key.clone() {
-                Some(key) => Auth::Bearer(key),
-                None => Auth::None,
-            },
-            expect: Expect::Success,
-            response: ResponseFormat::Json,
-        }
+        Request::api(method, format!("{}{path}", self.base_url.trim_end_matches('/')), body, self.api_key.clone())
     }
 
     /// Runs the actor to its end. Output `data`: `{run_id, status, items}`; `metadata`: the run

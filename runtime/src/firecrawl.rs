@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::flow::Output;
-use crate::http::{Auth, Body, Expect, Http, Request, ResponseFormat};
+use crate::http::{Body, Http, Request};
 
 /// Firecrawl's hosted API, the default `base_url`.
 pub const FIRECRAWL_BASE_URL: &str = "https://api.firecrawl.dev";
@@ -31,19 +31,8 @@ impl Scrape {
     /// Sends the scrape. Output `data`: Firecrawl's `data` (`markdown`, `html`, `links`, …
     /// as asked, and `metadata`); `metadata`: the page's title, source URL and status.
     pub async fn send(self, http: &Http) -> Result<Output, Error> {
-        let request = Request {
-            method: "POST",
-            url: format!("{}/v1/scrape", self.base_url.trim_end_matches('/')),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Body::Json(self.body()),
-            auth: match self.api_key.clone() {
-                Some(key) => Auth::Bearer(key),
-                None => Auth::None,
-            },
-            expect: Expect::Success,
-            response: ResponseFormat::Json,
-        };
+        let url = format!("{}/v1/scrape", self.base_url.trim_end_matches('/'));
+        let request = Request::api("POST", url, Body::Json(self.body()), self.api_key.clone());
         let response = http.send(request).await.map_err(api_error)?;
         let body = &response["body"];
         if body["success"] != Value::Bool(true) || !body["data"].is_object() {

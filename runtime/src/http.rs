@@ -70,6 +70,23 @@ pub enum ResponseFormat {
     Text,
 }
 
+impl Request {
+    /// A call of a JSON API, as the integrations make them: any 2xx is success, the answer is
+    /// JSON, and `api_key`, when there is one, goes as a bearer token.
+    pub fn api(method: &'static str, url: String, body: Body, api_key: Option<String>) -> Request {
+        Request {
+            method,
+            url,
+            query: Vec::new(),
+            headers: Vec::new(),
+            body,
+            auth: api_key.map_or(Auth::None, Auth::Bearer),
+            expect: Expect::Success,
+            response: ResponseFormat::Json,
+        }
+    }
+}
+
 impl Body {
     /// A form body from an object: each member's value as text (strings as they are, other
     /// values as JSON; `null` as empty).

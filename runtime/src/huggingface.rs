@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::flow::Output;
-use crate::http::{Auth, Body, Expect, Http, Request, ResponseFormat};
+use crate::http::{Body, Http, Request};
 
 /// The hosted Inference API, the default `base_url`.
 pub const HUGGINGFACE_BASE_URL: &str = "https://router.huggingface.co/hf-inference";
@@ -38,19 +38,8 @@ impl Inference {
     /// Sends the call. Output `data`: the model's JSON answer; `metadata`: model and task.
     /// A 503 "model is loading" answer is a `server_error` whose retry waits `estimated_time`.
     pub async fn send(self, http: &Http) -> Result<Output, Error> {
-        let request = Request {
-            method: "POST",
-            url: format!("{}/models/{}", self.base_url.trim_end_matches('/'), self.model),
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Body::Json(self.body()),
-            auth: match self.api_key.clone() {
-                Some(key) => Auth::Bearer(key),
-                None => Auth::None,
-            },
-            expect: Expect::Success,
-            response: ResponseFormat::Json,
-        };
+        let url = format!("{}/models/{}", self.base_url.trim_end_matches('/'), self.model);
+        let request = Request::api("POST", url, Body::Json(self.body()), self.api_key.clone());
         let response = http.send(request).await.map_err(api_error)?;
         let answer = response["body"].clone();
         if !shape_matches(self.task, &answer) {

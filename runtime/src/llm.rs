@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, ErrorKind};
 use crate::flow::Output;
-use crate::http::{Auth, Body, Expect, Http, Request, ResponseFormat};
+use crate::http::{Body, Http, Request};
 
 /// OpenAI's API, the default `base_url`.
 pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
@@ -53,19 +53,7 @@ impl Chat {
     /// completion's id, model, finish reason and token usage.
     pub async fn send(self, http: &Http) -> Result<Output, Error> {
         let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
-        let request = Request {
-            method: "POST",
-            url,
-            query: Vec::new(),
-            headers: Vec::new(),
-            body: Body::Json(self.body()),
-            auth: match self.api_key.clone() {
-                Some(key) => Auth::Bearer(key),
-                None => Auth::None,
-            },
-            expect: Expect::Success,
-            response: ResponseFormat::Json,
-        };
+        let request = Request::api("POST", url, Body::Json(self.body()), self.api_key.clone());
         let response = http.send(request).await.map_err(api_error)?;
         let body = &response["body"];
         let text = body["choices"][0]["message"]["content"].as_str().ok_or_else(|| {

@@ -137,6 +137,23 @@ impl EmitCx<'_> {
         }
     }
 
+    /// An integration's API root: the configured `base_url`, or the service's default (a
+    /// runtime constant).
+    pub fn base_url(&self, base_url: &Option<Template>, default: TokenStream) -> TokenStream {
+        match base_url {
+            Some(url) => self.string(url),
+            None => quote! { #default.to_owned() },
+        }
+    }
+
+    /// An integration's bearer token: the node's credential, resolved at run time, or none.
+    pub fn api_key(&self, credential: &Option<String>) -> TokenStream {
+        match credential {
+            Some(name) => quote! { Some(cx.credential(#name)?) },
+            None => quote! { None },
+        }
+    }
+
     /// An expression of type `Value` for plain JSON.
     pub fn static_json(&self, value: &Value) -> TokenStream {
         static_json(value)

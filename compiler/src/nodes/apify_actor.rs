@@ -4,7 +4,6 @@ use quote::quote;
 
 use super::CheckCx;
 use crate::check::reader::{Field, Json, Reader, Ty};
-use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 use crate::template::Template;
 
@@ -55,18 +54,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let max_items = r.integer(sink, "max_items", 1, 1_000_000).unwrap_or(100);
     let timeout_secs = r.integer(sink, "timeout_secs", 1, 86_400).unwrap_or(300);
     let base_url = r.template(sink, "base_url");
-    if base_url.is_none() && node.credential.is_none() {
-        sink.push(
-            Diagnostic::new(
-                Code::E025,
-                format!("{}/type", node.pointer),
-                format!("node `{}` calls Apify but names no credential", node.id),
-            )
-            .help(
-                "add \"credential\": \"apify\", declared as \"credentials\": {\"apify\": {\"env\": \"APIFY_TOKEN\"}}",
-            ),
-        );
-        r.ok = false;
+    if base_url.is_none() {
+        r.ok &= super::require_credential(sink, node, "Apify", ("apify", "APIFY_TOKEN"), "");
     }
     match (r.ok, actor_id) {
         (true, Some(actor_id)) => {
@@ -78,18 +67,12 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let Config { actor_id, input, max_items, timeout_secs, base_url, credential } = config;
-    let base_url = match base_url {
-        Some(url) => cx.string(url),
-        None => quote! { rt::apify::APIFY_BASE_URL.to_owned() },
-    };
+    let base_url = cx.base_url(base_url, quote! { rt::apify::APIFY_BASE_URL });
     let actor_id = cx.string(actor_id);
     let input = cx.json(input);
     let max_items = proc_macro2::Literal::u64_unsuffixed(*max_items);
     let timeout_secs = proc_macro2::Literal::u64_unsuffixed(*timeout_secs);
-    let api_key = match credential {
-        Some(name) => quote! { Some(cx.credential(#name)?) },
-        None => quote! { None },
-    };
+    let api_key = cx.api_key(credential);
     NodeCode::body(quote! {
         let run = rt::apify::ActorRun {
             base_url: #base_url,

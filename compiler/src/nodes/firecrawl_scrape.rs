@@ -83,12 +83,15 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             r.ok = false;
         }
     }
-    if base_url.is_none() && node.credential.is_none() {
-        sink.push(
-            Diagnostic::new(Code::E025, format!("{}/type", node.pointer), format!("node `{}` calls the hosted Firecrawl but names no credential", node.id))
-                .help("add \"credential\": \"firecrawl\", declared as \"credentials\": {\"firecrawl\": {\"env\": \"FIRECRAWL_API_KEY\"}}, or a `base_url` for a self-hosted Firecrawl"),
+    if base_url.is_none() {
+        let alternative = ", or a `base_url` for a self-hosted Firecrawl";
+        r.ok &= super::require_credential(
+            sink,
+            node,
+            "the hosted Firecrawl",
+            ("firecrawl", "FIRECRAWL_API_KEY"),
+            alternative,
         );
-        r.ok = false;
     }
     match (r.ok, url) {
         (true, Some(url)) => {
@@ -100,15 +103,9 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let Config { url, formats, only_main_content, base_url, credential } = config;
-    let base_url = match base_url {
-        Some(url) => cx.string(url),
-        None => quote! { rt::firecrawl::FIRECRAWL_BASE_URL.to_owned() },
-    };
+    let base_url = cx.base_url(base_url, quote! { rt::firecrawl::FIRECRAWL_BASE_URL });
     let url = cx.string(url);
-    let api_key = match credential {
-        Some(name) => quote! { Some(cx.credential(#name)?) },
-        None => quote! { None },
-    };
+    let api_key = cx.api_key(credential);
     NodeCode::body(quote! {
         let scrape = rt::firecrawl::Scrape {
             base_url: #base_url,

@@ -95,12 +95,9 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             }
         }
     }
-    if base_url.is_none() && node.credential.is_none() {
-        sink.push(
-            Diagnostic::new(Code::E025, format!("{}/type", node.pointer), format!("node `{}` calls the hosted Inference API but names no credential", node.id))
-                .help("add \"credential\": \"huggingface\", declared as \"credentials\": {\"huggingface\": {\"env\": \"HF_TOKEN\"}}, or a `base_url`"),
-        );
-        r.ok = false;
+    if base_url.is_none() {
+        let service = "the hosted Inference API";
+        r.ok &= super::require_credential(sink, node, service, ("huggingface", "HF_TOKEN"), ", or a `base_url`");
     }
     match (r.ok, model, task, inputs) {
         (true, Some(model), Some(task), Some(inputs)) => {
@@ -112,10 +109,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let Config { model, task, inputs, parameters, base_url, credential } = config;
-    let base_url = match base_url {
-        Some(url) => cx.string(url),
-        None => quote! { rt::huggingface::HUGGINGFACE_BASE_URL.to_owned() },
-    };
+    let base_url = cx.base_url(base_url, quote! { rt::huggingface::HUGGINGFACE_BASE_URL });
     let model = cx.string(model);
     let inputs = cx.json(inputs);
     let parameters = match parameters {
@@ -125,10 +119,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         }
         None => quote! { None },
     };
-    let api_key = match credential {
-        Some(name) => quote! { Some(cx.credential(#name)?) },
-        None => quote! { None },
-    };
+    let api_key = cx.api_key(credential);
     NodeCode::body(quote! {
         let inference = rt::huggingface::Inference {
             base_url: #base_url,

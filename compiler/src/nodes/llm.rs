@@ -67,12 +67,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         );
         r.ok = false;
     }
-    if provider == "openai" && node.credential.is_none() {
-        sink.push(
-            Diagnostic::new(Code::E025, format!("{}/type", node.pointer), format!("node `{}` calls OpenAI but names no credential", node.id))
-                .help("add \"credential\": \"openai\", declared as \"credentials\": {\"openai\": {\"env\": \"OPENAI_API_KEY\"}}"),
-        );
-        r.ok = false;
+    if provider == "openai" {
+        r.ok &= super::require_credential(sink, node, "OpenAI", ("openai", "OPENAI_API_KEY"), "");
     }
     match (r.ok, model, prompt) {
         (true, Some(model), Some(prompt)) => Some(Config {
@@ -91,10 +87,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let Config { model, base_url, system, prompt, temperature, max_tokens, json, credential } = config;
-    let base_url = match base_url {
-        Some(url) => cx.string(url),
-        None => quote! { rt::llm::OPENAI_BASE_URL.to_owned() },
-    };
+    let base_url = cx.base_url(base_url, quote! { rt::llm::OPENAI_BASE_URL });
     let model = cx.string(model);
     let system = match system {
         Some(system) => {
@@ -118,10 +111,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         }
         None => quote! { None },
     };
-    let api_key = match credential {
-        Some(name) => quote! { Some(cx.credential(#name)?) },
-        None => quote! { None },
-    };
+    let api_key = cx.api_key(credential);
     NodeCode::body(quote! {
         let chat = rt::llm::Chat {
             base_url: #base_url,

@@ -238,3 +238,29 @@ pub fn check_jq(sink: &mut Sink, code: &str, pointer: &str) -> bool {
     sink.filters.push((pointer.to_owned(), code.to_owned()));
     true
 }
+
+/// Reports a node that calls a hosted service without a credential (E025). `service` names
+/// the service, `credential` and `env` suggest the declaration, `alternative` how to do
+/// without one (a `base_url`, say). Returns whether the node is fine.
+pub fn require_credential(
+    sink: &mut Sink,
+    node: &model::Node,
+    service: &str,
+    (credential, env): (&str, &str),
+    alternative: &str,
+) -> bool {
+    if node.credential.is_some() {
+        return true;
+    }
+    sink.push(
+        crate::diag::Diagnostic::new(
+            crate::diag::Code::E025,
+            format!("{}/type", node.pointer),
+            format!("node `{}` calls {service} but names no credential", node.id),
+        )
+        .help(format!(
+            "add \"credential\": \"{credential}\", declared as \"credentials\": {{\"{credential}\": {{\"env\": \"{env}\"}}}}{alternative}"
+        )),
+    );
+    false
+}
