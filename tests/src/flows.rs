@@ -92,6 +92,15 @@ impl Run {
     pub fn status(&self) -> &str {
         self.result["status"].as_str().unwrap_or("")
     }
+
+    /// The progress events (`--events`) of one kind, from stderr.
+    pub fn events(&self, event: &str) -> Vec<Value> {
+        self.stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
 }
 
 /// Runs `binary run --input-json <input>` with extra arguments and environment.

@@ -30,16 +30,6 @@ fn three_items() -> Value {
     json!([{"id": 1, "text": "post 1 is great"}, {"id": 2, "text": "post 2 is great"}, {"id": 3, "text": "post 3 is bad"}])
 }
 
-/// The progress events of one kind a run wrote to stderr.
-fn events(result: &Run, event: &str) -> Vec<Value> {
-    result
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == event)
-        .collect()
-}
-
 /// The statuses the stand-in answered to the requests under `prefix`, in order.
 fn statuses(server: &TestServer, prefix: &str) -> Vec<Option<u16>> {
     server.requests_to(prefix).iter().map(|r| r.status).collect()
@@ -121,7 +111,7 @@ fn a_rate_limited_start_waits_for_retry_after_and_starts_one_run() {
         [Some(200); 2],
         "only the run the second start made is polled"
     );
-    let retries = events(&result, "node_retry");
+    let retries = result.events("node_retry");
     assert_eq!(retries.len(), 1, "{}", result.stderr);
     assert_eq!(retries[0]["attempt"], 1, "the attempt that failed");
     assert_eq!(retries[0]["delay_ms"], 1000, "Retry-After beats the policy's 50 ms");
@@ -183,7 +173,7 @@ fn a_server_error_while_polling_restarts_the_run() {
     let reads: Vec<String> =
         server.requests_to("/apify/flaky-poll-a/v2/datasets/").into_iter().map(|r| r.path).collect();
     assert_eq!(reads, ["/apify/flaky-poll-a/v2/datasets/ds-flaky-poll-a-2/items"]);
-    let retries = events(&result, "node_retry");
+    let retries = result.events("node_retry");
     assert_eq!(retries.len(), 1, "{}", result.stderr);
     assert_eq!(retries[0]["delay_ms"], 50, "the policy's initial delay");
     assert_eq!(
@@ -217,7 +207,7 @@ fn a_server_error_reading_the_items_restarts_the_run() {
             ("/apify/flaky-items-a/v2/datasets/ds-flaky-items-a-2/items".to_owned(), Some(200)),
         ]
     );
-    let retries = events(&result, "node_retry");
+    let retries = result.events("node_retry");
     assert_eq!(retries.len(), 1, "{}", result.stderr);
     assert_eq!(retries[0]["error"]["kind"], "server_error");
     assert_eq!(retries[0]["error"]["code"], "internal-server-error");

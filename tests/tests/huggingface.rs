@@ -21,16 +21,6 @@ fn summarise(base_url: &str) -> Run {
     run(&build("summarise-text"), &input, &["--events"], &[KEYS[1]])
 }
 
-/// The progress events of one kind a run wrote to stderr.
-fn events(result: &Run, event: &str) -> Vec<Value> {
-    result
-        .stderr
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == event)
-        .collect()
-}
-
 fn sentiment(server: &TestServer, scenario: &str, model: Option<&str>, env: &[(&str, &str)]) -> Run {
     let mut input = json!({
         "posts": ["the bill was bad again", "love the new release", "bad bad bad"],
@@ -153,7 +143,7 @@ fn rate_limits_wait_for_retry_after() {
     assert_eq!(calls.iter().map(|c| c.status).collect::<Vec<_>>(), [Some(429), Some(200)]);
     let waited = calls[1].received_at.duration_since(calls[0].responded_at);
     assert!(waited >= Duration::from_millis(950), "waited {waited:?}, Retry-After said 1 s");
-    let retries = events(&result, "node_retry");
+    let retries = result.events("node_retry");
     assert_eq!(retries.len(), 1, "{}", result.stderr);
     assert_eq!(retries[0]["attempt"], 1, "the attempt that failed");
     assert_eq!(retries[0]["delay_ms"], 1000, "Retry-After beats the policy's 50 ms");
@@ -180,7 +170,7 @@ fn a_server_error_is_retried_until_success() {
     let calls = server.requests_to("/hf/flaky-a/");
     assert_eq!(calls.iter().map(|c| c.status).collect::<Vec<_>>(), [Some(500), Some(200)]);
     assert_eq!(calls[0].body, calls[1].body, "the retry sends the same request");
-    let retries = events(&result, "node_retry");
+    let retries = result.events("node_retry");
     assert_eq!(retries.len(), 1, "{}", result.stderr);
     assert_eq!(retries[0]["delay_ms"], 50, "the policy's initial delay");
     assert_eq!(
@@ -232,7 +222,7 @@ fn a_slow_model_times_out_on_every_attempt() {
         assert_eq!(call.status, None, "{call:?}");
         assert!(call.duration() >= Duration::from_millis(700), "cut after {:?}, timeout_ms is 1000", call.duration());
     }
-    let retries = events(&result, "node_retry");
+    let retries = result.events("node_retry");
     assert_eq!(retries.iter().map(|e| e["error"]["code"].clone()).collect::<Vec<_>>(), ["attempt_timeout"; 2]);
 }
 
