@@ -15,6 +15,18 @@ pub struct Ir {
     pub credentials: Vec<Credential>,
     pub nodes: Vec<IrNode>,
     pub edges: Vec<IrEdge>,
+    /// The distinct MCP servers of the flow's `mcp_tool` nodes, in order of first use.
+    pub mcp_servers: Vec<McpServerUse>,
+}
+
+/// One distinct MCP server and the nodes that call it.
+#[derive(Debug, Clone)]
+pub struct McpServerUse {
+    /// The Rust name base of the first node that uses it: names the server and its static.
+    pub name: String,
+    pub server: crate::nodes::mcp_tool::Server,
+    /// The ids of the nodes that use it.
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +63,7 @@ impl Ir {
     pub fn new(flow: Flow, graph: &Graph, configs: Vec<Config>) -> Ir {
         let mut names = Names::default();
         let settings = flow.settings.clone();
-        let nodes = flow
+        let nodes: Vec<IrNode> = flow
             .nodes
             .into_iter()
             .zip(configs)
@@ -84,7 +96,21 @@ impl Ir {
                 },
             })
             .collect();
+        let mut mcp_servers: Vec<McpServerUse> = Vec::new();
+        for node in &nodes {
+            if let Config::McpTool(config) = &node.config {
+                match mcp_servers.iter_mut().find(|s| s.server == config.server) {
+                    Some(known) => known.users.push(node.id.clone()),
+                    None => mcp_servers.push(McpServerUse {
+                        name: node.name.clone(),
+                        server: config.server.clone(),
+                        users: vec![node.id.clone()],
+                    }),
+                }
+            }
+        }
         Ir {
+            mcp_servers,
             id: flow.id,
             name: flow.name,
             description: flow.description,

@@ -51,6 +51,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/input.rs", include_str!("../../runtime/src/input.rs")),
     ("src/jq.rs", include_str!("../../runtime/src/jq.rs")),
     ("src/llm.rs", include_str!("../../runtime/src/llm.rs")),
+    ("src/mcp.rs", include_str!("../../runtime/src/mcp.rs")),
     ("src/retry.rs", include_str!("../../runtime/src/retry.rs")),
     ("src/scheduler.rs", include_str!("../../runtime/src/scheduler.rs")),
     ("src/value.rs", include_str!("../../runtime/src/value.rs")),

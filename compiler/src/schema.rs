@@ -17,7 +17,17 @@ fn ty_schema(ty: Ty) -> Value {
         Ty::TemplateMap => json!({"type": "object", "additionalProperties": {"type": "string"}}),
         Ty::Enum(values) => json!({"enum": values}),
         Ty::Schema => json!({"type": "object"}),
+        Ty::StringList => json!({"type": "array", "items": {"type": "string"}}),
+        Ty::StringMap => json!({"type": "object", "additionalProperties": {"type": "string"}}),
         Ty::Object(fields) => object(fields),
+        Ty::Tagged { tag, variants } => json!({"oneOf": variants
+            .iter()
+            .map(|(name, fields)| {
+                let mut variant = object(fields);
+                variant["properties"][tag] = json!({"const": name});
+                variant
+            })
+            .collect::<Vec<_>>()}),
         Ty::MapOf(fields) => json!({"type": "object", "additionalProperties": object(fields)}),
         Ty::Other(_) => json!({}),
     }

@@ -7,8 +7,9 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
 
+use crate::envelope::RunStatus;
 use crate::flow::{Flow, Handle};
-use crate::scheduler::{self, RunOptions};
+use crate::scheduler::{self, Interrupt, RunOptions};
 
 /// Exit code for bad input or configuration.
 pub const EXIT_BAD_INPUT: u8 = 2;
@@ -88,14 +89,53 @@ fn run(flow: &'static Flow, args: RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return bad_input(&format!("cannot start the async runtime: {error}")),
     };
-    let options = RunOptions { events: args.events };
-    match runtime.block_on(scheduler::run(flow, input, options)) {
-        Ok(result) => {
+    let options = RunOptions { events: args.events, ..RunOptions::default() };
+    let interrupt = options.interrupt.clone();
+    let outcome = runtime.block_on(async {
+        let signal = tokio::spawn(interrupt_on_signal(interrupt));
+        let result = scheduler::run(flow, input, options).await;
+        signal.abort();
+        (result, signal.await.ok())
+    });
+    match outcome {
+        (Ok(result), signal) => {
             println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
-            ExitCode::from(result.status.exit_code())
+            match (result.status, signal) {
+                (RunStatus::Cancelled, Some(code)) => ExitCode::from(code),
+                (status, _) => ExitCode::from(status.exit_code()),
+            }
         }
-        Err(error) => bad_input(&error.to_string()),
+        (Err(error), _) => bad_input(&error.to_string()),
     }
+}
+
+/// Waits for SIGINT or SIGTERM and interrupts the run: the nodes running are cancelled, MCP
+/// servers are stopped and the run result is still printed. A second signal exits at once.
+/// Returns the exit code for the signal (130 or 143).
+async fn interrupt_on_signal(interrupt: Interrupt) -> u8 {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        return std::future::pending().await;
+    };
+    let code = tokio::select! {
+        _ = int.recv() => {
+            interrupt.interrupt("the run was interrupted (SIGINT)");
+            130
+        }
+        _ = term.recv() => {
+            interrupt.interrupt("the run was stopped (SIGTERM)");
+            143
+        }
+    };
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("error: a second signal: exiting without waiting for the run to stop");
+        std::process::exit(i32::from(code));
+    });
+    code
 }
 
 /// Compiles the flow's jq filters and checks `input` against the input schema, applying its

@@ -45,14 +45,18 @@ pub enum RunStatus {
     Partial,
     /// A failure was not handled.
     Error,
+    /// The run was interrupted (Ctrl-C, SIGTERM) before it finished.
+    Cancelled,
 }
 
 impl RunStatus {
-    /// The process exit code: 0 for success and partial, 1 for error.
+    /// The process exit code: 0 for success and partial, 1 for error, 130 (128 + SIGINT) for
+    /// an interrupted run; `run` uses 143 when the interrupt was SIGTERM.
     pub fn exit_code(self) -> u8 {
         match self {
             RunStatus::Success | RunStatus::Partial => 0,
             RunStatus::Error => 1,
+            RunStatus::Cancelled => 130,
         }
     }
 }

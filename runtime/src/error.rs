@@ -32,11 +32,13 @@ pub enum ErrorKind {
     Config,
     /// A bug: a panic in a node, a broken invariant.
     Internal,
+    /// The run was interrupted (Ctrl-C, SIGTERM) while the node ran.
+    Cancelled,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::Validation,
         ErrorKind::Permission,
         ErrorKind::NotFound,
@@ -47,6 +49,7 @@ impl ErrorKind {
         ErrorKind::ClientError,
         ErrorKind::Config,
         ErrorKind::Internal,
+        ErrorKind::Cancelled,
     ];
 
     /// The name used in flow documents, envelopes and events.
@@ -62,6 +65,7 @@ impl ErrorKind {
             ErrorKind::ClientError => "client_error",
             ErrorKind::Config => "config",
             ErrorKind::Internal => "internal",
+            ErrorKind::Cancelled => "cancelled",
         }
     }
 

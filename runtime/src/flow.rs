@@ -34,6 +34,8 @@ pub struct Flow {
     /// Every jq filter of the flow, compiled at start-up so a broken one stops the program
     /// before anything runs.
     pub jq_filters: &'static [&'static Filter],
+    /// Every MCP server the flow's `mcp_tool` nodes call.
+    pub mcp_servers: &'static [&'static crate::mcp::Server],
 }
 
 /// A node function: takes the context, returns the node's output.
@@ -204,6 +206,8 @@ pub(crate) struct RunState {
     pub upstream: Vec<Vec<usize>>,
     pub http: Http,
     pub events: Events,
+    /// The run's MCP sessions, closed when the run ends.
+    pub mcp: crate::mcp::Sessions,
 }
 
 /// What a node function gets: access to upstream data, the run input, the HTTP client and

@@ -101,6 +101,9 @@ impl Body {
 impl Http {
     /// Builds the client: rustls, a connect timeout, a user agent naming the runtime.
     pub fn new() -> Result<Self, Error> {
+        // reqwest is built without a default crypto provider so that one provider (ring) serves
+        // both our requests and rmcp's; installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .user_agent(concat!("flowc-runtime/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
@@ -208,7 +211,7 @@ pub fn status_error(target: &str, status: u16, body: &Value) -> Error {
         .with_status(status)
 }
 
-fn transport_error(target: &str, error: &reqwest::Error) -> Error {
+pub(crate) fn transport_error(target: &str, error: &reqwest::Error) -> Error {
     // reqwest's Display omits the cause ("error sending request"); the chain says why.
     let mut message = format!("{target}: {error}");
     let mut source = std::error::Error::source(error);
@@ -259,8 +262,12 @@ fn header_map(headers: &reqwest::header::HeaderMap) -> Value {
 }
 
 fn excerpt(text: &str) -> String {
-    const MAX: usize = 200;
-    match text.char_indices().nth(MAX) {
+    clip(text, 200)
+}
+
+/// `text` cut after `max` characters, with an ellipsis when it was longer.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
     }

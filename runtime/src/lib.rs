@@ -20,6 +20,7 @@ pub mod huggingface;
 pub mod input;
 pub mod jq;
 pub mod llm;
+pub mod mcp;
 pub mod retry;
 pub mod scheduler;
 pub mod value;

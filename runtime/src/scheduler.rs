@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::envelope::{now_rfc3339, Envelope, RunResult, RunStatus, Status};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
 use crate::events::Events;
 use crate::flow::{Cx, Flow, Handle, OnError, Output, Route, RunState};
 use crate::http::Http;
@@ -29,6 +29,35 @@ use crate::http::Http;
 pub struct RunOptions {
     /// Write progress events to stderr.
     pub events: bool,
+    /// Stops the run from outside.
+    pub interrupt: Interrupt,
+}
+
+/// Stops a run from outside (Ctrl-C, SIGTERM): the nodes running are cancelled and reported
+/// with a `cancelled` error, the rest as skipped, and the run's status is `cancelled`.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    token: tokio_util::sync::CancellationToken,
+    reason: Arc<OnceLock<String>>,
+}
+
+impl Interrupt {
+    /// Interrupts the run; the first reason given is the one reported.
+    pub fn interrupt(&self, reason: impl Into<String>) {
+        let _ = self.reason.set(reason.into());
+        self.token.cancel();
+    }
+
+    async fn wait(&self) -> &str {
+        self.token.cancelled().await;
+        self.reason.get().map_or("the run was interrupted", String::as_str)
+    }
+}
+
+/// Why the scheduler stopped before every node had finished.
+enum Cut {
+    Deadline(u64),
+    Interrupted(String),
 }
 
 /// What a finished node task reports to the scheduler.
@@ -65,6 +94,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
         upstream,
         http: Http::new()?,
         events: events.clone(),
+        mcp: Default::default(),
     });
     events.emit("flow_start", json!({ "nodes": n }));
 
@@ -78,6 +108,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
     let mut halted_by: Option<&'static str> = None;
     let mut unhandled = false;
     let mut handled = false;
+    let mut interrupted = false;
     let deadline = flow.timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
 
     loop {
@@ -107,19 +138,23 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
             break;
         }
 
-        let joined = match deadline {
-            Some(deadline) => tokio::select! {
-                joined = tasks.join_next_with_id() => joined,
-                _ = tokio::time::sleep_until(deadline) => None,
-            },
-            None => tasks.join_next_with_id().await,
+        let deadline_passed = async {
+            match deadline {
+                Some(deadline) => tokio::time::sleep_until(deadline).await,
+                None => std::future::pending().await,
+            }
+        };
+        let joined = tokio::select! {
+            joined = tasks.join_next_with_id() => Ok(joined),
+            _ = deadline_passed => Err(Cut::Deadline(flow.timeout_ms.unwrap_or_default())),
+            reason = options.interrupt.wait() => Err(Cut::Interrupted(reason.to_owned())),
         };
         let finished = match joined {
-            Some(Ok((id, finished))) => {
+            Ok(Some(Ok((id, finished)))) => {
                 running.remove(&id);
                 finished
             }
-            Some(Err(join_error)) => {
+            Ok(Some(Err(join_error))) => {
                 let Some((i, began, timestamp)) = running.remove(&join_error.id()) else { continue };
                 let message = match join_error.try_into_panic() {
                     Ok(panic) => format!("the node panicked: {}", panic_message(&panic)),
@@ -129,24 +164,37 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
                 events.emit("node_failed", json!({ "node": flow.nodes[i].id, "attempts": 1, "error": error }));
                 Finished { node: i, envelope: failed(flow, i, timestamp, began, 1, error), route: None }
             }
-            None => {
-                // The flow's deadline passed: cancel what runs, report it, skip the rest.
+            Ok(None) => unreachable!("the loop ends when no task is left"),
+            Err(cut) => {
+                // Cancel what runs, report it, skip the rest.
                 tasks.abort_all();
-                let ms = flow.timeout_ms.unwrap_or_default();
-                let mut cut: Vec<_> = running.drain().map(|(_, v)| v).collect();
-                cut.sort_by_key(|(i, _, _)| *i);
-                for (i, began, timestamp) in cut {
-                    let error = Error::timeout(format!("the flow's deadline of {ms} ms passed while this node ran"))
-                        .with_code("flow_deadline");
+                let (error, not_run) = match &cut {
+                    Cut::Deadline(ms) => (
+                        Error::timeout(format!("the flow's deadline of {ms} ms passed while this node ran"))
+                            .with_code("flow_deadline"),
+                        format!("not run: the flow's deadline of {ms} ms passed"),
+                    ),
+                    Cut::Interrupted(reason) => (
+                        Error::new(ErrorKind::Cancelled, format!("{reason} while this node ran"))
+                            .with_code("interrupted"),
+                        format!("not run: {reason}"),
+                    ),
+                };
+                let mut cut_nodes: Vec<_> = running.drain().map(|(_, v)| v).collect();
+                cut_nodes.sort_by_key(|(i, _, _)| *i);
+                for (i, began, timestamp) in cut_nodes {
                     events.emit("node_failed", json!({ "node": flow.nodes[i].id, "attempts": 1, "error": error }));
-                    envelopes[i] = Some(failed(flow, i, timestamp, began, 1, error));
+                    envelopes[i] = Some(failed(flow, i, timestamp, began, 1, error.clone()));
                 }
                 for (i, envelope) in envelopes.iter_mut().enumerate() {
                     if envelope.is_none() {
-                        *envelope = Some(skipped(flow, i, format!("not run: the flow's deadline of {ms} ms passed")));
+                        *envelope = Some(skipped(flow, i, not_run.clone()));
                     }
                 }
-                unhandled = true;
+                match cut {
+                    Cut::Deadline(_) => unhandled = true,
+                    Cut::Interrupted(_) => interrupted = true,
+                }
                 break;
             }
         };
@@ -209,7 +257,12 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
             outputs.insert(name.to_owned(), envelope.data.clone());
         }
     }
-    let status = if unhandled {
+    // Every MCP server this run started is stopped before the result is reported.
+    drop(tasks);
+    state.mcp.close_all().await;
+    let status = if interrupted {
+        RunStatus::Cancelled
+    } else if unhandled {
         RunStatus::Error
     } else if handled {
         RunStatus::Partial

@@ -34,14 +34,40 @@ fn cargo() -> String {
 /// the binary. Builds are serialised and each fixture is built once per test process.
 /// Panics with cargo's output if the build fails or prints a warning.
 pub fn build(name: &str) -> PathBuf {
+    build_variant(name, None, &[])
+}
+
+/// Like [`build`], for a variant of the fixture: each `(from, to)` replaces text in it, and
+/// the flow id becomes `<id>-<variant>` (so the variant's binary is a program of its own).
+/// For what a fixture must hold literally but a test only knows at run time, such as the port
+/// of a server.
+pub fn build_with(name: &str, variant: &str, replacements: &[(&str, &str)]) -> PathBuf {
+    build_variant(name, Some(variant), replacements)
+}
+
+fn build_variant(fixture_name: &str, variant: Option<&str>, replacements: &[(&str, &str)]) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
+    let name = match variant {
+        Some(variant) => format!("{fixture_name}-{variant}"),
+        None => fixture_name.to_owned(),
+    };
+    let name = name.as_str();
     if let Some(binary) = built.get(name) {
         return binary.clone();
     }
-    let path = fixture("valid", name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let path = fixture("valid", fixture_name);
+    let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if variant.is_some() {
+        let id = format!("\"id\": \"{fixture_name}\"");
+        assert!(text.contains(&id), "{} does not hold {id}", path.display());
+        text = text.replacen(&id, &format!("\"id\": \"{name}\""), 1);
+    }
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{} does not hold {from:?}", path.display());
+        text = text.replace(from, to);
+    }
     let options = flowc::Options { runtime: flowc::RuntimeSource::Path(root().join("runtime")) };
     let project = flowc::compile(&path.display().to_string(), &text, &options).unwrap_or_else(|d| panic!("{d}"));
     let dir = flows_dir().join("projects").join(name);
@@ -103,10 +129,11 @@ impl Run {
     }
 }
 
-/// Runs `binary run --input-json <input>` with extra arguments and environment.
+/// Runs `binary run --input-json <input>` with extra arguments and environment, from the
+/// workspace root (where the fixtures' relative paths start).
 pub fn run(binary: &Path, input: &Value, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(binary);
-    command.arg("run").arg("--input-json").arg(input.to_string()).args(args).stdin(Stdio::null());
+    command.current_dir(root()).arg("run").arg("--input-json").arg(input.to_string()).args(args).stdin(Stdio::null());
     for (k, v) in env {
         command.env(k, v);
     }

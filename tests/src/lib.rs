@@ -6,6 +6,7 @@
 
 pub mod flows;
 pub mod httpbin;
+pub mod mcp;
 pub mod server;
 
 use std::net::TcpListener;

@@ -545,6 +545,7 @@ fn schema_describes_flow_documents() {
             "huggingface_inference",
             "input",
             "llm",
+            "mcp_tool",
             "merge",
             "output",
             "switch",
@@ -552,6 +553,16 @@ fn schema_describes_flow_documents() {
         ],
         "{kinds:?}"
     );
+    // A field with variants (an MCP server) is a oneOf keyed by its tag.
+    let mcp = schema["properties"]["nodes"]["items"]["allOf"]
+        .as_array()
+        .and_then(|all| all.iter().find(|k| k["if"]["properties"]["type"]["const"] == "mcp_tool"))
+        .expect("the mcp_tool config schema");
+    let server = &mcp["then"]["properties"]["config"]["properties"]["server"]["oneOf"];
+    assert_eq!(server[0]["properties"]["transport"], json!({"const": "stdio"}), "{server:#}");
+    assert_eq!(server[0]["required"], json!(["transport", "command"]));
+    assert_eq!(server[1]["properties"]["transport"], json!({"const": "http"}));
+    assert_eq!(server[1]["required"], json!(["transport", "url"]));
     let required: Vec<&str> =
         schema["required"].as_array().expect("required").iter().filter_map(Value::as_str).collect();
     for field in ["version", "id", "nodes"] {

@@ -29,8 +29,17 @@ pub enum Ty {
     Rust,
     /// A JSON Schema (the supported subset).
     Schema,
+    /// An array of plain strings.
+    StringList,
+    /// An object of plain strings.
+    StringMap,
     /// An object described by its own fields.
     Object(&'static [Field]),
+    /// An object whose string member `tag` says which of the field sets describes it.
+    Tagged {
+        tag: &'static str,
+        variants: &'static [(&'static str, &'static [Field])],
+    },
     /// An object whose values are objects described by these fields.
     MapOf(&'static [Field]),
     /// Something with its own shape, described in words.
@@ -148,6 +157,11 @@ impl<'a> Reader<'a> {
             }
         }
         Some(reader)
+    }
+
+    /// How messages name the object read ("the config of node `fetch` (http_request)").
+    pub fn what(&self) -> &str {
+        &self.what
     }
 
     /// The pointer of a member.
@@ -296,6 +310,60 @@ impl<'a> Reader<'a> {
         }
         self.ok &= ok;
         ok.then_some(out)
+    }
+
+    /// An array of plain strings (no templates).
+    pub fn string_list(&mut self, sink: &mut Sink, name: &str) -> Option<Vec<String>> {
+        let value = self.get(name)?;
+        let Value::Array(items) = value else {
+            self.wrong(sink, name, "an array of strings", value);
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(text) => out.push(text.clone()),
+                other => {
+                    sink.push(
+                        Diagnostic::new(
+                            Code::E002,
+                            format!("{}/{i}", self.child(name)),
+                            format!("`{name}[{i}]` must be a string, not {} ({})", type_name(other), short(other)),
+                        )
+                        .help(format!("write every item of `{name}` as a string")),
+                    );
+                    self.ok = false;
+                }
+            }
+        }
+        (out.len() == items.len()).then_some(out)
+    }
+
+    /// An object of plain strings (no templates), in key order.
+    pub fn string_map(&mut self, sink: &mut Sink, name: &str) -> Option<Vec<(String, String)>> {
+        let value = self.get(name)?;
+        let Value::Object(map) = value else {
+            self.wrong(sink, name, "an object of strings", value);
+            return None;
+        };
+        let mut out = Vec::new();
+        for (key, value) in map {
+            match value {
+                Value::String(text) => out.push((key.clone(), text.clone())),
+                other => {
+                    sink.push(
+                        Diagnostic::new(
+                            Code::E002,
+                            format!("{}/{}", self.child(name), escape(key)),
+                            format!("`{name}.{key}` must be a string, not {} ({})", type_name(other), short(other)),
+                        )
+                        .help(format!("write every value of `{name}` as a string")),
+                    );
+                    self.ok = false;
+                }
+            }
+        }
+        (out.len() == map.len()).then_some(out)
     }
 
     /// Any JSON; every string inside is parsed as a template.

@@ -154,6 +154,11 @@ impl EmitCx<'_> {
         }
     }
 
+    /// The name of an MCP server's static (see `nodes::mcp_tool::server_static`).
+    pub fn mcp_server_name(&self, server: &nodes::mcp_tool::Server) -> &str {
+        self.ir.mcp_servers.iter().find(|s| &s.server == server).map_or("", |s| s.name.as_str())
+    }
+
     /// An expression of type `Value` for plain JSON.
     pub fn static_json(&self, value: &Value) -> TokenStream {
         static_json(value)
@@ -420,6 +425,11 @@ fn head(ir: &Ir) -> String {
         }
     };
 
+    let mcp_idents = ir.mcp_servers.iter().map(|s| nodes::mcp_tool::server_ident(&s.name));
+    let mcp_statics = ir.mcp_servers.iter().map(|s| {
+        let users: Vec<&str> = s.users.iter().map(String::as_str).collect();
+        nodes::mcp_tool::server_static(&s.name, &s.server, &users)
+    });
     let mut title = ir.name.clone();
     if !ir.description.is_empty() {
         title = format!("{title}: {}", ir.description);
@@ -453,7 +463,10 @@ fn head(ir: &Ir) -> String {
             retry: #flow_retry,
             timeout_ms: #timeout_ms,
             jq_filters: JQ_FILTERS,
+            mcp_servers: &[#(&#mcp_idents),*],
         };
+
+        #(#mcp_statics)*
 
         #nodes_mod
     })

@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::check::reader::{Field, Json, Ty};
 use crate::emit::{EmitCx, NodeCode};
 use crate::template::Template;
 
@@ -34,11 +34,7 @@ fn valid_actor_id(id: &str) -> bool {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let node = cx.node;
-    let sink = &mut *cx.sink;
-    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let (mut r, sink, node) = cx.read(FIELDS)?;
     let actor_id = r.template(sink, "actor_id");
     if let Some(Template::Literal(id)) = &actor_id {
         if !valid_actor_id(id) {

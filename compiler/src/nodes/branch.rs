@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Reader, Ty};
+use crate::check::reader::{Field, Ty};
 use crate::emit::{EmitCx, NodeCode};
 
 pub const FIELDS: &[Field] =
@@ -15,13 +15,12 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
-    let condition = r.string(cx.sink, "condition");
+    let (mut r, sink, _) = cx.read(FIELDS)?;
+    let pointer = r.pointer.clone();
+    let condition = r.string(sink, "condition");
     let ok = r.ok;
     let condition = condition?;
-    let valid = super::check_jq(cx.sink, condition, &format!("{pointer}/condition"));
+    let valid = super::check_jq(sink, condition, &format!("{pointer}/condition"));
     (ok && valid).then(|| Config { condition: condition.to_owned() })
 }
 

@@ -6,7 +6,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
 use super::CheckCx;
-use crate::check::reader::{Field, Reader, Ty};
+use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 
@@ -30,10 +30,9 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
-    let source = r.string(cx.sink, "rust");
+    let (mut r, sink, node) = cx.read(FIELDS)?;
+    let pointer = r.pointer.clone();
+    let source = r.string(sink, "rust");
     let ok = r.ok;
     let source = source?;
     let text = format!("{{\n{source}\n}}");
@@ -43,8 +42,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             let start = error.span().start();
             // Line 1 of the parsed text is the `{` we added.
             let (line, column) = (start.line.saturating_sub(1).max(1), start.column + 1);
-            cx.sink.push(
-                Diagnostic::new(Code::E020, format!("{pointer}/rust"), format!("the Rust of node `{}` does not parse: {error} (line {line}, column {column} of the code)", cx.node.id))
+            sink.push(
+                Diagnostic::new(Code::E020, format!("{pointer}/rust"), format!("the Rust of node `{}` does not parse: {error} (line {line}, column {column} of the code)", node.id))
                     .help("`rust` holds the statements of a block, e.g. \"let n = input[\\\"n\\\"].as_i64().unwrap_or(0); json!({\\\"double\\\": n * 2})\""),
             );
             return None;
@@ -57,8 +56,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         _ => false,
     };
     if !yields_value {
-        cx.sink.push(
-            Diagnostic::new(Code::E020, format!("{pointer}/rust"), format!("the Rust of node `{}` yields nothing: its last line must be the value it returns", cx.node.id))
+        sink.push(
+            Diagnostic::new(Code::E020, format!("{pointer}/rust"), format!("the Rust of node `{}` yields nothing: its last line must be the value it returns", node.id))
                 .help("end the block with an expression and no `;`, such as `json!({\"n\": n})`, or `Ok(json!(...))` for a block that uses `?`"),
         );
         return None;

@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Reader, Ty};
+use crate::check::reader::{Field, Ty};
 use crate::emit::{EmitCx, NodeCode};
 
 pub const FIELDS: &[Field] = &[Field::req("ms", Ty::Integer, "how long to wait, in milliseconds")];
@@ -14,10 +14,8 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
-    let ms = r.integer(cx.sink, "ms", 0, 86_400_000);
+    let (mut r, sink, _) = cx.read(FIELDS)?;
+    let ms = r.integer(sink, "ms", 0, 86_400_000);
     match (r.ok, ms) {
         (true, Some(ms)) => Some(Config { ms }),
         _ => None,

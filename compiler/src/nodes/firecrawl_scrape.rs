@@ -4,7 +4,7 @@ use quote::quote;
 use serde_json::Value;
 
 use super::CheckCx;
-use crate::check::reader::{list, short, Field, Reader, Ty};
+use crate::check::reader::{list, short, Field, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 use crate::template::Template;
@@ -37,11 +37,8 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let node = cx.node;
-    let sink = &mut *cx.sink;
-    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let (mut r, sink, node) = cx.read(FIELDS)?;
+    let pointer = r.pointer.clone();
     let url = r.template(sink, "url");
     let only_main_content = r.boolean(sink, "only_main_content").unwrap_or(true);
     let base_url = r.template(sink, "base_url");

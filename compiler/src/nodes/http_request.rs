@@ -5,7 +5,7 @@ use quote::quote;
 use serde_json::Value;
 
 use super::CheckCx;
-use crate::check::reader::{short, Field, Json, Reader, Ty};
+use crate::check::reader::{short, Field, Json, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 use crate::template::Template;
@@ -65,16 +65,13 @@ pub struct Config {
     pub response: &'static str,
 }
 
-fn valid_header_name(name: &str) -> bool {
+pub fn valid_header_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let node = cx.node;
-    let sink = &mut *cx.sink;
-    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let (mut r, sink, node) = cx.read(FIELDS)?;
+    let pointer = r.pointer.clone();
     let method = r.one_of(sink, "method", METHODS).unwrap_or("GET");
     let url = r.template(sink, "url");
     if let Some(Template::Literal(url)) = &url {

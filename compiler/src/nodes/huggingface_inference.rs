@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::check::reader::{Field, Json, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 use crate::template::Template;
@@ -49,11 +49,9 @@ fn object_inputs(task: &str) -> Option<&'static [&'static str]> {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let node = cx.node;
-    let sink = &mut *cx.sink;
-    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let (mut r, sink, node) = cx.read(FIELDS)?;
+    let what = r.what().to_owned();
+    let pointer = r.pointer.clone();
     let model = r.template(sink, "model");
     let task = r.one_of(sink, "task", TASKS);
     let inputs = r.json(sink, "inputs");

@@ -4,7 +4,7 @@ use quote::quote;
 use serde_json::Value;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Reader, Ty};
+use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 
@@ -20,14 +20,13 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
+    let (r, sink, _) = cx.read(FIELDS)?;
+    let pointer = r.pointer.clone();
     let schema = r.get("schema").cloned();
     let mut ok = r.ok;
     if let Some(schema) = &schema {
         for problem in flowc_runtime::input::check_schema(schema) {
-            cx.sink.push(
+            sink.push(
                 Diagnostic::new(Code::E021, format!("{pointer}/schema{}", problem.pointer), problem.message)
                     .help("input schemas use type, properties, required, default, enum and items"),
             );

@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Reader, Ty};
+use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 use crate::template::Template;
@@ -43,11 +43,9 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let node = cx.node;
-    let sink = &mut *cx.sink;
-    let mut r = Reader::new(sink, &node.config, &pointer, FIELDS, &what)?;
+    let (mut r, sink, node) = cx.read(FIELDS)?;
+    let what = r.what().to_owned();
+    let pointer = r.pointer.clone();
     let model = r.template(sink, "model");
     let provider = r.one_of(sink, "provider", PROVIDERS).unwrap_or("openai");
     let base_url = r.template(sink, "base_url");

@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Reader, Ty};
+use crate::check::reader::{Field, Ty};
 use crate::emit::{EmitCx, NodeCode};
 
 const MODES: &[&str] = &["object", "array", "first"];
@@ -20,10 +20,8 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
-    let mode = r.one_of(cx.sink, "mode", MODES).unwrap_or("object");
+    let (mut r, sink, _) = cx.read(FIELDS)?;
+    let mode = r.one_of(sink, "mode", MODES).unwrap_or("object");
     r.ok.then_some(Config { mode })
 }
 

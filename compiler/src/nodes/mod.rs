@@ -2,7 +2,7 @@
 //! [`Config`]) and its emitter (typed config → the body of the node's `async fn`). Adding a
 //! kind is a new file plus an arm in each `match` below; the compiler points at every one.
 
-use crate::check::reader::{Field, Sink};
+use crate::check::reader::{Field, Reader, Sink};
 use crate::emit::{EmitCx, NodeCode};
 use crate::model;
 
@@ -15,6 +15,7 @@ pub mod http_request;
 pub mod huggingface_inference;
 pub mod input;
 pub mod llm;
+pub mod mcp_tool;
 pub mod merge;
 pub mod output;
 pub mod switch;
@@ -36,6 +37,7 @@ pub enum NodeKind {
     FirecrawlScrape,
     HuggingfaceInference,
     ApifyActor,
+    McpTool,
 }
 
 /// Whether a kind name is compiled, planned (part of the format, not compiled by this
@@ -49,10 +51,10 @@ pub enum Support {
 
 /// Kinds the format defines that this version does not compile yet: a clear error, never a
 /// node that compiles to nothing.
-const PLANNED: &[&str] = &["apify_actor", "huggingface_inference", "mcp_tool", "map", "webhook", "schedule"];
+const PLANNED: &[&str] = &["map", "webhook", "schedule"];
 
 impl NodeKind {
-    pub const ALL: [NodeKind; 13] = [
+    pub const ALL: [NodeKind; 14] = [
         NodeKind::Input,
         NodeKind::Output,
         NodeKind::HttpRequest,
@@ -66,6 +68,7 @@ impl NodeKind {
         NodeKind::FirecrawlScrape,
         NodeKind::HuggingfaceInference,
         NodeKind::ApifyActor,
+        NodeKind::McpTool,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +86,7 @@ impl NodeKind {
             NodeKind::FirecrawlScrape => "firecrawl_scrape",
             NodeKind::HuggingfaceInference => "huggingface_inference",
             NodeKind::ApifyActor => "apify_actor",
+            NodeKind::McpTool => "mcp_tool",
         }
     }
 
@@ -110,6 +114,7 @@ impl NodeKind {
             NodeKind::FirecrawlScrape => firecrawl_scrape::FIELDS,
             NodeKind::HuggingfaceInference => huggingface_inference::FIELDS,
             NodeKind::ApifyActor => apify_actor::FIELDS,
+            NodeKind::McpTool => mcp_tool::FIELDS,
         }
     }
 
@@ -133,6 +138,9 @@ impl NodeKind {
                 "Calls a model of the Hugging Face Inference API and yields its JSON answer."
             }
             NodeKind::ApifyActor => "Runs an Apify actor to its end and yields `{run_id, status, items}`.",
+            NodeKind::McpTool => {
+                "Calls a tool of an MCP server and yields `{content, structured_content, is_error, text}`."
+            }
         }
     }
 }
@@ -153,6 +161,7 @@ pub enum Config {
     FirecrawlScrape(firecrawl_scrape::Config),
     HuggingfaceInference(huggingface_inference::Config),
     ApifyActor(apify_actor::Config),
+    McpTool(mcp_tool::Config),
 }
 
 /// The handles a node's outgoing edges may name.
@@ -170,7 +179,8 @@ pub fn handles(node: &model::Node) -> Vec<String> {
         | NodeKind::Llm
         | NodeKind::FirecrawlScrape
         | NodeKind::HuggingfaceInference
-        | NodeKind::ApifyActor => Vec::new(),
+        | NodeKind::ApifyActor
+        | NodeKind::McpTool => Vec::new(),
     };
     out.push("error".into());
     out
@@ -182,7 +192,16 @@ pub struct CheckCx<'a> {
     pub node: &'a model::Node,
 }
 
-impl CheckCx<'_> {
+impl<'a> CheckCx<'a> {
+    /// Starts reading this node's config as an object with `fields` (reporting unknown and
+    /// missing ones): the reader, the sink it reports to, and the node. `None` when the config
+    /// is not an object (reported).
+    pub fn read(&mut self, fields: &[Field]) -> Option<(Reader<'a>, &mut Sink, &'a model::Node)> {
+        let node = self.node;
+        let reader = Reader::new(self.sink, &node.config, &self.pointer(), fields, &self.what())?;
+        Some((reader, &mut *self.sink, node))
+    }
+
     /// How messages name this node's config.
     pub fn what(&self) -> String {
         format!("the config of node `{}` ({})", self.node.id, self.node.kind.as_str())
@@ -210,6 +229,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         NodeKind::FirecrawlScrape => firecrawl_scrape::check(cx).map(Config::FirecrawlScrape),
         NodeKind::HuggingfaceInference => huggingface_inference::check(cx).map(Config::HuggingfaceInference),
         NodeKind::ApifyActor => apify_actor::check(cx).map(Config::ApifyActor),
+        NodeKind::McpTool => mcp_tool::check(cx).map(Config::McpTool),
     }
 }
 
@@ -229,6 +249,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::FirecrawlScrape(c) => firecrawl_scrape::emit(cx, c),
         Config::HuggingfaceInference(c) => huggingface_inference::emit(cx, c),
         Config::ApifyActor(c) => apify_actor::emit(cx, c),
+        Config::McpTool(c) => mcp_tool::emit(cx, c),
     }
 }
 

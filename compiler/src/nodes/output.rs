@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::check::reader::{Field, Json, Ty};
 use crate::emit::{EmitCx, NodeCode};
 
 pub const FIELDS: &[Field] = &[
@@ -18,11 +18,9 @@ pub struct Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
-    let name = r.string(cx.sink, "name").unwrap_or(&cx.node.id).to_owned();
-    let value = r.json(cx.sink, "value");
+    let (mut r, sink, node) = cx.read(FIELDS)?;
+    let name = r.string(sink, "name").unwrap_or(&node.id).to_owned();
+    let value = r.json(sink, "value");
     r.ok.then_some(Config { name, value })
 }
 

@@ -4,7 +4,7 @@ use quote::quote;
 use serde_json::Value;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Reader, Ty};
+use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 
@@ -32,19 +32,18 @@ pub fn case_names(config: &Value) -> Vec<String> {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
-    let value = r.string(cx.sink, "value");
+    let (mut r, sink, _) = cx.read(FIELDS)?;
+    let pointer = r.pointer.clone();
+    let value = r.string(sink, "value");
     let mut ok = r.ok;
     if let Some(code) = value {
-        ok &= super::check_jq(cx.sink, code, &format!("{pointer}/value"));
+        ok &= super::check_jq(sink, code, &format!("{pointer}/value"));
     }
     let cases = match r.get("cases") {
         Some(Value::Object(map)) if !map.is_empty() => {
             for name in map.keys() {
                 if name == "default" || name == "error" {
-                    cx.sink.push(
+                    sink.push(
                         Diagnostic::new(
                             Code::E015,
                             format!("{pointer}/cases/{}", crate::source::escape(name)),
@@ -59,7 +58,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         }
         Some(other) => {
-            cx.sink.push(
+            sink.push(
                 Diagnostic::new(
                     Code::E002,
                     format!("{pointer}/cases"),

@@ -3,7 +3,7 @@
 use quote::quote;
 
 use super::CheckCx;
-use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::check::reader::{Field, Json, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 
@@ -19,20 +19,20 @@ pub enum Config {
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    let what = cx.what();
-    let pointer = cx.pointer();
-    let mut r = Reader::new(cx.sink, &cx.node.config, &pointer, FIELDS, &what)?;
-    let value = r.json(cx.sink, "value");
-    let jq = r.string(cx.sink, "jq");
+    let (mut r, sink, _) = cx.read(FIELDS)?;
+    let what = r.what().to_owned();
+    let pointer = r.pointer.clone();
+    let value = r.json(sink, "value");
+    let jq = r.string(sink, "jq");
     if r.get("value").is_some() == r.get("jq").is_some() {
-        cx.sink.push(
+        sink.push(
             Diagnostic::new(Code::E015, pointer.clone(), format!("{what} needs exactly one of `value` and `jq`"))
                 .help("use \"value\" for a JSON value with templates, or \"jq\" for a filter"),
         );
         return None;
     }
     if let Some(code) = jq {
-        if !super::check_jq(cx.sink, code, &format!("{pointer}/jq")) {
+        if !super::check_jq(sink, code, &format!("{pointer}/jq")) {
             return None;
         }
     }

@@ -1,0 +1,269 @@
+//! `mcp_tool`: call a tool of an MCP server, over stdio or Streamable HTTP.
+//!
+//! Nodes that describe the same server (transport, allowed directories and credential alike)
+//! share one session per run; the generated program has one `static` per distinct server,
+//! named after the first node that uses it.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::CheckCx;
+use crate::check::reader::{Field, Json, Reader, Ty};
+use crate::diag::{Code, Diagnostic};
+use crate::emit::{EmitCx, NodeCode};
+
+const STDIO_FIELDS: &[Field] = &[
+    Field::req("transport", Ty::Enum(&["stdio"]), "\"stdio\": start the server as a child process"),
+    Field::req("command", Ty::String, "the program to start (found on PATH)"),
+    Field::opt("args", Ty::StringList, "its arguments"),
+    Field::opt("env", Ty::StringMap, "environment variables for it (it inherits only PATH, HOME and a few more)"),
+    Field::opt("cwd", Ty::String, "its working directory"),
+    Field::opt("credential_env", Ty::String, "the environment variable that carries the node's credential"),
+];
+
+const HTTP_FIELDS: &[Field] = &[
+    Field::req("transport", Ty::Enum(&["http"]), "\"http\": connect over Streamable HTTP"),
+    Field::req("url", Ty::String, "the server's MCP endpoint (http or https)"),
+    Field::opt("headers", Ty::StringMap, "headers sent with every request"),
+];
+
+pub const FIELDS: &[Field] = &[
+    Field::req(
+        "server",
+        Ty::Tagged { tag: "transport", variants: &[("stdio", STDIO_FIELDS), ("http", HTTP_FIELDS)] },
+        "the MCP server: {\"transport\": \"stdio\", \"command\", ...} or {\"transport\": \"http\", \"url\", ...}",
+    ),
+    Field::req("tool", Ty::String, "the name of the tool to call"),
+    Field::opt("arguments", Ty::Json, "the tool's arguments, an object; strings inside may hold templates"),
+    Field::opt(
+        "allowed_directories",
+        Ty::StringList,
+        "the directories the tool may touch: given to the server as its roots, and path arguments outside them are refused",
+    ),
+];
+
+/// How to reach a server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Transport {
+    Stdio {
+        command: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        cwd: Option<String>,
+        credential_env: Option<String>,
+    },
+    Http {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
+}
+
+/// One server, as the nodes that use it describe it: nodes with equal `Server`s share a
+/// session.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Server {
+    pub transport: Transport,
+    pub allowed_directories: Vec<String>,
+    pub credential: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub tool: String,
+    pub arguments: Json,
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let (mut r, sink, node) = cx.read(FIELDS)?;
+    let what = r.what().to_owned();
+    let transport = r.get("server").and_then(|server| read_transport(sink, server, &r.child("server"), node));
+    r.ok &= transport.is_some() || r.get("server").is_none();
+    let tool = r.string(sink, "tool");
+    if tool.is_some_and(|t| t.trim().is_empty()) {
+        r.invalid(sink, "tool", format!("`tool` in {what} is empty"), "name the tool to call".to_owned());
+    }
+    let arguments = r.json(sink, "arguments").unwrap_or(Json::Object(Vec::new()));
+    if !matches!(arguments, Json::Object(_)) {
+        let found = r.get("arguments").map(crate::check::reader::type_name).unwrap_or("null");
+        sink.push(
+            Diagnostic::new(
+                Code::E002,
+                r.child("arguments"),
+                format!("`arguments` in {what} must be an object, not {found}"),
+            )
+            .help("write the arguments as {\"name\": value, ...}; a template may fill a value"),
+        );
+        r.ok = false;
+    }
+    let allowed_directories = r.string_list(sink, "allowed_directories").unwrap_or_default();
+    if let Some(i) = allowed_directories.iter().position(|d| d.trim().is_empty()) {
+        sink.push(
+            Diagnostic::new(
+                Code::E015,
+                format!("{}/{i}", r.child("allowed_directories")),
+                "an allowed directory is empty",
+            )
+            .help("write a directory path, absolute or relative to where the program runs"),
+        );
+        r.ok = false;
+    }
+    match (r.ok, transport, tool) {
+        (true, Some(transport), Some(tool)) => Some(Config {
+            server: Server { transport, allowed_directories, credential: node.credential.clone() },
+            tool: tool.to_owned(),
+            arguments,
+        }),
+        _ => None,
+    }
+}
+
+fn read_transport(
+    sink: &mut crate::check::reader::Sink,
+    server: &serde_json::Value,
+    pointer: &str,
+    node: &crate::model::Node,
+) -> Option<Transport> {
+    let what = format!("the server of node `{}`", node.id);
+    let transport = server.get("transport");
+    let fields =
+        match transport.and_then(|t| t.as_str()) {
+            Some("stdio") => STDIO_FIELDS,
+            Some("http") => HTTP_FIELDS,
+            _ if !server.is_object() => STDIO_FIELDS, // Reader::new reports the wrong type.
+            found => {
+                let message = match (found, transport) {
+                    (Some(found), _) => format!("{what} has the transport `{found}`, which is not allowed"),
+                    (None, Some(_)) => format!("`transport` in {what} must be a string"),
+                    (None, None) => format!("{what} is missing the required field `transport`"),
+                };
+                let (code, at) = match transport {
+                    Some(_) => (Code::E015, format!("{pointer}/transport")),
+                    None => (Code::E004, pointer.to_owned()),
+                };
+                sink.push(Diagnostic::new(code, at, message).help(
+                    "write \"transport\": \"stdio\" (with \"command\") or \"transport\": \"http\" (with \"url\")",
+                ));
+                return None;
+            }
+        };
+    let mut r = Reader::new(sink, server, pointer, fields, &what)?;
+    let transport = if std::ptr::eq(fields, STDIO_FIELDS) {
+        let command = r.string(sink, "command");
+        if command.is_some_and(|c| c.trim().is_empty()) {
+            r.invalid(sink, "command", format!("`command` in {what} is empty"), "name the program to start".to_owned());
+        }
+        let args = r.string_list(sink, "args").unwrap_or_default();
+        let env = r.string_map(sink, "env").unwrap_or_default();
+        let cwd = r.string(sink, "cwd").map(str::to_owned);
+        let credential_env = r.string(sink, "credential_env").map(str::to_owned);
+        match (&node.credential, &credential_env) {
+            (Some(credential), None) => sink.push(
+                Diagnostic::new(
+                    Code::E004,
+                    pointer,
+                    format!(
+                        "node `{}` names the credential `{credential}`, but {what} does not say how to pass it",
+                        node.id
+                    ),
+                )
+                .help("add \"credential_env\": \"VARIABLE\": the server gets the secret in that environment variable"),
+            ),
+            (None, Some(_)) => sink.push(
+                Diagnostic::new(
+                    Code::E025,
+                    format!("{pointer}/credential_env"),
+                    format!("{what} passes a credential in `credential_env`, but node `{}` names none", node.id),
+                )
+                .help("add \"credential\": \"<name>\" to the node, declared under the flow's \"credentials\""),
+            ),
+            _ => {}
+        }
+        r.ok &= node.credential.is_some() == credential_env.is_some();
+        command.map(|command| Transport::Stdio { command: command.to_owned(), args, env, cwd, credential_env })
+    } else {
+        let url = r.string(sink, "url");
+        if let Some(url) = url.filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+            r.invalid(
+                sink,
+                "url",
+                format!("`url` in {what} is `{url}`, which is not an http or https URL"),
+                "write the server's MCP endpoint, such as \"http://127.0.0.1:3001/mcp\"".to_owned(),
+            );
+        }
+        let headers = r.string_map(sink, "headers").unwrap_or_default();
+        for (name, _) in &headers {
+            if !super::http_request::valid_header_name(name) {
+                r.invalid(
+                    sink,
+                    "headers",
+                    format!("`{name}` in {what} is not a valid HTTP header name"),
+                    "use letters, digits and `-`".to_owned(),
+                );
+            }
+        }
+        url.map(|url| Transport::Http { url: url.to_owned(), headers })
+    };
+    r.ok.then_some(transport).flatten()
+}
+
+/// The Rust name of a server's static, from the node that first uses it.
+pub fn server_ident(first_user: &str) -> proc_macro2::Ident {
+    format_ident!("MCP_{}", first_user.to_uppercase())
+}
+
+/// The `static` of one server, with a doc comment naming the nodes that use it.
+pub fn server_static(name: &str, server: &Server, users: &[&str]) -> TokenStream {
+    let ident = server_ident(name);
+    let users: Vec<String> = users.iter().map(|u| format!("`{u}`")).collect();
+    let doc =
+        format!(" MCP server `{name}`, used by node{} {}.", if users.len() == 1 { "" } else { "s" }, users.join(", "));
+    let transport = match &server.transport {
+        Transport::Stdio { command, args, env, cwd, credential_env } => {
+            let env = env.iter().map(|(k, v)| quote! { (#k, #v) });
+            let cwd = option(cwd);
+            let credential_env = option(credential_env);
+            quote! {
+                rt::mcp::Transport::Stdio {
+                    command: #command,
+                    args: &[#(#args),*],
+                    env: &[#(#env),*],
+                    cwd: #cwd,
+                    credential_env: #credential_env,
+                }
+            }
+        }
+        Transport::Http { url, headers } => {
+            let headers = headers.iter().map(|(k, v)| quote! { (#k, #v) });
+            quote! { rt::mcp::Transport::Http { url: #url, headers: &[#(#headers),*] } }
+        }
+    };
+    let allowed = &server.allowed_directories;
+    let credential = option(&server.credential);
+    quote! {
+        #[doc = #doc]
+        static #ident: rt::mcp::Server = rt::mcp::Server {
+            name: #name,
+            transport: #transport,
+            allowed_directories: &[#(#allowed),*],
+            credential: #credential,
+        };
+    }
+}
+
+fn option(value: &Option<String>) -> TokenStream {
+    match value {
+        Some(value) => quote! { Some(#value) },
+        None => quote! { None },
+    }
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let Config { server, tool, arguments } = config;
+    let server = server_ident(cx.mcp_server_name(server));
+    let arguments = cx.json(arguments);
+    NodeCode::body(quote! {
+        let call = rt::mcp::ToolCall { server: &#server, tool: #tool, arguments: #arguments };
+        call.send(&cx).await
+    })
+}
