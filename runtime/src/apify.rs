@@ -34,6 +34,11 @@ impl ActorRun {
         Request::api(method, format!("{}{path}", self.base_url.trim_end_matches('/')), body, self.api_key.clone())
     }
 
+    /// Asks Apify to abort a run, best effort.
+    async fn abort(&self, http: &Http, run_id: &str) {
+        let _ = http.send(self.request("POST", format!("/v2/actor-runs/{run_id}/abort"), Body::Empty)).await;
+    }
+
     /// Runs the actor to its end. Output `data`: `{run_id, status, items}`; `metadata`: the run
     /// and dataset ids. A run that fails, is aborted or times out on Apify's side is an error
     /// that names the run; one that outlives `timeout_secs` is aborted and is a `timeout`.
@@ -57,7 +62,7 @@ impl ActorRun {
         while !TERMINAL.contains(&status.as_str()) {
             if Instant::now() >= deadline {
                 // Best effort: the run is reported as timed out whether or not the abort lands.
-                let _ = http.send(self.request("POST", format!("/v2/actor-runs/{run_id}/abort"), Body::Empty)).await;
+                self.abort(http, &run_id).await;
                 return Err(Error::timeout(format!(
                     "actor {} run {run_id} did not finish within {} s and was aborted",
                     self.actor_id, self.timeout_secs
@@ -67,10 +72,17 @@ impl ActorRun {
             }
             tokio::time::sleep(wait.min(deadline.saturating_duration_since(Instant::now()))).await;
             wait = (wait * 3 / 2).min(Duration::from_secs(5));
-            let polled = http
-                .send(self.request("GET", format!("/v2/actor-runs/{run_id}"), Body::Empty))
-                .await
-                .map_err(api_error)?;
+            let poll = || self.request("GET", format!("/v2/actor-runs/{run_id}"), Body::Empty);
+            let polled = match read_run(http, poll, deadline).await {
+                Ok(polled) => polled,
+                Err(error) => {
+                    // We give up on this run: a retry of the node starts another, so stop it.
+                    self.abort(http, &run_id).await;
+                    let mut error = with_run(error, &run_id, &status);
+                    error.message.push_str(" (the run was aborted)");
+                    return Err(error);
+                }
+            };
             let run = &polled["body"]["data"];
             status = run["status"].as_str().unwrap_or(&status).to_owned();
             if let Some(id) = run["defaultDatasetId"].as_str() {
@@ -87,10 +99,21 @@ impl ActorRun {
             return Err(Error::validation(format!("run {run_id} succeeded but has no default dataset"))
                 .with_data(json!({"run_id": run_id, "status": status})));
         };
-        let mut read = self.request("GET", format!("/v2/datasets/{dataset}/items"), Body::Empty);
-        read.query =
-            vec![("format", "json".to_owned()), ("clean", "true".to_owned()), ("limit", self.max_items.to_string())];
-        let items = http.send(read).await.map_err(api_error)?["body"].take();
+        let read = || {
+            let mut read = self.request("GET", format!("/v2/datasets/{dataset}/items"), Body::Empty);
+            read.query = vec![
+                ("format", "json".to_owned()),
+                ("clean", "true".to_owned()),
+                ("limit", self.max_items.to_string()),
+            ];
+            read
+        };
+        // The run is done; its items stay readable for a while, so a slow answer gets time.
+        let items_deadline = Instant::now() + Duration::from_secs(60);
+        let items = read_run(http, read, items_deadline).await.map_err(|e| {
+            with_run(e, &run_id, &status).with_data(json!({"run_id": run_id, "status": status, "dataset_id": dataset}))
+        })?["body"]
+            .take();
         if !items.is_array() {
             return Err(Error::validation(format!("the items of dataset {dataset} are not an array"))
                 .with_code("invalid_items")
@@ -101,6 +124,32 @@ impl ActorRun {
             .with_metadata("run_id", Value::from(run_id))
             .with_metadata("dataset_id", Value::from(dataset)))
     }
+}
+
+/// A GET about a run that exists (its status, its items), retried in place while the error
+/// is transient and `deadline` allows: a node retry would start a whole new run and leave this
+/// one behind. Waits follow `Retry-After`, or double from 0.1 s up to 5 s.
+async fn read_run(http: &Http, request: impl Fn() -> Request, deadline: Instant) -> Result<Value, Error> {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match http.send(request()).await.map_err(api_error) {
+            Ok(answer) => return Ok(answer),
+            Err(error) => {
+                let pause = error.retry_after.unwrap_or(wait);
+                if !error.retryable || Instant::now() + pause >= deadline {
+                    return Err(error);
+                }
+                tokio::time::sleep(pause).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Names the run in an error that happened after it started, and keeps its id in `data`.
+fn with_run(mut error: Error, run_id: &str, status: &str) -> Error {
+    error.message = format!("run {run_id}: {}", error.message);
+    error.with_data(json!({"run_id": run_id, "status": status}))
 }
 
 /// Apify's error body (`{"error": {"type", "message"}}`) becomes the message and code.

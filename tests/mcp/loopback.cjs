@@ -1,7 +1,8 @@
-// Preloaded (`node --require`) into the MCP reference servers the tests start, whose HTTP
-// transport listens on every interface when only given a port: this makes any listener that
-// names a port but no host listen on 127.0.0.1 instead, so the tests open nothing beyond
-// loopback.
+// Preloaded (`node --require`) into the MCP reference servers the tests start over HTTP.
+// Their HTTP transport listens on every interface when only given a port: this makes any
+// listener that names a port but no host listen on 127.0.0.1 instead, so the tests open
+// nothing beyond loopback. And the server exits when its stdin closes, so it cannot outlive
+// the test process that started it, even one that was killed.
 const net = require("net");
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...args) {
@@ -11,3 +12,6 @@ net.Server.prototype.listen = function (...args) {
   }
   return listen.apply(this, args);
 };
+
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -36,9 +36,11 @@ pub fn server_script(package: &str) -> PathBuf {
     script
 }
 
-/// `server-everything` over Streamable HTTP on `127.0.0.1`, killed on drop.
+/// `server-everything` over Streamable HTTP on `127.0.0.1`, killed on drop. It also exits
+/// when its stdin closes (`tests/mcp/loopback.cjs`), so it dies with the test process.
 pub struct EverythingHttp {
     child: Child,
+    _stdin: Option<ChildStdin>,
     pub port: u16,
 }
 
@@ -47,18 +49,19 @@ impl EverythingHttp {
     pub fn start() -> EverythingHttp {
         let script = server_script("server-everything");
         let port = crate::free_port();
-        let child = Command::new("node")
+        let mut child = Command::new("node")
             .arg("--require")
             .arg(root().join("tests/mcp/loopback.cjs"))
             .arg(&script)
             .arg("streamableHttp")
             .env("PORT", port.to_string())
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("start node {}: {e} (is Node.js installed?)", script.display()));
-        let server = EverythingHttp { child, port };
+        let stdin = child.stdin.take();
+        let server = EverythingHttp { child, _stdin: stdin, port };
         let started = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(started.elapsed() < Duration::from_secs(30), "server-everything did not listen on {port} in 30 s");
@@ -70,6 +73,11 @@ impl EverythingHttp {
     /// The MCP endpoint.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
@@ -89,6 +97,12 @@ pub struct Process {
 }
 
 impl Process {
+    /// The process `pid`, if it is running.
+    pub fn find(pid: u32) -> Option<Process> {
+        let s = stat(pid).filter(|s| s.state != 'Z')?;
+        Some(Process { pid, start_time: s.start_time, command: String::new() })
+    }
+
     /// Whether it is still running (a zombie is not).
     pub fn alive(&self) -> bool {
         stat(self.pid).is_some_and(|s| s.start_time == self.start_time && s.state != 'Z')

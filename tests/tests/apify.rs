@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use flowc_tests::flows::{build, run, Run};
-use flowc_tests::server::{TestServer, APIFY_RATE_LIMITED, APIFY_SERVER_ERROR};
+use flowc_tests::server::{TestServer, APIFY_RATE_LIMITED};
 use serde_json::{json, Value};
 
 const KEYS: [(&str, &str); 2] = [("APIFY_TOKEN", "apify_test"), ("HF_TOKEN", "hf_test")];
@@ -154,63 +154,35 @@ fn without_retries_a_rate_limit_fails_the_node_at_once() {
 }
 
 #[test]
-fn a_server_error_while_polling_restarts_the_run() {
+fn a_server_error_while_polling_is_retried_in_place() {
     let server = TestServer::start_blocking();
     let result = collect(&server, "flaky-poll-a", "apify_test");
     assert_eq!(result.code, 0, "{}", result.stderr);
     let posts = result.node("posts");
-    assert_eq!(posts["attempts"], 2);
-    assert_eq!(result.result["outputs"]["out"], json!({"run": "run-flaky-poll-a-2", "items": three_items()}));
-    assert_eq!(posts["metadata"]["run_id"], "run-flaky-poll-a-2", "the retry started a new run");
-    assert_eq!(posts["metadata"]["dataset_id"], "ds-flaky-poll-a-2");
-    assert_eq!(statuses(&server, "/apify/flaky-poll-a/v2/acts/"), [Some(201); 2], "two runs were started");
+    assert_eq!(posts["attempts"], 1, "the node itself is not retried");
+    assert_eq!(result.result["outputs"]["out"], json!({"run": "run-flaky-poll-a-1", "items": three_items()}));
+    assert_eq!(statuses(&server, "/apify/flaky-poll-a/v2/acts/"), [Some(201)], "one run only");
     assert_eq!(
         statuses(&server, "/apify/flaky-poll-a/v2/actor-runs/run-flaky-poll-a-1"),
-        [Some(500)],
-        "the first run is polled once, not aborted, then left alone"
+        [Some(500), Some(200), Some(200)],
+        "the failed poll is repeated"
     );
-    assert_eq!(statuses(&server, "/apify/flaky-poll-a/v2/actor-runs/run-flaky-poll-a-2"), [Some(200); 2]);
-    let reads: Vec<String> =
-        server.requests_to("/apify/flaky-poll-a/v2/datasets/").into_iter().map(|r| r.path).collect();
-    assert_eq!(reads, ["/apify/flaky-poll-a/v2/datasets/ds-flaky-poll-a-2/items"]);
-    let retries = result.events("node_retry");
-    assert_eq!(retries.len(), 1, "{}", result.stderr);
-    assert_eq!(retries[0]["delay_ms"], 50, "the policy's initial delay");
-    assert_eq!(
-        retries[0]["error"],
-        json!({
-            "kind": "server_error",
-            "message": format!("Apify: {APIFY_SERVER_ERROR} (HTTP 500)"),
-            "code": "internal-server-error",
-            "retryable": true,
-            "status": 500
-        })
-    );
+    assert!(result.events("node_retry").is_empty(), "{}", result.stderr);
 }
 
 #[test]
-fn a_server_error_reading_the_items_restarts_the_run() {
+fn a_server_error_reading_the_items_is_retried_in_place() {
     let server = TestServer::start_blocking();
     let result = collect(&server, "flaky-items-a", "apify_test");
     assert_eq!(result.code, 0, "{}", result.stderr);
     let posts = result.node("posts");
-    assert_eq!(posts["attempts"], 2);
-    assert_eq!(result.result["outputs"]["out"], json!({"run": "run-flaky-items-a-2", "items": three_items()}));
-    assert_eq!(posts["metadata"]["dataset_id"], "ds-flaky-items-a-2");
-    assert_eq!(statuses(&server, "/apify/flaky-items-a/v2/acts/"), [Some(201); 2], "a new run for the retry");
+    assert_eq!(posts["attempts"], 1);
+    assert_eq!(result.result["outputs"]["out"], json!({"run": "run-flaky-items-a-1", "items": three_items()}));
+    assert_eq!(statuses(&server, "/apify/flaky-items-a/v2/acts/"), [Some(201)], "one run only");
     let reads: Vec<(String, Option<u16>)> =
         server.requests_to("/apify/flaky-items-a/v2/datasets/").into_iter().map(|r| (r.path, r.status)).collect();
-    assert_eq!(
-        reads,
-        [
-            ("/apify/flaky-items-a/v2/datasets/ds-flaky-items-a-1/items".to_owned(), Some(500)),
-            ("/apify/flaky-items-a/v2/datasets/ds-flaky-items-a-2/items".to_owned(), Some(200)),
-        ]
-    );
-    let retries = result.events("node_retry");
-    assert_eq!(retries.len(), 1, "{}", result.stderr);
-    assert_eq!(retries[0]["error"]["kind"], "server_error");
-    assert_eq!(retries[0]["error"]["code"], "internal-server-error");
+    let path = "/apify/flaky-items-a/v2/datasets/ds-flaky-items-a-1/items".to_owned();
+    assert_eq!(reads, [(path.clone(), Some(500)), (path, Some(200))]);
 }
 
 #[test]
@@ -237,6 +209,25 @@ fn a_malformed_answer_is_a_validation_error_and_is_not_retried() {
     assert!(message.contains("/v2/datasets/ds-malformed-items-1/items: the response is not JSON"), "{message}");
     assert_eq!(server.requests_to("/apify/malformed-items/v2/acts/").len(), 1, "one run only");
     assert_eq!(items.result["outputs"], json!({}));
+    assert_eq!(
+        posts["data"],
+        json!({"run_id": "run-malformed-items-1", "status": "SUCCEEDED", "dataset_id": "ds-malformed-items-1"}),
+        "the items can still be fetched by hand"
+    );
+
+    // A poll that cannot be read gives the run up: it is aborted, and named in the error.
+    let poll = collect(&server, "malformed-poll", "apify_test");
+    assert_eq!(poll.code, 1);
+    let posts = poll.node("posts");
+    assert_eq!(posts["attempts"], 1);
+    assert_eq!(posts["error"]["kind"], "validation");
+    assert_eq!(posts["data"]["run_id"], "run-malformed-poll-1");
+    let message = posts["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("run run-malformed-poll-1: ") && message.ends_with("(the run was aborted)"),
+        "{message}"
+    );
+    assert_eq!(server.requests_to("/apify/malformed-poll/v2/actor-runs/run-malformed-poll-1/abort").len(), 1);
 }
 
 #[test]

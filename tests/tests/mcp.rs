@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use flowc_tests::flows::{build, build_with, root};
-use flowc_tests::mcp::{run_watched, server_script, Action, EverythingHttp, Watched};
+use flowc_tests::mcp::{run_watched, server_script, Action, EverythingHttp, Process, Watched};
 use flowc_tests::server::TestServer;
 use serde_json::{json, Value};
 
@@ -68,6 +68,9 @@ fn streamable_http_server_everything_with_a_bearer_token() {
         run_watched(&binary, &json!({"message": "hello MCP"}), &[("EVERYTHING_TOKEN", "t0ken")], Action::None);
     assert_everything_outputs(&watched);
     assert!(watched.started.is_empty(), "the http transport starts no process: {:#?}", watched.started);
+    let process = Process::find(server.pid()).expect("the server runs");
+    drop(server);
+    assert!(!process.alive(), "the test's own server is gone once the test is done");
 }
 
 #[test]
