@@ -43,6 +43,8 @@ pub struct IrNode {
     pub retry: Option<RetryPolicy>,
     pub timeout_ms: Option<u64>,
     pub on_error: OnError,
+    /// The credential the node names.
+    pub credential: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,7 @@ impl Ir {
                 config,
                 timeout_ms: node.timeout_ms,
                 on_error: node.on_error,
+                credential: node.credential,
             })
             .collect();
         let edges = graph

@@ -26,6 +26,13 @@ enum Command {
     Run(RunArgs),
     /// Print the flow's id, nodes, input schema and credentials as JSON.
     Describe,
+    /// Check, without running the flow, everything it depends on: credentials, the services
+    /// it calls, its MCP servers and their tools. Exits 0 only when every check passes.
+    Health {
+        /// `text` (a line per check) or `json`.
+        #[arg(long, value_parser = ["text", "json"], default_value = "text")]
+        format: String,
+    },
 }
 
 /// The options of `run` (also `flowc run`'s, which passes them on).
@@ -73,6 +80,25 @@ pub fn main(flow: &'static Flow) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run(flow, args),
+        Command::Health { format } => health(flow, &format),
+    }
+}
+
+fn health(flow: &'static Flow, format: &str) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return bad_input(&format!("cannot start the async runtime: {error}")),
+    };
+    let report = runtime.block_on(crate::health::check(flow));
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    } else {
+        print!("{}", report.text());
+    }
+    if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -60,6 +60,8 @@ pub struct Node {
     pub on_error: OnError,
     /// For `output` nodes: the name under which the run result's `outputs` holds its value.
     pub output: Option<&'static str>,
+    /// What the node depends on: credentials, services, MCP tools (`<bin> health` checks them).
+    pub needs: &'static [crate::health::Need],
 }
 
 impl Node {
@@ -77,6 +79,7 @@ impl Node {
             timeout_ms: None,
             on_error: OnError::Fail,
             output: None,
+            needs: &[],
         }
     }
 
@@ -102,6 +105,11 @@ impl Node {
 
     pub const fn output(mut self, name: &'static str) -> Node {
         self.output = Some(name);
+        self
+    }
+
+    pub const fn needs(mut self, needs: &'static [crate::health::Need]) -> Node {
+        self.needs = needs;
         self
     }
 }

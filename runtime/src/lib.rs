@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod firecrawl;
 pub mod flow;
+pub mod health;
 pub mod http;
 pub mod huggingface;
 pub mod input;

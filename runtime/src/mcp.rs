@@ -30,6 +30,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::error::{Error, ErrorKind};
 use crate::flow::{Cx, Output};
+use crate::http::Http;
 
 /// How long closing a session may take. rmcp closes a stdio server's stdin and waits 3 s for it
 /// to exit, then sends SIGTERM and waits 3 s more, then kills it; past this, the process group
@@ -97,7 +98,7 @@ impl ToolCall {
         };
         let roots = allowed_roots(server)?;
         let arguments = check_paths(arguments, &roots)?;
-        let session = cx.run.mcp.session(server, &roots, cx).await?;
+        let session = cx.run.mcp.session(server, &roots, cx.http(), || secret(server, cx)).await?;
         if !session.tools.iter().any(|t| t.name == tool) {
             let mut names: Vec<&str> = session.tools.iter().map(|t| t.name.as_ref()).collect();
             names.sort_unstable();
@@ -164,11 +165,17 @@ struct Session {
 }
 
 impl Sessions {
-    async fn session(&self, server: &'static Server, roots: &[PathBuf], cx: &Cx) -> Result<Arc<Session>, Error> {
+    async fn session(
+        &self,
+        server: &'static Server,
+        roots: &[PathBuf],
+        http: &Http,
+        secret: impl FnOnce() -> Result<Option<String>, Error>,
+    ) -> Result<Arc<Session>, Error> {
         let cell = self.open.lock().unwrap_or_else(|e| e.into_inner()).entry(server.name).or_default().clone();
         // Nodes that use the same server wait for one connection; a failed connection leaves
         // the cell empty, so the next attempt tries again.
-        cell.get_or_try_init(|| connect(server, roots, cx)).await.cloned()
+        cell.get_or_try_init(|| async { connect(server, roots, http, secret()?).await }).await.cloned()
     }
 
     /// Drops a session whose transport failed, so the next attempt reconnects.
@@ -221,7 +228,12 @@ impl ClientHandler for Client {
 }
 
 #[allow(deprecated)]
-async fn connect(server: &'static Server, roots: &[PathBuf], cx: &Cx) -> Result<Arc<Session>, Error> {
+async fn connect(
+    server: &'static Server,
+    roots: &[PathBuf],
+    http: &Http,
+    secret: Option<String>,
+) -> Result<Arc<Session>, Error> {
     let mut capabilities = ClientCapabilities::default();
     if !roots.is_empty() {
         capabilities.roots = Some(RootsCapabilities::default());
@@ -229,10 +241,6 @@ async fn connect(server: &'static Server, roots: &[PathBuf], cx: &Cx) -> Result<
     let client = Client {
         config: ClientConfig::new(capabilities, Implementation::new("flowc-runtime", env!("CARGO_PKG_VERSION"))),
         roots: roots.iter().map(|dir| Root::new(file_uri(dir)).with_name(dir.display().to_string())).collect(),
-    };
-    let secret = match server.credential {
-        Some(name) => Some(cx.credential(name)?),
-        None => None,
     };
     let stderr = Arc::new(Mutex::new(Vec::new()));
     let service = match &server.transport {
@@ -296,7 +304,7 @@ async fn connect(server: &'static Server, roots: &[PathBuf], cx: &Cx) -> Result<
             if let Some(secret) = &secret {
                 config = config.auth_header(secret.clone());
             }
-            let transport = StreamableHttpClientTransport::with_client(cx.http().client().clone(), config);
+            let transport = StreamableHttpClientTransport::with_client(http.client().clone(), config);
             client.serve(transport).await.map_err(|e| {
                 let mut error = initialize_error(&e);
                 error.message = format!("MCP server `{}` at {url}: {}", server.name, error.message);
@@ -315,6 +323,25 @@ async fn connect(server: &'static Server, roots: &[PathBuf], cx: &Cx) -> Result<
         .and_then(|info| info.server_info.as_ref().map(|i| json!({ "name": i.name, "version": i.version })));
     let peer = service.peer().clone();
     Ok(Arc::new(Session { peer, service: Mutex::new(Some(service)), tools, server_info, stderr }))
+}
+
+/// For `<bin> health`: starts (or connects to) `server`, completes the handshake, lists its
+/// tools and closes the session again. Returns the tools' names, sorted.
+pub async fn probe(server: &'static Server, http: &Http, secret: Option<String>) -> Result<Vec<String>, Error> {
+    let roots = allowed_roots(server)?;
+    let session = connect(server, &roots, http, secret).await?;
+    let mut names: Vec<String> = session.tools.iter().map(|t| t.name.to_string()).collect();
+    names.sort_unstable();
+    let service = session.service.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(mut service) = service {
+        let _ = service.close_with_timeout(CLOSE_TIMEOUT).await;
+    }
+    Ok(names)
+}
+
+/// The server's credential, resolved.
+fn secret(server: &Server, cx: &Cx) -> Result<Option<String>, Error> {
+    server.credential.map(|name| cx.credential(name)).transpose()
 }
 
 /// Asks the kernel to SIGKILL the server if this process dies first (Linux only): the last

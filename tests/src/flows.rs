@@ -40,7 +40,8 @@ pub fn build(name: &str) -> PathBuf {
 /// Like [`build`], for a variant of the fixture: each `(from, to)` replaces text in it, and
 /// the flow id becomes `<id>-<variant>` (so the variant's binary is a program of its own).
 /// For what a fixture must hold literally but a test only knows at run time, such as the port
-/// of a server.
+/// of a server. A variant is built once per test process: give each set of replacements its
+/// own variant name.
 pub fn build_with(name: &str, variant: &str, replacements: &[(&str, &str)]) -> PathBuf {
     build_variant(name, Some(variant), replacements)
 }

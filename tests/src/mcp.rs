@@ -185,15 +185,14 @@ impl Watched {
 /// Runs `binary run --input-json <input>` from the workspace root, records every process it
 /// starts (polling `/proc` every 10 ms), and does `action` to it.
 pub fn run_watched(binary: &Path, input: &Value, env: &[(&str, &str)], action: Action) -> Watched {
+    watch(binary, &["run", "--input-json", &input.to_string()], env, action)
+}
+
+/// Runs `binary` with `args` from the workspace root, records every process it starts
+/// (polling `/proc` every 10 ms), and does `action` to it. `run.result` is stdout as JSON.
+pub fn watch(binary: &Path, args: &[&str], env: &[(&str, &str)], action: Action) -> Watched {
     let mut command = Command::new(binary);
-    command
-        .arg("run")
-        .arg("--input-json")
-        .arg(input.to_string())
-        .current_dir(root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.args(args).current_dir(root()).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     for (k, v) in env {
         command.env(k, v);
     }

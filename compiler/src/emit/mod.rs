@@ -290,10 +290,10 @@ pub fn main_rs(ir: &Ir) -> String {
     let by_id = &by_id;
     let (head, runs): (String, Vec<(String, Vec<String>)>) = if threads == 1 {
         let runs = ranges.into_iter().map(|range| node_functions(ir, by_id, range)).collect();
-        (head(ir), runs)
+        (head(ir, by_id), runs)
     } else {
         std::thread::scope(|scope| {
-            let head = scope.spawn(|| head(ir));
+            let head = scope.spawn(|| head(ir, by_id));
             let runs: Vec<_> =
                 ranges.into_iter().map(|range| scope.spawn(move || node_functions(ir, by_id, range))).collect();
             let failed = || ("compile_error!(\"flowc: a thread failed\");\n".to_owned(), Vec::new());
@@ -319,7 +319,7 @@ pub fn main_rs(ir: &Ir) -> String {
 }
 
 /// The file up to the nodes' functions: docs, `main`, the `FLOW` table, node indices.
-fn head(ir: &Ir) -> String {
+fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
     let mut node_entries = Vec::new();
     for node in &ir.nodes {
         let name = fn_ident(node);
@@ -354,6 +354,10 @@ fn head(ir: &Ir) -> String {
         if let nodes::Config::Output(output) = &node.config {
             let name = &output.name;
             entry = quote! { #entry.output(#name) };
+        }
+        let needs = nodes::needs(&EmitCx { ir, node, by_id });
+        if !needs.is_empty() {
+            entry = quote! { #entry.needs(&[#(#needs),*]) };
         }
         node_entries.push(entry);
     }

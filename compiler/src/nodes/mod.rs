@@ -2,9 +2,13 @@
 //! [`Config`]) and its emitter (typed config → the body of the node's `async fn`). Adding a
 //! kind is a new file plus an arm in each `match` below; the compiler points at every one.
 
+use proc_macro2::TokenStream;
+use quote::quote;
+
 use crate::check::reader::{Field, Reader, Sink};
 use crate::emit::{EmitCx, NodeCode};
 use crate::model;
+use crate::template::Template;
 
 pub mod apify_actor;
 pub mod branch;
@@ -184,6 +188,57 @@ pub fn handles(node: &model::Node) -> Vec<String> {
     };
     out.push("error".into());
     out
+}
+
+/// What a node depends on, as `rt::health::Need` expressions for `<bin> health`: its
+/// credential, the services it calls when their address is known before the run, the MCP tool
+/// it calls.
+pub fn needs(cx: &EmitCx<'_>) -> Vec<TokenStream> {
+    let node = cx.node;
+    let mut needs = Vec::new();
+    if let Some(name) = &node.credential {
+        needs.push(quote! { rt::health::Need::Credential(#name) });
+    }
+    let host = |base_url: &Option<Template>, default: TokenStream| match base_url {
+        None => Some(default),
+        Some(url) => url_origin(url).map(|origin| quote! { #origin }),
+    };
+    let service = match &node.config {
+        Config::HttpRequest(c) => url_origin(&c.url).map(|origin| quote! { #origin }),
+        Config::Llm(c) => host(&c.base_url, quote! { rt::llm::OPENAI_BASE_URL }),
+        Config::FirecrawlScrape(c) => host(&c.base_url, quote! { rt::firecrawl::FIRECRAWL_BASE_URL }),
+        Config::HuggingfaceInference(c) => host(&c.base_url, quote! { rt::huggingface::HUGGINGFACE_BASE_URL }),
+        Config::ApifyActor(c) => host(&c.base_url, quote! { rt::apify::APIFY_BASE_URL }),
+        Config::McpTool(c) => {
+            let server = mcp_tool::server_ident(cx.mcp_server_name(&c.server));
+            let tool = &c.tool;
+            needs.push(quote! { rt::health::Need::McpTool(&#server, #tool) });
+            None
+        }
+        _ => None,
+    };
+    if let Some(url) = service {
+        needs.push(quote! { rt::health::Need::Host(#url) });
+    }
+    needs
+}
+
+/// `scheme://host[:port]` when a URL template starts with it literally.
+fn url_origin(url: &Template) -> Option<String> {
+    let (text, whole) = match url {
+        Template::Literal(text) => (text.as_str(), true),
+        Template::Mixed(parts) => match parts.first() {
+            Some(crate::template::Part::Text(text)) => (text.as_str(), false),
+            _ => return None,
+        },
+        Template::Value(_) => return None,
+    };
+    let (scheme, rest) = text.split_once("://")?;
+    // Unless the URL is all literal, the host must end before the first template: in
+    // `https://api.{{ region }}.example.com` it is not known.
+    let end = rest.find(['/', '?', '#']).or(whole.then_some(rest.len()))?;
+    let host = &rest[..end];
+    (!host.is_empty()).then(|| format!("{scheme}://{host}"))
 }
 
 /// What a kind's check gets.

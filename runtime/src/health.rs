@@ -1,0 +1,245 @@
+//! `<bin> health`: checks, without running the flow, everything it depends on — each
+//! credential is set, each HTTP service it calls answers, each MCP server starts and lists the
+//! tools the flow calls — and reports each check with the nodes that need it and its latency.
+//!
+//! What a node depends on is written by flowc into the node's entry of the static flow
+//! ([`Need`]); a URL that comes from run-time data cannot be checked beforehand and is not
+//! listed.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::flow::Flow;
+use crate::http::Http;
+use crate::mcp;
+
+/// How long one host check may take.
+const HOST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One thing a node depends on.
+#[derive(Debug, Clone, Copy)]
+pub enum Need {
+    /// A credential the flow declares.
+    Credential(&'static str),
+    /// An HTTP service, by a URL under it: its origin must resolve and accept a connection
+    /// (TLS included for https). Any HTTP answer counts: the check is about reaching it.
+    Host(&'static str),
+    /// A tool of an MCP server: the server must start (or answer) the handshake and list it.
+    McpTool(&'static mcp::Server, &'static str),
+}
+
+/// One check of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// `credential`, `host` or `mcp`.
+    pub check: &'static str,
+    /// The credential's name, the origin, or the MCP server's name.
+    pub target: String,
+    /// The nodes that need it, in flow order.
+    pub nodes: Vec<&'static str>,
+    pub ok: bool,
+    pub latency_ms: u64,
+    /// What was found, or what is wrong and what to do.
+    pub message: String,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub flow: &'static str,
+    /// `ok` when every check passed, `failed` otherwise.
+    pub status: &'static str,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Every check passed.
+    pub fn ok(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+
+    /// The report as lines for people: one per check.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            out.push_str(&format!(
+                "{mark} {:<10} {} ({} ms; node{} {}): {}\n",
+                c.check,
+                c.target,
+                c.latency_ms,
+                if c.nodes.len() == 1 { "" } else { "s" },
+                c.nodes.join(", "),
+                c.message
+            ));
+        }
+        let failed = self.checks.iter().filter(|c| !c.ok).count();
+        out.push_str(&match failed {
+            0 => format!("flow `{}`: all {} checks passed\n", self.flow, self.checks.len()),
+            n => format!("flow `{}`: {n} of {} checks failed\n", self.flow, self.checks.len()),
+        });
+        out
+    }
+}
+
+/// What to check, with the nodes that need it; in order of first need.
+enum Target {
+    Credential(&'static str),
+    Host(String),
+    Mcp(&'static mcp::Server, Vec<&'static str>),
+}
+
+/// Runs every check of `flow`, all at once.
+pub async fn check(flow: &'static Flow) -> Report {
+    let mut targets: Vec<(Target, Vec<&'static str>)> = Vec::new();
+    for node in flow.nodes {
+        for need in node.needs {
+            let index = match need {
+                Need::Credential(name) => {
+                    position(&targets, |t| matches!(t, Target::Credential(n) if n == name), || Target::Credential(name))
+                }
+                Need::Host(url) => {
+                    let origin = origin(url);
+                    position(
+                        &targets,
+                        |t| matches!(t, Target::Host(o) if *o == origin),
+                        || Target::Host(origin.clone()),
+                    )
+                }
+                Need::McpTool(server, _) => position(
+                    &targets,
+                    |t| matches!(t, Target::Mcp(s, _) if s.name == server.name),
+                    || Target::Mcp(server, Vec::new()),
+                ),
+            };
+            let index = match index {
+                Ok(i) => i,
+                Err(target) => {
+                    targets.push((target, Vec::new()));
+                    targets.len() - 1
+                }
+            };
+            let (target, nodes) = &mut targets[index];
+            if !nodes.contains(&node.id) {
+                nodes.push(node.id);
+            }
+            if let (Target::Mcp(_, tools), Need::McpTool(_, tool)) = (target, need) {
+                if !tools.contains(tool) {
+                    tools.push(tool);
+                }
+            }
+        }
+    }
+    let http = match Http::new() {
+        Ok(http) => http,
+        Err(error) => {
+            let check = Check {
+                check: "runtime",
+                target: "http client".into(),
+                nodes: Vec::new(),
+                ok: false,
+                latency_ms: 0,
+                message: error.message,
+            };
+            return Report { flow: flow.id, status: "failed", checks: vec![check] };
+        }
+    };
+    let http = &http;
+    let runs = targets.into_iter().map(|(target, nodes)| async move {
+        let began = Instant::now();
+        let (check, name, result) = match &target {
+            Target::Credential(name) => ("credential", name.to_string(), check_credential(flow, name)),
+            Target::Host(origin) => ("host", origin.clone(), check_host(http, origin).await),
+            Target::Mcp(server, tools) => ("mcp", server.name.to_owned(), check_mcp(flow, http, server, tools).await),
+        };
+        let latency_ms = began.elapsed().as_millis() as u64;
+        let (ok, message) = match result {
+            Ok(message) => (true, message),
+            Err(message) => (false, message),
+        };
+        Check { check, target: name, nodes, ok, latency_ms, message }
+    });
+    let checks = futures::future::join_all(runs).await;
+    let status = if checks.iter().all(|c| c.ok) { "ok" } else { "failed" };
+    Report { flow: flow.id, status, checks }
+}
+
+/// Where an equal target is, or the new one to add.
+fn position(
+    targets: &[(Target, Vec<&'static str>)],
+    same: impl Fn(&Target) -> bool,
+    new: impl FnOnce() -> Target,
+) -> Result<usize, Target> {
+    targets.iter().position(|(t, _)| same(t)).ok_or_else(new)
+}
+
+fn check_credential(flow: &Flow, name: &str) -> Result<String, String> {
+    let Some(credential) = flow.credentials.iter().find(|c| c.name == name) else {
+        return Err(format!("the flow declares no credential `{name}`"));
+    };
+    let source = credential.describe();
+    let from = match (source.get("env"), source.get("file")) {
+        (Some(Value::String(var)), _) => format!("environment variable {var}"),
+        (_, Some(Value::String(path))) => format!("file {path}"),
+        _ => String::from("its source"),
+    };
+    credential.resolve().map(|_| format!("set ({from})")).map_err(|e| e.message)
+}
+
+/// `scheme://host[:port]` of a URL (the URL itself when it has no path).
+fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+            format!("{scheme}://{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+async fn check_host(http: &Http, origin: &str) -> Result<String, String> {
+    let request = http.client().head(format!("{origin}/")).timeout(HOST_TIMEOUT).send();
+    match request.await {
+        Ok(response) => Ok(format!("reachable (HEAD / answered {})", response.status().as_u16())),
+        Err(error) => {
+            let error = crate::http::transport_error(&format!("HEAD {origin}/"), &error);
+            Err(error.message)
+        }
+    }
+}
+
+async fn check_mcp(flow: &Flow, http: &Http, server: &'static mcp::Server, tools: &[&str]) -> Result<String, String> {
+    let secret = match server.credential {
+        Some(name) => {
+            let credential = flow.credentials.iter().find(|c| c.name == name);
+            Some(credential.ok_or_else(|| format!("no credential `{name}`"))?.resolve().map_err(|e| e.message)?)
+        }
+        None => None,
+    };
+    let listed = mcp::probe(server, http, secret).await.map_err(|e: Error| e.message)?;
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !listed.iter().any(|l| l == t)).collect();
+    if missing.is_empty() {
+        Ok(format!("started, {} tools, including {}", listed.len(), tools.join(", ")))
+    } else {
+        Err(format!("it does not list {}; it has {}", quote_all(&missing), listed.join(", ")))
+    }
+}
+
+fn quote_all(names: &[&str]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert_eq!(origin("https://api.openai.com/v1"), "https://api.openai.com");
+        assert_eq!(origin("http://127.0.0.1:8080/x?y#z"), "http://127.0.0.1:8080");
+        assert_eq!(origin("https://example.com"), "https://example.com");
+    }
+}
