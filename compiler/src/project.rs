@@ -46,12 +46,14 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/events.rs", include_str!("../../runtime/src/events.rs")),
     ("src/firecrawl.rs", include_str!("../../runtime/src/firecrawl.rs")),
     ("src/flow.rs", include_str!("../../runtime/src/flow.rs")),
+    ("src/health.rs", include_str!("../../runtime/src/health.rs")),
     ("src/http.rs", include_str!("../../runtime/src/http.rs")),
     ("src/huggingface.rs", include_str!("../../runtime/src/huggingface.rs")),
     ("src/input.rs", include_str!("../../runtime/src/input.rs")),
     ("src/jq.rs", include_str!("../../runtime/src/jq.rs")),
     ("src/llm.rs", include_str!("../../runtime/src/llm.rs")),
     ("src/mcp.rs", include_str!("../../runtime/src/mcp.rs")),
+    ("src/mcp_server.rs", include_str!("../../runtime/src/mcp_server.rs")),
     ("src/retry.rs", include_str!("../../runtime/src/retry.rs")),
     ("src/scheduler.rs", include_str!("../../runtime/src/scheduler.rs")),
     ("src/value.rs", include_str!("../../runtime/src/value.rs")),
@@ -107,6 +109,21 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         .iter()
         .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "label": n.label.as_deref().unwrap_or("").replace('|', "\\|")}))
         .collect();
+    // What an MCP client's configuration needs to launch the program as a server: the
+    // environment variables of its credentials, never their values.
+    let env: serde_json::Map<String, serde_json::Value> = ir
+        .credentials
+        .iter()
+        .filter_map(|c| match &c.source {
+            CredentialSource::Env(var) => Some((var.clone(), json!(format!("<{}>", c.name)))),
+            CredentialSource::File(_) => None,
+        })
+        .collect();
+    let mut server = json!({"command": format!("/path/to/{}", ir.id), "args": ["mcp"]});
+    if !env.is_empty() {
+        server["env"] = serde_json::Value::Object(env);
+    }
+    let mcp_config = serde_json::to_string_pretty(&json!({"mcpServers": {ir.id.clone(): server}})).unwrap_or_default();
     let example_input = ir.input_schema().map(example_for).unwrap_or(serde_json::Value::Object(Default::default()));
     let context = json!({
         "flowc_version": env!("CARGO_PKG_VERSION"),
@@ -119,6 +136,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         "credentials": credentials,
         "nodes": nodes,
         "example_input": example_input.to_string().replace('\'', "'\\''"),
+        "mcp_config": mcp_config,
     });
     let context = tera::Context::from_value(context).unwrap_or_default();
     for (name, template) in TEMPLATES {
@@ -204,5 +222,23 @@ impl Project {
             std::fs::write(&path, text)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_runtime_source_file_is_vendored() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&src)
+            .expect("runtime/src")
+            .map(|entry| format!("src/{}", entry.expect("an entry").file_name().to_string_lossy()))
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<&str> = runtime_files().filter(|path| path.starts_with("src/")).collect();
+        vendored.sort_unstable();
+        assert_eq!(vendored, on_disk, "RUNTIME_FILES must list every file of runtime/src");
     }
 }

@@ -26,6 +26,9 @@ enum Command {
     Run(RunArgs),
     /// Print the flow's id, nodes, input schema and credentials as JSON.
     Describe,
+    /// Serve the flow as an MCP server with one tool (named after the flow) that runs it: over
+    /// stdio, or over Streamable HTTP at http://ADDR/mcp with --http.
+    Mcp(McpArgs),
     /// Check, without running the flow, everything it depends on: credentials, the services
     /// it calls, its MCP servers and their tools. Exits 0 only when every check passes.
     Health {
@@ -33,6 +36,26 @@ enum Command {
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         format: String,
     },
+}
+
+/// The options of `mcp`.
+#[derive(Args, Debug, Clone)]
+struct McpArgs {
+    /// Serve Streamable HTTP on this address (e.g. 127.0.0.1:8808) instead of stdio.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// Also accept this `Host` (DNS-rebinding protection accepts loopback names only).
+    #[arg(long = "allow-host", value_name = "HOST", requires = "http")]
+    allow_hosts: Vec<String>,
+    /// Also accept requests from this browser origin (e.g. https://app.example.com).
+    #[arg(long = "allow-origin", value_name = "ORIGIN", requires = "http")]
+    allow_origins: Vec<String>,
+    /// Require `Authorization: Bearer <secret>`, the secret being this credential of the flow.
+    #[arg(long, value_name = "NAME", requires = "http")]
+    auth_credential: Option<String>,
+    /// Write each run's progress events (JSON lines) to stderr.
+    #[arg(long)]
+    events: bool,
 }
 
 /// The options of `run` (also `flowc run`'s, which passes them on).
@@ -81,6 +104,45 @@ pub fn main(flow: &'static Flow) -> ExitCode {
         }
         Command::Run(args) => run(flow, args),
         Command::Health { format } => health(flow, &format),
+        Command::Mcp(args) => mcp(flow, args),
+    }
+}
+
+fn mcp(flow: &'static Flow, args: McpArgs) -> ExitCode {
+    if let Err(message) = check_filters(flow) {
+        return bad_input(&message);
+    }
+    let token = match &args.auth_credential {
+        None => None,
+        Some(name) => match flow.credentials.iter().find(|c| c.name == name.as_str()) {
+            None => return bad_input(&format!("the flow declares no credential `{name}`")),
+            Some(credential) => match credential.resolve() {
+                Ok(secret) => Some(secret),
+                Err(error) => return bad_input(&error.message),
+            },
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return bad_input(&format!("cannot start the async runtime: {error}")),
+    };
+    let served = runtime.block_on(async {
+        match args.http {
+            None => crate::mcp_server::serve_stdio(flow, args.events).await,
+            Some(addr) => {
+                let options = crate::mcp_server::HttpOptions {
+                    allow_hosts: args.allow_hosts,
+                    allow_origins: args.allow_origins,
+                    token,
+                    events: args.events,
+                };
+                crate::mcp_server::serve_http(flow, addr, options).await
+            }
+        }
+    });
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => bad_input(&message),
     }
 }
 
@@ -164,13 +226,20 @@ async fn interrupt_on_signal(interrupt: Interrupt) -> u8 {
     code
 }
 
+/// Compiles the flow's jq filters; the error lists the ones that do not compile.
+pub fn check_filters(flow: &'static Flow) -> Result<(), String> {
+    let broken: Vec<&str> = flow.jq_filters.iter().filter_map(|filter| filter.error()).collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(broken.join("\n"))
+    }
+}
+
 /// Compiles the flow's jq filters and checks `input` against the input schema, applying its
 /// defaults. The error lists every problem, each with the JSON pointer of the bad value.
 pub fn prepare(flow: &'static Flow, input: Value) -> Result<Value, String> {
-    let broken: Vec<&str> = flow.jq_filters.iter().filter_map(|filter| filter.error()).collect();
-    if !broken.is_empty() {
-        return Err(broken.join("\n"));
-    }
+    check_filters(flow)?;
     let Some(schema) = flow.input_schema else { return Ok(input) };
     let schema: Value = serde_json::from_str(schema).map_err(|e| format!("the input schema is not JSON: {e}"))?;
     crate::input::apply(&schema, input).map_err(|problems| {

@@ -22,6 +22,7 @@ pub mod input;
 pub mod jq;
 pub mod llm;
 pub mod mcp;
+pub mod mcp_server;
 pub mod retry;
 pub mod scheduler;
 pub mod value;

@@ -31,6 +31,18 @@ pub struct RunOptions {
     pub events: bool,
     /// Stops the run from outside.
     pub interrupt: Interrupt,
+    /// Told about every node as it finishes or is skipped (`<bin> mcp` turns this into MCP
+    /// progress notifications).
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+}
+
+/// A node has finished (or was skipped): `done` of `total` nodes are.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub node: &'static str,
+    pub status: Status,
+    pub done: usize,
+    pub total: usize,
 }
 
 /// Stops a run from outside (Ctrl-C, SIGTERM): the nodes running are cancelled and reported
@@ -109,6 +121,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
     let mut unhandled = false;
     let mut handled = false;
     let mut interrupted = false;
+    let mut done = 0;
     let deadline = flow.timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
 
     loop {
@@ -123,6 +136,8 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
             if let Some(reason) = reason {
                 events.emit("node_skipped", json!({ "node": node.id, "reason": reason }));
                 envelopes[i] = Some(skipped(flow, i, reason));
+                done += 1;
+                notify(&options, flow, i, Status::Skipped, done);
                 decide_edges(flow, &outgoing[i], |_| false, &mut pending, &mut live_in, &mut ready);
                 continue;
             }
@@ -237,7 +252,10 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
             }
         };
         let failed_node = envelope.status == Status::Error;
+        let status = envelope.status;
         envelopes[i] = Some(envelope);
+        done += 1;
+        notify(&options, flow, i, status, done);
         let taken = |handle: Handle| match handle {
             Handle::Error => failed_node,
             Handle::Success => route.is_some(),
@@ -272,6 +290,12 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
     let duration_ms = started.elapsed().as_millis() as u64;
     events.emit("flow_complete", json!({ "status": status, "duration_ms": duration_ms }));
     Ok(RunResult { flow: flow.id, run_id, status, started_at, duration_ms, outputs, nodes })
+}
+
+fn notify(options: &RunOptions, flow: &Flow, i: usize, status: Status, done: usize) {
+    if let Some(progress) = &options.progress {
+        let _ = progress.send(Progress { node: flow.nodes[i].id, status, done, total: flow.nodes.len() });
+    }
 }
 
 /// Runs one node to its end: attempts, per-attempt timeouts, retry delays.
