@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use flowc_tests::flows::{build, fixture, root};
+use flowc_tests::flows::{build, build_with, fixture, root};
 use flowc_tests::mcp::{run_watched, Action};
 use serde_json::{json, Value};
 
@@ -354,4 +354,42 @@ fn the_generated_readme_holds_the_mcp_client_configuration() {
             "env": {"FIRECRAWL_API_KEY": "<firecrawl>", "OPENAI_API_KEY": "<openai>"}
         }}})
     );
+}
+
+#[test]
+fn through_rmcp_invalid_input_and_a_failing_flow_are_tool_errors() {
+    build("hello");
+    build("unhandled");
+    let invalid = build_with(
+        "flow-as-tool",
+        "invalid-input",
+        &[(
+            "\"arguments\": { \"name\": \"{{ in.name }}\", \"excited\": true }",
+            "\"arguments\": { \"excited\": \"{{ in.name }}\" }",
+        )],
+    );
+    let watched = run_watched(&invalid, &json!({"name": "Ada"}), &[], Action::None);
+    let greet = watched.run.node("greet");
+    assert_eq!(greet["error"]["kind"], "client_error", "{greet:#}");
+    assert_eq!(greet["error"]["code"], "tool_error");
+    assert_eq!(greet["data"]["is_error"], true);
+    let text = greet["data"]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("at /name: missing required property \"name\""), "{text}");
+    assert!(text.contains("at /excited: expected a boolean"), "{text}");
+
+    let failing = build_with(
+        "flow-as-tool",
+        "failing-flow",
+        &[
+            ("target/flows/target/debug/hello", "target/flows/target/debug/unhandled"),
+            ("\"tool\": \"hello\"", "\"tool\": \"unhandled\""),
+        ],
+    );
+    let watched = run_watched(&failing, &json!({"name": "Ada"}), &[], Action::None);
+    let greet = watched.run.node("greet");
+    assert_eq!(greet["error"]["code"], "tool_error", "{greet:#}");
+    let run = &greet["data"]["structured_content"];
+    assert_eq!(run["status"], "error");
+    assert_eq!(run["nodes"]["boom"]["error"]["kind"], "validation");
+    assert!(watched.left_behind(Duration::from_secs(2)).is_empty());
 }
