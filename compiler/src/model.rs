@@ -23,6 +23,29 @@ pub struct Settings {
     pub max_concurrency: u64,
     pub timeout_ms: Option<u64>,
     pub retry: RetryPolicy,
+    pub rate_limits: Vec<RateLimit>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { max_concurrency: 16, timeout_ms: None, retry: RetryPolicy::default(), rate_limits: Vec::new() }
+    }
+}
+
+/// A rate limit shared by every request to a host, or made with a credential.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimit {
+    pub key: RateKey,
+    /// Requests per second (`per_minute` is converted).
+    pub per_second: f64,
+    /// How many requests may go at once after a quiet time.
+    pub burst: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RateKey {
+    Host(String),
+    Credential(String),
 }
 
 /// A retry policy with every field resolved.

@@ -54,6 +54,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/llm.rs", include_str!("../../runtime/src/llm.rs")),
     ("src/mcp.rs", include_str!("../../runtime/src/mcp.rs")),
     ("src/mcp_server.rs", include_str!("../../runtime/src/mcp_server.rs")),
+    ("src/ratelimit.rs", include_str!("../../runtime/src/ratelimit.rs")),
     ("src/retry.rs", include_str!("../../runtime/src/retry.rs")),
     ("src/scheduler.rs", include_str!("../../runtime/src/scheduler.rs")),
     ("src/value.rs", include_str!("../../runtime/src/value.rs")),

@@ -20,6 +20,7 @@ fn ty_schema(ty: Ty) -> Value {
         Ty::StringList => json!({"type": "array", "items": {"type": "string"}}),
         Ty::StringMap => json!({"type": "object", "additionalProperties": {"type": "string"}}),
         Ty::Object(fields) => object(fields),
+        Ty::ListOf(fields) => json!({"type": "array", "items": object(fields)}),
         Ty::Tagged { tag, variants } => json!({"oneOf": variants
             .iter()
             .map(|(name, fields)| {

@@ -36,6 +36,8 @@ pub struct Flow {
     pub jq_filters: &'static [&'static Filter],
     /// Every MCP server the flow's `mcp_tool` nodes call.
     pub mcp_servers: &'static [&'static crate::mcp::Server],
+    /// Request rates shared by every node (`settings.rate_limits`).
+    pub rate_limits: &'static [crate::ratelimit::RateLimit],
 }
 
 /// A node function: takes the context, returns the node's output.

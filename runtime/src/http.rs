@@ -5,11 +5,15 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, ErrorKind};
+use crate::flow::Flow;
+use crate::ratelimit::Limiters;
 
 /// The run's HTTP client. Connections are pooled across every node of the run.
 #[derive(Debug, Clone)]
 pub struct Http {
     client: reqwest::Client,
+    /// The run's rate limits (none outside a run).
+    limiters: std::sync::Arc<Limiters>,
 }
 
 /// A request, as an `http_request` node's config compiles to.
@@ -109,7 +113,14 @@ impl Http {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::config(format!("cannot start the HTTP client: {e}")))?;
-        Ok(Http { client })
+        Ok(Http { client, limiters: Default::default() })
+    }
+
+    /// The client for a run of `flow`, with its rate limits.
+    pub fn for_flow(flow: &Flow) -> Result<Self, Error> {
+        let mut http = Http::new()?;
+        http.limiters = std::sync::Arc::new(Limiters::new(flow));
+        Ok(http)
     }
 
     /// The underlying client, for integrations.
@@ -120,6 +131,20 @@ impl Http {
     /// Sends `request`; the result is `{status, headers, body}`. A status outside `expect` is
     /// an error whose kind follows the status (and whose `data` is that same object).
     pub async fn send(&self, request: Request) -> Result<Value, Error> {
+        if !self.limiters.is_empty() {
+            let host = reqwest::Url::parse(&request.url).ok().and_then(|url| {
+                let host = url.host_str()?.to_owned();
+                Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host,
+                })
+            });
+            let secrets: Vec<&str> = match &request.auth {
+                Auth::None => Vec::new(),
+                Auth::Bearer(secret) | Auth::Basic(secret) | Auth::Header(_, secret) => vec![secret.as_str()],
+            };
+            self.limiters.wait(host.as_deref(), &secrets).await;
+        }
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| Error::config(format!("`{}` is not an HTTP method", request.method)))?;
         let target = format!("{} {}", request.method, request.url);

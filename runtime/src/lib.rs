@@ -23,6 +23,7 @@ pub mod jq;
 pub mod llm;
 pub mod mcp;
 pub mod mcp_server;
+pub mod ratelimit;
 pub mod retry;
 pub mod scheduler;
 pub mod value;

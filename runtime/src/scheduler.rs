@@ -104,7 +104,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
         input,
         data: (0..n).map(|_| OnceLock::new()).collect(),
         upstream,
-        http: Http::new()?,
+        http: Http::for_flow(flow)?,
         events: events.clone(),
         mcp: Default::default(),
     });

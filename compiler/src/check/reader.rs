@@ -35,6 +35,8 @@ pub enum Ty {
     StringMap,
     /// An object described by its own fields.
     Object(&'static [Field]),
+    /// An array of objects described by these fields.
+    ListOf(&'static [Field]),
     /// An object whose string member `tag` says which of the field sets describes it.
     Tagged {
         tag: &'static str,

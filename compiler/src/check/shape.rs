@@ -6,7 +6,9 @@ use serde_json::Value;
 
 use super::reader::{list, type_name, Field, Reader, Sink, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
-use crate::model::{Credential, CredentialSource, Edge, Flow, Node, NodeRetry, OnError, RetryPolicy, Settings};
+use crate::model::{
+    Credential, CredentialSource, Edge, Flow, Node, NodeRetry, OnError, RateKey, RateLimit, RetryPolicy, Settings,
+};
 use crate::nodes::{NodeKind, Support};
 
 pub const RETRY_FIELDS: &[Field] = &[
@@ -22,10 +24,23 @@ pub const RETRY_FIELDS: &[Field] = &[
     ),
 ];
 
+pub const RATE_LIMIT_FIELDS: &[Field] = &[
+    Field::opt("host", Ty::String, "the host the limit applies to (`api.example.com`), or"),
+    Field::opt("credential", Ty::String, "the credential the limit applies to"),
+    Field::opt("per_second", Ty::Number, "requests per second, or"),
+    Field::opt("per_minute", Ty::Number, "requests per minute"),
+    Field::opt("burst", Ty::Integer, "requests that may go at once after a quiet time (default 1)"),
+];
+
 pub const SETTINGS_FIELDS: &[Field] = &[
     Field::opt("max_concurrency", Ty::Integer, "how many nodes may run at once (default 16)"),
     Field::opt("timeout_ms", Ty::Integer, "a deadline for the whole run"),
     Field::opt("retry", Ty::Object(RETRY_FIELDS), "the retry policy of every node that has none"),
+    Field::opt(
+        "rate_limits",
+        Ty::ListOf(RATE_LIMIT_FIELDS),
+        "request rates shared by every node, by host or credential",
+    ),
 ];
 
 pub const CREDENTIAL_FIELDS: &[Field] = &[
@@ -149,7 +164,7 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
     let description = top.string(sink, "description").unwrap_or_default().to_owned();
     let settings = match top.get("settings") {
         Some(value) => settings(sink, value),
-        None => Settings { max_concurrency: 16, timeout_ms: None, retry: RetryPolicy::default() },
+        None => Settings::default(),
     };
     let credentials = match top.get("credentials") {
         Some(value) => credentials(sink, value),
@@ -159,6 +174,10 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
     // Every name under `credentials`, even one whose definition has errors of its own.
     let declared: Vec<String> =
         top.get("credentials").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let mut settings = settings;
+    if let Some(value) = top.get("settings").and_then(|s| s.get("rate_limits")) {
+        settings.rate_limits = rate_limits(sink, value, &declared);
+    }
     let mut nodes = Vec::new();
     let mut broken_ids = Vec::new();
     match top.get("nodes") {
@@ -217,7 +236,7 @@ pub fn valid_node_id(id: &str) -> bool {
 }
 
 fn settings(sink: &mut Sink, value: &Value) -> Settings {
-    let mut out = Settings { max_concurrency: 16, timeout_ms: None, retry: RetryPolicy::default() };
+    let mut out = Settings::default();
     let Some(mut r) = Reader::new(sink, value, "/settings", SETTINGS_FIELDS, "`settings`") else { return out };
     if let Some(n) = r.integer(sink, "max_concurrency", 1, 100_000) {
         out.max_concurrency = n;
@@ -225,6 +244,102 @@ fn settings(sink: &mut Sink, value: &Value) -> Settings {
     out.timeout_ms = r.integer(sink, "timeout_ms", 1, u32::MAX as u64);
     if let Some(value) = r.get("retry") {
         out.retry = retry_policy(sink, value, "/settings/retry", &RetryPolicy::default());
+    }
+    out
+}
+
+/// `settings.rate_limits`: each entry names one host or one declared credential, and one rate.
+fn rate_limits(sink: &mut Sink, value: &Value, credentials: &[String]) -> Vec<RateLimit> {
+    let Value::Array(items) = value else {
+        sink.push(
+            Diagnostic::new(
+                Code::E002,
+                "/settings/rate_limits",
+                format!("`rate_limits` must be an array, not {}", type_name(value)),
+            )
+            .help("write [{\"host\": \"api.example.com\", \"per_second\": 5, \"burst\": 10}, ...]"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let pointer = format!("/settings/rate_limits/{i}");
+        let Some(mut r) = Reader::new(sink, item, &pointer, RATE_LIMIT_FIELDS, "a rate limit") else { continue };
+        let key = match (r.string(sink, "host"), r.string(sink, "credential")) {
+            (Some(host), None) => {
+                let valid = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+                if !valid {
+                    r.invalid(
+                        sink,
+                        "host",
+                        format!("`{host}` is not a host name"),
+                        "write the host alone, without scheme or path: \"api.example.com\" (with `:port` if not the default)".to_owned(),
+                    );
+                }
+                Some(RateKey::Host(host.to_ascii_lowercase()))
+            }
+            (None, Some(name)) => {
+                if !credentials.iter().any(|c| c == name) {
+                    sink.push(
+                        Diagnostic::new(
+                            Code::E014,
+                            format!("{pointer}/credential"),
+                            format!("the rate limit names the credential `{name}`, which the flow does not declare"),
+                        )
+                        .help(
+                            match did_you_mean(name, credentials.iter().map(String::as_str)) {
+                                Some(near) => format!("did you mean `{near}`?"),
+                                None => "name a key of `credentials`".to_owned(),
+                            },
+                        ),
+                    );
+                    r.ok = false;
+                }
+                Some(RateKey::Credential(name.to_owned()))
+            }
+            (host, _) => {
+                let message = if host.is_some() {
+                    "a rate limit names both a host and a credential"
+                } else {
+                    "a rate limit names neither a host nor a credential"
+                };
+                sink.push(
+                    Diagnostic::new(Code::E015, pointer.clone(), message)
+                        .help("give each limit exactly one of \"host\" and \"credential\""),
+                );
+                r.ok = false;
+                None
+            }
+        };
+        let given = (r.get("per_second").is_some(), r.get("per_minute").is_some());
+        let per_second = match given {
+            (true, false) => r.number(sink, "per_second", 0.001, 1_000_000.0),
+            (false, true) => r.number(sink, "per_minute", 0.001, 60_000_000.0).map(|n| n / 60.0),
+            (both, _) => {
+                let message = if both {
+                    "a rate limit gives both `per_second` and `per_minute`"
+                } else {
+                    "a rate limit gives no rate"
+                };
+                sink.push(
+                    Diagnostic::new(Code::E015, pointer.clone(), message)
+                        .help("give exactly one of \"per_second\" and \"per_minute\""),
+                );
+                r.ok = false;
+                None
+            }
+        };
+        let burst = r.integer(sink, "burst", 1, 1_000_000).unwrap_or(1);
+        if let (true, Some(key), Some(per_second)) = (r.ok, key, per_second) {
+            if out.iter().any(|l: &RateLimit| l.key == key) {
+                sink.push(
+                    Diagnostic::new(Code::E015, pointer.clone(), "a second rate limit for the same host or credential")
+                        .help("merge the two entries"),
+                );
+                continue;
+            }
+            out.push(RateLimit { key, per_second, burst });
+        }
     }
     out
 }

@@ -429,6 +429,15 @@ fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
         }
     };
 
+    let rate_limits = ir.settings.rate_limits.iter().map(|limit| {
+        let key = match &limit.key {
+            crate::model::RateKey::Host(host) => quote! { rt::ratelimit::RateKey::Host(#host) },
+            crate::model::RateKey::Credential(name) => quote! { rt::ratelimit::RateKey::Credential(#name) },
+        };
+        let per_second = Literal::f64_unsuffixed(limit.per_second);
+        let burst = Literal::u32_unsuffixed(limit.burst as u32);
+        quote! { rt::ratelimit::RateLimit { key: #key, per_second: #per_second, burst: #burst } }
+    });
     let mcp_idents = ir.mcp_servers.iter().map(|s| nodes::mcp_tool::server_ident(&s.name));
     let mcp_statics = ir.mcp_servers.iter().map(|s| {
         let users: Vec<&str> = s.users.iter().map(String::as_str).collect();
@@ -468,6 +477,7 @@ fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
             timeout_ms: #timeout_ms,
             jq_filters: JQ_FILTERS,
             mcp_servers: &[#(&#mcp_idents),*],
+            rate_limits: &[#(#rate_limits),*],
         };
 
         #(#mcp_statics)*
