@@ -42,6 +42,7 @@ pub struct IrNode {
     /// `None`: one attempt only.
     pub retry: Option<RetryPolicy>,
     pub timeout_ms: Option<u64>,
+    pub deadline_ms: Option<u64>,
     pub on_error: OnError,
     /// The credential the node names.
     pub credential: Option<String>,
@@ -82,6 +83,7 @@ impl Ir {
                 kind: node.kind,
                 config,
                 timeout_ms: node.timeout_ms,
+                deadline_ms: node.deadline_ms,
                 on_error: node.on_error,
                 credential: node.credential,
             })

@@ -119,6 +119,8 @@ pub struct Node {
     pub credential: Option<String>,
     pub retry: NodeRetry,
     pub timeout_ms: Option<u64>,
+    /// A limit on the node as a whole, retries and waits included.
+    pub deadline_ms: Option<u64>,
     pub on_error: OnError,
 }
 

@@ -59,6 +59,8 @@ pub struct Node {
     pub retry: Option<RetryPolicy>,
     /// A limit on each attempt.
     pub timeout_ms: Option<u64>,
+    /// A limit on the node as a whole: every attempt and the waits between them.
+    pub deadline_ms: Option<u64>,
     pub on_error: OnError,
     /// For `output` nodes: the name under which the run result's `outputs` holds its value.
     pub output: Option<&'static str>,
@@ -79,6 +81,7 @@ impl Node {
             run,
             retry: None,
             timeout_ms: None,
+            deadline_ms: None,
             on_error: OnError::Fail,
             output: None,
             needs: &[],
@@ -97,6 +100,11 @@ impl Node {
 
     pub const fn timeout_ms(mut self, ms: u64) -> Node {
         self.timeout_ms = Some(ms);
+        self
+    }
+
+    pub const fn deadline_ms(mut self, ms: u64) -> Node {
+        self.deadline_ms = Some(ms);
         self
     }
 

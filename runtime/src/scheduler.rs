@@ -309,13 +309,32 @@ async fn run_node(mut cx: Cx) -> Finished {
     let began = Instant::now();
     events.emit("node_start", json!({ "node": node.id, "kind": node.kind }));
     let mut attempt = 1;
+    let deadline = node.deadline_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    let past_deadline = |attempts: u32| {
+        let ms = node.deadline_ms.unwrap_or_default();
+        Error::timeout(format!("the node's deadline of {ms} ms passed during attempt {attempts}"))
+            .with_code("node_deadline")
+    };
     loop {
         cx.attempt = attempt;
         let call = (node.run)(cx.clone());
-        let result = match node.timeout_ms {
-            Some(ms) => tokio::time::timeout(Duration::from_millis(ms), call).await.unwrap_or_else(|_| {
-                Err(Error::timeout(format!("attempt {attempt} did not finish within {ms} ms"))
-                    .with_code("attempt_timeout"))
+        let attempt_deadline = node.timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+        // The earlier of the attempt's limit and the node's deadline cuts the attempt.
+        let cut_at = match (attempt_deadline, deadline) {
+            (Some(a), Some(n)) => Some(a.min(n)),
+            (a, n) => a.or(n),
+        };
+        let result = match cut_at {
+            Some(at) => tokio::time::timeout_at(at, call).await.unwrap_or_else(|_| {
+                if deadline.is_some_and(|n| at == n) {
+                    let mut error = past_deadline(attempt);
+                    error.retryable = false;
+                    Err(error)
+                } else {
+                    let ms = node.timeout_ms.unwrap_or_default();
+                    Err(Error::timeout(format!("attempt {attempt} did not finish within {ms} ms"))
+                        .with_code("attempt_timeout"))
+                }
             }),
             None => call.await,
         };
@@ -338,8 +357,24 @@ async fn run_node(mut cx: Cx) -> Finished {
                 };
                 return Finished { node: i, envelope, route: Some(route) };
             }
-            Err(error) if retry.should_retry(attempt, &error) => {
+            Err(error) if retry.should_retry(attempt, &error) && error.code.as_deref() != Some("node_deadline") => {
                 let delay = retry.delay(attempt, &error);
+                if deadline.is_some_and(|n| tokio::time::Instant::now() + delay >= n) {
+                    // The wait would outlast the node's deadline: give up now, naming the last error.
+                    let ms = node.deadline_ms.unwrap_or_default();
+                    let mut error = Error::timeout(format!(
+                        "the node's deadline of {ms} ms would pass before attempt {} could start; attempt {attempt} failed with {error}",
+                        attempt + 1
+                    ))
+                    .with_code("node_deadline");
+                    error.retryable = false;
+                    events.emit("node_failed", json!({ "node": node.id, "attempts": attempt, "error": error }));
+                    return Finished {
+                        node: i,
+                        envelope: failed(flow, i, timestamp, began, attempt, error),
+                        route: None,
+                    };
+                }
                 events.emit(
                     "node_retry",
                     json!({ "node": node.id, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error }),

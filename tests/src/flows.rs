@@ -86,6 +86,9 @@ pub fn cargo_build(dir: &Path, target: &Path, extra: &[&str]) -> PathBuf {
         .arg(dir.join("Cargo.toml"))
         .args(extra)
         .env("CARGO_TARGET_DIR", target)
+        // Line tables are enough for a test's backtraces; full debug info makes every
+        // generated program 200 MB (rmcp, axum, reqwest) and its link slow.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .stdin(Stdio::null())
         .output()
         .expect("run cargo");

@@ -69,6 +69,7 @@ pub const NODE_FIELDS: &[Field] = &[
     Field::opt("credential", Ty::String, "a key of `credentials`"),
     Field::opt("retry", Ty::Other("a retry policy, or false"), "overrides `settings.retry`"),
     Field::opt("timeout_ms", Ty::Integer, "a limit on each attempt"),
+    Field::opt("deadline_ms", Ty::Integer, "a limit on the node as a whole: every attempt and the waits between them"),
     Field::opt(
         "on_error",
         Ty::Other("\"fail\", \"continue\" or {\"fallback\": value}"),
@@ -537,6 +538,7 @@ fn node(
         }
     };
     let timeout_ms = r.integer(sink, "timeout_ms", 1, u32::MAX as u64);
+    let deadline_ms = r.integer(sink, "deadline_ms", 1, u32::MAX as u64);
     let on_error = match r.get("on_error") {
         None => OnError::Fail,
         Some(Value::String(s)) if s == "fail" => OnError::Fail,
@@ -560,7 +562,7 @@ fn node(
     let config = r.get("config").cloned().unwrap_or(Value::Object(Default::default()));
     match (id, kind) {
         (Some(id), Some(kind)) if r.ok => {
-            Ok(Node { index, pointer, id, kind, label, config, credential, retry, timeout_ms, on_error })
+            Ok(Node { index, pointer, id, kind, label, config, credential, retry, timeout_ms, deadline_ms, on_error })
         }
         (id, _) => Err(id),
     }

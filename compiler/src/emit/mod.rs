@@ -343,6 +343,10 @@ fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
             let ms = Literal::u64_unsuffixed(ms);
             entry = quote! { #entry.timeout_ms(#ms) };
         }
+        if let Some(ms) = node.deadline_ms {
+            let ms = Literal::u64_unsuffixed(ms);
+            entry = quote! { #entry.deadline_ms(#ms) };
+        }
         match &node.on_error {
             OnError::Fail => {}
             OnError::Continue => entry = quote! { #entry.on_error(rt::OnError::Continue) },
