@@ -88,12 +88,33 @@ impl Drop for EverythingHttp {
     }
 }
 
-/// A process, identified by pid and start time (so a reused pid is not mistaken for it).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A process, identified by pid and start time (so a reused pid is not mistaken for it); its
+/// command line is only what was seen, and is empty if it was seen between fork and exec.
+#[derive(Debug, Clone)]
 pub struct Process {
     pub pid: u32,
     start_time: u64,
     pub command: String,
+}
+
+impl PartialEq for Process {
+    fn eq(&self, other: &Self) -> bool {
+        (self.pid, self.start_time) == (other.pid, other.start_time)
+    }
+}
+
+impl Eq for Process {}
+
+impl PartialOrd for Process {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Process {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.pid, self.start_time).cmp(&(other.pid, other.start_time))
+    }
 }
 
 impl Process {
@@ -215,7 +236,12 @@ pub fn watch(binary: &Path, args: &[&str], env: &[(&str, &str)], action: Action)
     let mut signalled = false;
     let began = Instant::now();
     let status = loop {
-        started.extend(descendants(pid));
+        for process in descendants(pid) {
+            // Seen again after exec: keep the command line it runs now.
+            if started.get(&process).is_none_or(|seen: &Process| seen.command.is_empty()) {
+                started.replace(process);
+            }
+        }
         if first_child.is_none() && !started.is_empty() {
             first_child = Some(Instant::now());
         }
