@@ -114,17 +114,14 @@ fn mcp(flow: &'static Flow, args: McpArgs) -> ExitCode {
     }
     let token = match &args.auth_credential {
         None => None,
-        Some(name) => match flow.credentials.iter().find(|c| c.name == name.as_str()) {
-            None => return bad_input(&format!("the flow declares no credential `{name}`")),
-            Some(credential) => match credential.resolve() {
-                Ok(secret) => Some(secret),
-                Err(error) => return bad_input(&error.message),
-            },
+        Some(name) => match flow.credential(name) {
+            Ok(secret) => Some(secret),
+            Err(error) => return bad_input(&error.message),
         },
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match async_runtime() {
         Ok(runtime) => runtime,
-        Err(error) => return bad_input(&format!("cannot start the async runtime: {error}")),
+        Err(code) => return code,
     };
     let served = runtime.block_on(async {
         match args.http {
@@ -147,9 +144,9 @@ fn mcp(flow: &'static Flow, args: McpArgs) -> ExitCode {
 }
 
 fn health(flow: &'static Flow, format: &str) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match async_runtime() {
         Ok(runtime) => runtime,
-        Err(error) => return bad_input(&format!("cannot start the async runtime: {error}")),
+        Err(code) => return code,
     };
     let report = runtime.block_on(crate::health::check(flow));
     if format == "json" {
@@ -173,9 +170,9 @@ fn run(flow: &'static Flow, args: RunArgs) -> ExitCode {
         Ok(input) => input,
         Err(message) => return bad_input(&message),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match async_runtime() {
         Ok(runtime) => runtime,
-        Err(error) => return bad_input(&format!("cannot start the async runtime: {error}")),
+        Err(code) => return code,
     };
     let options = RunOptions { events: args.events, ..RunOptions::default() };
     let interrupt = options.interrupt.clone();
@@ -268,6 +265,14 @@ fn read_input(args: &RunArgs) -> Result<Value, String> {
         return Ok(Value::Null);
     }
     serde_json::from_str(&text).map_err(|e| format!("the input from {from} is not JSON: {e}"))
+}
+
+/// The multi-threaded tokio runtime `run`, `mcp` and `health` work on.
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| bad_input(&format!("cannot start the async runtime: {error}")))
 }
 
 fn bad_input(message: &str) -> ExitCode {

@@ -40,6 +40,17 @@ pub struct Flow {
     pub rate_limits: &'static [crate::ratelimit::RateLimit],
 }
 
+impl Flow {
+    /// Reads the secret of a credential the flow declares.
+    pub fn credential(&self, name: &str) -> Result<String, Error> {
+        self.credentials
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| Error::config(format!("the flow declares no credential `{name}`")))?
+            .resolve()
+    }
+}
+
 /// A node function: takes the context, returns the node's output.
 pub type NodeFuture = Pin<Box<dyn Future<Output = NodeResult> + Send>>;
 
@@ -300,13 +311,7 @@ impl Cx {
 
     /// Resolves a credential declared by the flow.
     pub fn credential(&self, name: &str) -> Result<String, Error> {
-        self.run
-            .flow
-            .credentials
-            .iter()
-            .find(|c| c.name == name)
-            .ok_or_else(|| Error::config(format!("the flow declares no credential `{name}`")))?
-            .resolve()
+        self.run.flow.credential(name)
     }
 
     /// Which attempt this is, from 1.

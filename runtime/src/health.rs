@@ -212,13 +212,7 @@ async fn check_host(http: &Http, origin: &str) -> Result<String, String> {
 }
 
 async fn check_mcp(flow: &Flow, http: &Http, server: &'static mcp::Server, tools: &[&str]) -> Result<String, String> {
-    let secret = match server.credential {
-        Some(name) => {
-            let credential = flow.credentials.iter().find(|c| c.name == name);
-            Some(credential.ok_or_else(|| format!("no credential `{name}`"))?.resolve().map_err(|e| e.message)?)
-        }
-        None => None,
-    };
+    let secret = server.credential.map(|name| flow.credential(name)).transpose().map_err(|e| e.message)?;
     let listed = mcp::probe(server, http, secret).await.map_err(|e: Error| e.message)?;
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !listed.iter().any(|l| l == t)).collect();
     if missing.is_empty() {

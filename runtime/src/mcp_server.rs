@@ -81,7 +81,8 @@ impl FlowServer {
     async fn run(&self, request: CallToolRequestParams, context: RequestContext<RoleServer>) -> CallToolResult {
         let flow = self.flow;
         let mut input = Value::Object(request.arguments.unwrap_or_default());
-        if self.input_schema().1 {
+        let (_, wrapped) = self.input_schema();
+        if wrapped {
             input = input.get("input").cloned().unwrap_or(Value::Null);
         }
         let input = match crate::cli::prepare(flow, input) {

@@ -55,9 +55,7 @@ impl Limiters {
             .filter_map(|limit| {
                 let matcher = match limit.key {
                     RateKey::Host(host) => Match::Host(host),
-                    RateKey::Credential(name) => {
-                        Match::Secret(flow.credentials.iter().find(|c| c.name == name)?.resolve().ok()?)
-                    }
+                    RateKey::Credential(name) => Match::Secret(flow.credential(name).ok()?),
                 };
                 let period = Duration::from_secs_f64(1.0 / limit.per_second).max(Duration::from_nanos(1));
                 let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
