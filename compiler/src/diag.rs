@@ -61,6 +61,9 @@ pub enum Code {
     E024,
     /// A node needs a credential and names none.
     E025,
+    /// A map's nested flow is not a flow a map can run: an `input` node, a node id taken
+    /// outside it or by the item, no `output` node.
+    E026,
 }
 
 impl Code {
@@ -91,6 +94,7 @@ impl Code {
             Code::E023 => "E023",
             Code::E024 => "E024",
             Code::E025 => "E025",
+            Code::E026 => "E026",
         }
     }
 }

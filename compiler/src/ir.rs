@@ -3,7 +3,7 @@
 
 use crate::check::graph::Graph;
 use crate::ident::Names;
-use crate::model::{Credential, Flow, NodeRetry, OnError, RetryPolicy, Settings};
+use crate::model::{Credential, Edge, Flow, Node, NodeRetry, OnError, RetryPolicy, Settings};
 use crate::nodes::{Config, NodeKind};
 
 #[derive(Debug, Clone)]
@@ -32,8 +32,12 @@ pub struct McpServerUse {
 #[derive(Debug, Clone)]
 pub struct IrNode {
     pub id: String,
-    /// The snake_case base of the node's Rust names (`node_<name>`, `nodes::<NAME>`).
+    /// The snake_case base of the node's function's name (`node_<name>`), unique in the
+    /// program.
     pub name: String,
+    /// The snake_case base of the node's index constant (`nodes::<LOCAL>`, or
+    /// `nodes::<map>::<LOCAL>` inside a map), unique in its own flow.
+    pub local: String,
     /// `/nodes/3`.
     pub pointer: String,
     pub label: Option<String>,
@@ -64,56 +68,11 @@ pub struct IrEdge {
 
 impl Ir {
     pub fn new(flow: Flow, graph: &Graph, configs: Vec<Config>) -> Ir {
-        let mut names = Names::default();
         let settings = flow.settings.clone();
-        let nodes: Vec<IrNode> = flow
-            .nodes
-            .into_iter()
-            .zip(configs)
-            .map(|(node, config)| IrNode {
-                name: names.allocate(&node.id),
-                retry: match node.retry {
-                    NodeRetry::Inherit => Some(settings.retry.clone()),
-                    NodeRetry::Disabled => None,
-                    NodeRetry::Policy(policy) => Some(policy),
-                },
-                id: node.id,
-                pointer: node.pointer,
-                label: node.label,
-                kind: node.kind,
-                config,
-                timeout_ms: node.timeout_ms,
-                deadline_ms: node.deadline_ms,
-                on_error: node.on_error,
-                credential: node.credential,
-            })
-            .collect();
-        let edges = graph
-            .edges
-            .iter()
-            .map(|&(position, source, target)| IrEdge {
-                source,
-                target,
-                handle: match flow.edges[position].source_handle.as_deref() {
-                    None => Handle::Success,
-                    Some("error") => Handle::Error,
-                    Some(route) => Handle::Route(route.to_owned()),
-                },
-            })
-            .collect();
+        let (mut nodes, edges) = lower(flow.nodes, &flow.edges, graph, configs, &settings);
+        name_nodes(&mut nodes, &mut Names::default(), "");
         let mut mcp_servers: Vec<McpServerUse> = Vec::new();
-        for node in &nodes {
-            if let Config::McpTool(config) = &node.config {
-                match mcp_servers.iter_mut().find(|s| s.server == config.server) {
-                    Some(known) => known.users.push(node.id.clone()),
-                    None => mcp_servers.push(McpServerUse {
-                        name: node.name.clone(),
-                        server: config.server.clone(),
-                        users: vec![node.id.clone()],
-                    }),
-                }
-            }
-        }
+        collect_mcp_servers(&nodes, &mut mcp_servers);
         Ir {
             mcp_servers,
             id: flow.id,
@@ -136,5 +95,90 @@ impl Ir {
             Config::Input(input) => input.schema.as_ref(),
             _ => None,
         })
+    }
+}
+
+/// Lowers the checked nodes and edges of one flow (the document's, or a map's nested flow).
+/// Rust names are given afterwards, by [`name_nodes`], once for the whole program.
+pub fn lower(
+    nodes: Vec<Node>,
+    edges: &[Edge],
+    graph: &Graph,
+    configs: Vec<Config>,
+    settings: &Settings,
+) -> (Vec<IrNode>, Vec<IrEdge>) {
+    let nodes: Vec<IrNode> = nodes
+        .into_iter()
+        .zip(configs)
+        .map(|(node, config)| IrNode {
+            name: String::new(),
+            local: String::new(),
+            retry: match node.retry {
+                // A map is not retried as a whole: its nested nodes have retry policies.
+                _ if node.kind == NodeKind::Map => None,
+                NodeRetry::Inherit => Some(settings.retry.clone()),
+                NodeRetry::Disabled => None,
+                NodeRetry::Policy(policy) => Some(policy),
+            },
+            id: node.id,
+            pointer: node.pointer,
+            label: node.label,
+            kind: node.kind,
+            config,
+            timeout_ms: node.timeout_ms,
+            deadline_ms: node.deadline_ms,
+            on_error: node.on_error,
+            credential: node.credential,
+        })
+        .collect();
+    let edges = graph
+        .edges
+        .iter()
+        .map(|&(position, source, target)| IrEdge {
+            source,
+            target,
+            handle: match edges[position].source_handle.as_deref() {
+                None => Handle::Success,
+                Some("error") => Handle::Error,
+                Some(route) => Handle::Route(route.to_owned()),
+            },
+        })
+        .collect();
+    (nodes, edges)
+}
+
+/// Gives every node its Rust names: `name`, unique in the program (a nested node's starts
+/// with its map's), and `local`, unique in its own flow. A flow's own nodes are named before
+/// the nodes of its maps, so adding a map never renames a node outside it.
+fn name_nodes(nodes: &mut [IrNode], names: &mut Names, prefix: &str) {
+    let mut local = Names::default();
+    for node in nodes.iter_mut() {
+        node.local = local.allocate(&node.id);
+        node.name = names.allocate(&format!("{prefix}{}", node.id));
+    }
+    for node in nodes.iter_mut() {
+        if let Config::Map(map) = &mut node.config {
+            let prefix = format!("{}_", node.name);
+            name_nodes(&mut map.nodes, names, &prefix);
+        }
+    }
+}
+
+/// The distinct MCP servers of every `mcp_tool` node, maps' nested nodes included, in order
+/// of first use.
+fn collect_mcp_servers(nodes: &[IrNode], servers: &mut Vec<McpServerUse>) {
+    for node in nodes {
+        match &node.config {
+            Config::McpTool(config) => match servers.iter_mut().find(|s| s.server == config.server) {
+                Some(known) => known.users.push(node.id.clone()),
+                None => servers.push(McpServerUse {
+                    name: node.name.clone(),
+                    server: config.server.clone(),
+                    users: vec![node.id.clone()],
+                }),
+            },
+            Config::Map(map) => collect_mcp_servers(&map.nodes, servers),
+            _ => {}
+        }
     }
 }

@@ -70,6 +70,14 @@ pub struct RunArgs {
     /// Write progress events (JSON lines) to stderr.
     #[arg(long)]
     pub events: bool,
+    /// Write every failed node and every failed or unfinished map item (input, error,
+    /// attempts) to this file as JSON lines; an empty file when nothing failed.
+    #[arg(long, value_name = "FILE")]
+    pub dead_letter: Option<PathBuf>,
+    /// Run again what a dead-letter file records: the same run input, and for each map only
+    /// the recorded items.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["input", "input_json"])]
+    pub replay: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -84,6 +92,12 @@ impl RunArgs {
         }
         if self.events {
             args.push("--events".into());
+        }
+        if let Some(path) = &self.dead_letter {
+            args.extend(["--dead-letter".into(), path.clone().into_os_string()]);
+        }
+        if let Some(path) = &self.replay {
+            args.extend(["--replay".into(), path.clone().into_os_string()]);
         }
         args
     }
@@ -162,7 +176,18 @@ fn health(flow: &'static Flow, format: &str) -> ExitCode {
 }
 
 fn run(flow: &'static Flow, args: RunArgs) -> ExitCode {
-    let input = match read_input(&args) {
+    let replay = match &args.replay {
+        None => None,
+        Some(path) => match crate::deadletter::Replay::read(flow, path) {
+            Ok(replay) => Some(std::sync::Arc::new(replay)),
+            Err(message) => return bad_input(&message),
+        },
+    };
+    let input = match &replay {
+        Some(replay) => Ok(replay.input.clone()),
+        None => read_input(&args),
+    };
+    let input = match input {
         Ok(input) => input,
         Err(message) => return bad_input(&message),
     };
@@ -174,7 +199,7 @@ fn run(flow: &'static Flow, args: RunArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let options = RunOptions { events: args.events, ..RunOptions::default() };
+    let options = RunOptions { events: args.events, replay, ..RunOptions::default() };
     let interrupt = options.interrupt.clone();
     let outcome = runtime.block_on(async {
         let signal = tokio::spawn(interrupt_on_signal(interrupt));
@@ -185,6 +210,12 @@ fn run(flow: &'static Flow, args: RunArgs) -> ExitCode {
     match outcome {
         (Ok(result), signal) => {
             println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            if let Some(path) = &args.dead_letter {
+                if let Err(error) = crate::deadletter::write(path, &result) {
+                    eprintln!("error: cannot write the dead letters to {}: {error}", path.display());
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            }
             match (result.status, signal) {
                 (RunStatus::Cancelled, Some(code)) => ExitCode::from(code),
                 (status, _) => ExitCode::from(status.exit_code()),

@@ -33,6 +33,9 @@ pub struct Envelope {
     pub metadata: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Error>,
+    /// For a failed node: the input it had (written to dead letters, not to the run result).
+    #[serde(skip)]
+    pub input: Option<Value>,
 }
 
 /// How the run as a whole went.
@@ -74,6 +77,9 @@ pub struct RunResult {
     /// Every node's envelope, in the order of the flow document.
     #[serde(serialize_with = "envelopes_by_id")]
     pub nodes: Vec<Envelope>,
+    /// The run's input, defaults applied (written to dead letters, so that a replay runs on it).
+    #[serde(skip)]
+    pub input: Value,
 }
 
 impl RunResult {

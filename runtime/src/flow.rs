@@ -225,18 +225,69 @@ pub enum Merge {
     First,
 }
 
-/// Everything a run shares between its nodes.
+/// Everything a run shares between its nodes, map items included.
 pub(crate) struct RunState {
     pub flow: &'static Flow,
     pub input: Value,
-    /// Each node's data for downstream readers, set once the node has finished.
-    pub data: Vec<OnceLock<Value>>,
-    /// Each node's distinct upstream nodes, in edge order.
-    pub upstream: Vec<Vec<usize>>,
     pub http: Http,
     pub events: Events,
     /// The run's MCP sessions, closed when the run ends.
     pub mcp: crate::mcp::Sessions,
+    /// The map items to re-run (`<bin> run --replay FILE`), by top-level map node id.
+    pub replay: Option<Arc<crate::deadletter::Replay>>,
+}
+
+/// One execution of a graph: the flow's own nodes once per run, a map's nested flow once per
+/// item. Holds what its nodes produce; a nested scope can read its parent's.
+pub struct Scope {
+    pub(crate) nodes: &'static [Node],
+    /// Each node's data for downstream readers, set once the node has finished.
+    pub(crate) data: Vec<OnceLock<Value>>,
+    /// Each node's distinct upstream nodes, in edge order (shared by every item of a map).
+    pub(crate) upstream: Arc<[Vec<usize>]>,
+    /// The scope of the node that runs this one (a map's), `None` for the flow itself.
+    pub(crate) parent: Option<Arc<Scope>>,
+    /// For a map item: the map node's id, the item and its index.
+    pub(crate) item: Option<Item>,
+    /// The progress of every `map` node of this scope that has started, by node index: the
+    /// scheduler builds the map's envelope from it, also when the map was cut short.
+    pub(crate) maps: std::sync::Mutex<Vec<(usize, Arc<std::sync::Mutex<crate::map::Progress>>)>>,
+}
+
+/// What a map item's nodes read as `{{ item }}` and `{{ index }}`.
+pub(crate) struct Item {
+    pub map: &'static str,
+    pub value: Value,
+    pub index: Value,
+}
+
+impl Scope {
+    pub(crate) fn new(nodes: &'static [Node], upstream: Arc<[Vec<usize>]>, parent: Option<Arc<Scope>>, item: Option<Item>) -> Scope {
+        Scope {
+            nodes,
+            data: (0..nodes.len()).map(|_| OnceLock::new()).collect(),
+            upstream,
+            parent,
+            item,
+            maps: Default::default(),
+        }
+    }
+
+    /// The data of a finished node of this scope: its output, its fallback, or `null` when it
+    /// was skipped or failed.
+    pub fn data(&self, node: usize) -> &Value {
+        static NULL: Value = Value::Null;
+        self.data.get(node).and_then(OnceLock::get).unwrap_or(&NULL)
+    }
+
+    /// Adds the map item this scope runs (if any) to an event's fields.
+    pub(crate) fn event_fields(&self, mut fields: Value) -> Value {
+        if let (Some(item), Value::Object(map)) = (&self.item, &mut fields) {
+            map.insert("map".into(), Value::from(item.map));
+            map.insert("item".into(), item.index.clone());
+        }
+        fields
+    }
 }
 
 /// What a node function gets: access to upstream data, the run input, the HTTP client and
@@ -244,27 +295,52 @@ pub(crate) struct RunState {
 #[derive(Clone)]
 pub struct Cx {
     pub(crate) run: Arc<RunState>,
+    pub(crate) scope: Arc<Scope>,
     pub(crate) node: usize,
     pub(crate) attempt: u32,
 }
 
 impl Cx {
-    /// The data of a finished node: its output, its fallback, or `null` when it was skipped
-    /// or failed.
+    /// The data of a finished node of the same flow (for a node inside a map: of the same
+    /// item): its output, its fallback, or `null` when it was skipped or failed.
     pub fn data(&self, node: usize) -> &Value {
+        self.scope.data(node)
+    }
+
+    /// The scope `levels` maps out: `outer(1)` is the flow that holds this node's map. Nodes
+    /// inside a map read the nodes upstream of the map through it.
+    pub fn outer(&self, levels: usize) -> &Scope {
+        let mut scope = &*self.scope;
+        for _ in 0..levels {
+            // The compiler only emits levels that exist.
+            scope = scope.parent.as_deref().unwrap_or(scope);
+        }
+        scope
+    }
+
+    /// Inside a map: the item this run of the nested flow is for (`{{ item }}`); `null`
+    /// elsewhere.
+    pub fn item(&self) -> &Value {
         static NULL: Value = Value::Null;
-        self.run.data.get(node).and_then(OnceLock::get).unwrap_or(&NULL)
+        self.scope.item.as_ref().map_or(&NULL, |item| &item.value)
+    }
+
+    /// Inside a map: the item's index in the map's `items`, from 0 (`{{ index }}`).
+    pub fn index(&self) -> &Value {
+        static NULL: Value = Value::Null;
+        self.scope.item.as_ref().map_or(&NULL, |item| &item.index)
     }
 
     /// This node's input: the data of its single upstream node, or an object keyed by the
-    /// ids of its upstream nodes; `null` for a node with no upstream.
+    /// ids of its upstream nodes. A node with no upstream gets the map item inside a map,
+    /// `null` elsewhere.
     pub fn input(&self) -> Value {
-        let upstream = &self.run.upstream[self.node];
+        let upstream = &self.scope.upstream[self.node];
         match upstream.as_slice() {
-            [] => Value::Null,
+            [] => self.item().clone(),
             [only] => self.data(*only).clone(),
             many => Value::Object(
-                many.iter().map(|&i| (self.run.flow.nodes[i].id.to_owned(), self.data(i).clone())).collect(),
+                many.iter().map(|&i| (self.scope.nodes[i].id.to_owned(), self.data(i).clone())).collect(),
             ),
         }
     }
@@ -272,9 +348,9 @@ impl Cx {
     /// Joins the data of the upstream nodes that produced data (succeeded, or failed with a
     /// fallback); skipped and failed ones are left out.
     pub fn merge(&self, mode: Merge) -> Value {
-        let produced = self.run.upstream[self.node]
-            .iter()
-            .filter_map(|&i| self.run.data[i].get().map(|data| (self.run.flow.nodes[i].id, data)));
+        let scope = &self.scope;
+        let produced =
+            scope.upstream[self.node].iter().filter_map(|&i| scope.data[i].get().map(|data| (scope.nodes[i].id, data)));
         match mode {
             Merge::Object => Value::Object(produced.map(|(id, data)| (id.to_owned(), data.clone())).collect()),
             Merge::Array => Value::Array(produced.map(|(_, data)| data.clone()).collect()),
@@ -282,19 +358,21 @@ impl Cx {
         }
     }
 
-    /// Every finished ancestor's data, keyed by node id (jq's `$nodes`).
+    /// Every finished ancestor's data, keyed by node id (jq's `$nodes`); inside a map, the
+    /// ancestors within the item.
     pub fn ancestors(&self) -> Value {
-        let mut seen = vec![false; self.run.flow.nodes.len()];
-        let mut stack: Vec<usize> = self.run.upstream[self.node].clone();
+        let scope = &self.scope;
+        let mut seen = vec![false; scope.nodes.len()];
+        let mut stack: Vec<usize> = scope.upstream[self.node].clone();
         let mut out = Map::new();
         while let Some(i) = stack.pop() {
             if std::mem::replace(&mut seen[i], true) {
                 continue;
             }
-            if let Some(value) = self.run.data[i].get() {
-                out.insert(self.run.flow.nodes[i].id.to_owned(), value.clone());
+            if let Some(value) = scope.data[i].get() {
+                out.insert(scope.nodes[i].id.to_owned(), value.clone());
             }
-            stack.extend(&self.run.upstream[i]);
+            stack.extend(&scope.upstream[i]);
         }
         Value::Object(out)
     }
@@ -321,6 +399,11 @@ impl Cx {
 
     /// The id of the node running.
     pub fn node_id(&self) -> &'static str {
-        self.run.flow.nodes[self.node].id
+        self.scope.nodes[self.node].id
+    }
+
+    /// The node running.
+    pub(crate) fn node(&self) -> &'static Node {
+        &self.scope.nodes[self.node]
     }
 }

@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::envelope::{now_rfc3339, Envelope, RunResult, RunStatus, Status};
 use crate::error::{Error, ErrorKind};
 use crate::events::Events;
-use crate::flow::{Cx, Flow, Handle, OnError, Output, Route, RunState};
+use crate::flow::{Cx, Edge, Flow, Handle, Node, OnError, Output, Route, RunState, Scope};
 use crate::http::Http;
 
 /// Options of one run.
@@ -34,6 +34,8 @@ pub struct RunOptions {
     /// Told about every node as it finishes or is skipped (`<bin> mcp` turns this into MCP
     /// progress notifications).
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
+    /// Re-run only these map items (`<bin> run --replay FILE`).
+    pub replay: Option<Arc<crate::deadletter::Replay>>,
 }
 
 /// A node has finished (or was skipped): `done` of `total` nodes are.
@@ -80,68 +82,165 @@ struct Finished {
     route: Option<Route>,
 }
 
+/// Who feeds whom in a graph, worked out once per graph (once per map run for a map's
+/// nested flow, shared by all its items).
+pub(crate) struct Topology {
+    pub edges: &'static [Edge],
+    /// Each node's distinct upstream nodes, in edge order.
+    pub upstream: Arc<[Vec<usize>]>,
+    /// How many edges enter each node.
+    incoming: Vec<usize>,
+    /// The edges (indices into `edges`) that leave each node.
+    outgoing: Vec<Vec<usize>>,
+}
+
+impl Topology {
+    pub fn of(nodes: &[Node], edges: &'static [Edge]) -> Topology {
+        let n = nodes.len();
+        let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut incoming = vec![0usize; n];
+        let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (e, edge) in edges.iter().enumerate() {
+            if !upstream[edge.target].contains(&edge.source) {
+                upstream[edge.target].push(edge.source);
+            }
+            incoming[edge.target] += 1;
+            outgoing[edge.source].push(e);
+        }
+        Topology { edges, upstream: upstream.into(), incoming, outgoing }
+    }
+
+    /// Whether a failure of `node` is caught by one of its `error` edges.
+    pub fn has_error_edge(&self, node: usize) -> bool {
+        self.outgoing[node].iter().any(|&e| self.edges[e].handle == Handle::Error)
+    }
+}
+
+/// What bounds one execution of a graph.
+pub(crate) struct Limits<'a> {
+    pub max_concurrency: usize,
+    /// The flow's deadline and its length in ms (the top level only: a map item is cut with
+    /// the map).
+    pub deadline: Option<(tokio::time::Instant, u64)>,
+    pub interrupt: Option<&'a Interrupt>,
+    pub progress: Option<&'a tokio::sync::mpsc::UnboundedSender<Progress>>,
+}
+
+/// How one execution of a graph went.
+pub(crate) struct Executed {
+    /// Every node's envelope, in document order.
+    pub envelopes: Vec<Envelope>,
+    /// The first node (in document order) whose failure nothing handled.
+    pub failure: Option<usize>,
+    /// Some node failed and its failure was handled.
+    pub handled: bool,
+    /// A deadline cut the run (the nodes it cut failed with `timeout`).
+    pub deadline_passed: bool,
+    pub interrupted: bool,
+}
+
 /// Runs `flow` on `input` (already validated against the input schema).
 pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Result<RunResult, Error> {
     let run_id = uuid::Uuid::new_v4().to_string();
     let started_at = now_rfc3339();
     let started = Instant::now();
     let events = Events::new(options.events, flow.id, run_id.clone());
-    let n = flow.nodes.len();
-
-    let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut incoming = vec![0usize; n];
-    let mut outgoing: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (e, edge) in flow.edges.iter().enumerate() {
-        if !upstream[edge.target].contains(&edge.source) {
-            upstream[edge.target].push(edge.source);
-        }
-        incoming[edge.target] += 1;
-        outgoing[edge.source].push(e);
-    }
-
-    let state = Arc::new(RunState {
+    let topology = Topology::of(flow.nodes, flow.edges);
+    let run = Arc::new(RunState {
         flow,
         input,
-        data: (0..n).map(|_| OnceLock::new()).collect(),
-        upstream,
         http: Http::for_flow(flow)?,
         events: events.clone(),
         mcp: Default::default(),
+        replay: options.replay.clone(),
     });
-    events.emit("flow_start", json!({ "nodes": n }));
+    let scope = Arc::new(Scope::new(flow.nodes, topology.upstream.clone(), None, None));
+    events.emit("flow_start", json!({ "nodes": flow.nodes.len() }));
+    let limits = Limits {
+        max_concurrency: flow.max_concurrency,
+        deadline: flow.timeout_ms.map(|ms| (tokio::time::Instant::now() + Duration::from_millis(ms), ms)),
+        interrupt: Some(&options.interrupt),
+        progress: options.progress.as_ref(),
+    };
+    let executed = execute(&run, &scope, &topology, limits).await;
 
-    let permits = Arc::new(Semaphore::new(flow.max_concurrency.max(1)));
-    let mut pending = incoming.clone();
+    let mut outputs = Map::new();
+    for (node, envelope) in flow.nodes.iter().zip(&executed.envelopes) {
+        if let (Some(name), Status::Success) = (node.output, envelope.status) {
+            outputs.insert(name.to_owned(), envelope.data.clone());
+        }
+    }
+    // Every MCP server this run started is stopped before the result is reported.
+    run.mcp.close_all().await;
+    let status = if executed.interrupted {
+        RunStatus::Cancelled
+    } else if executed.failure.is_some() || executed.deadline_passed {
+        RunStatus::Error
+    } else if executed.handled {
+        RunStatus::Partial
+    } else {
+        RunStatus::Success
+    };
+    let duration_ms = started.elapsed().as_millis() as u64;
+    events.emit("flow_complete", json!({ "status": status, "duration_ms": duration_ms }));
+    Ok(RunResult {
+        flow: flow.id,
+        run_id,
+        status,
+        started_at,
+        duration_ms,
+        outputs,
+        nodes: executed.envelopes,
+        input: run.input.clone(),
+    })
+}
+
+/// Runs the nodes of `scope` (the flow's, or one map item's): each as soon as everything
+/// upstream of it has finished, as many at once as `limits` allow, until every node has
+/// finished or was skipped, or a deadline or an interrupt cuts the execution short.
+pub(crate) async fn execute(run: &Arc<RunState>, scope: &Arc<Scope>, topology: &Topology, limits: Limits<'_>) -> Executed {
+    let nodes = scope.nodes;
+    let events = &run.events;
+    let n = nodes.len();
+    let permits = Arc::new(Semaphore::new(limits.max_concurrency.max(1)));
+    let mut pending = topology.incoming.clone();
     let mut live_in = vec![false; n];
     let mut envelopes: Vec<Option<Envelope>> = vec![None; n];
-    let mut ready: VecDeque<usize> = (0..n).filter(|&i| incoming[i] == 0).collect();
+    let mut ready: VecDeque<usize> = (0..n).filter(|&i| topology.incoming[i] == 0).collect();
     let mut tasks: JoinSet<Finished> = JoinSet::new();
     let mut running: HashMap<tokio::task::Id, (usize, Instant, String)> = HashMap::new();
     let mut halted_by: Option<&'static str> = None;
-    let mut unhandled = false;
+    let mut failure: Option<usize> = None;
     let mut handled = false;
+    let mut deadline_passed = false;
     let mut interrupted = false;
     let mut done = 0;
-    let deadline = flow.timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
+    let notify = |i: usize, status: Status, done: usize| {
+        if let Some(progress) = limits.progress {
+            let _ = progress.send(Progress { node: nodes[i].id, status, done, total: n });
+        }
+    };
 
     loop {
         // Start (or skip) every node whose incoming edges are all decided.
         while let Some(i) = ready.pop_front() {
-            let node = &flow.nodes[i];
+            let node = &nodes[i];
             let reason = match halted_by {
                 Some(failed) => Some(format!("not run: the flow failed at node `{failed}`")),
-                None if incoming[i] > 0 && !live_in[i] => Some("not run: no incoming edge was taken".to_owned()),
+                None if topology.incoming[i] > 0 && !live_in[i] => {
+                    Some("not run: no incoming edge was taken".to_owned())
+                }
                 None => None,
             };
             if let Some(reason) = reason {
-                events.emit("node_skipped", json!({ "node": node.id, "reason": reason }));
-                envelopes[i] = Some(skipped(flow, i, reason));
+                events.emit("node_skipped", scope.event_fields(json!({ "node": node.id, "reason": reason })));
+                envelopes[i] = Some(skipped(node, reason));
                 done += 1;
-                notify(&options, flow, i, Status::Skipped, done);
-                decide_edges(flow, &outgoing[i], |_| false, &mut pending, &mut live_in, &mut ready);
+                notify(i, Status::Skipped, done);
+                decide_edges(topology, i, |_| false, &mut pending, &mut live_in, &mut ready);
                 continue;
             }
-            let cx = Cx { run: state.clone(), node: i, attempt: 1 };
+            let cx = Cx { run: run.clone(), scope: scope.clone(), node: i, attempt: 1 };
             let permits = permits.clone();
             let handle = tasks.spawn(async move {
                 let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
@@ -153,16 +252,22 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
             break;
         }
 
-        let deadline_passed = async {
-            match deadline {
-                Some(deadline) => tokio::time::sleep_until(deadline).await,
+        let deadline = async {
+            match limits.deadline {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let interrupt = async {
+            match limits.interrupt {
+                Some(interrupt) => interrupt.wait().await,
                 None => std::future::pending().await,
             }
         };
         let joined = tokio::select! {
             joined = tasks.join_next_with_id() => Ok(joined),
-            _ = deadline_passed => Err(Cut::Deadline(flow.timeout_ms.unwrap_or_default())),
-            reason = options.interrupt.wait() => Err(Cut::Interrupted(reason.to_owned())),
+            _ = deadline => Err(Cut::Deadline(limits.deadline.map_or(0, |(_, ms)| ms))),
+            reason = interrupt => Err(Cut::Interrupted(reason.to_owned())),
         };
         let finished = match joined {
             Ok(Some(Ok((id, finished)))) => {
@@ -176,8 +281,11 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
                     Err(_) => "the node's task was cancelled".to_owned(),
                 };
                 let error = Error::internal(message).with_code("panic");
-                events.emit("node_failed", json!({ "node": flow.nodes[i].id, "attempts": 1, "error": error }));
-                Finished { node: i, envelope: failed(flow, i, timestamp, began, 1, error), route: None }
+                events.emit(
+                    "node_failed",
+                    scope.event_fields(json!({ "node": nodes[i].id, "attempts": 1, "error": error })),
+                );
+                Finished { node: i, envelope: failed(&nodes[i], timestamp, began, 1, error), route: None }
             }
             Ok(None) => unreachable!("the loop ends when no task is left"),
             Err(cut) => {
@@ -198,16 +306,21 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
                 let mut cut_nodes: Vec<_> = running.drain().map(|(_, v)| v).collect();
                 cut_nodes.sort_by_key(|(i, _, _)| *i);
                 for (i, began, timestamp) in cut_nodes {
-                    events.emit("node_failed", json!({ "node": flow.nodes[i].id, "attempts": 1, "error": error }));
-                    envelopes[i] = Some(failed(flow, i, timestamp, began, 1, error.clone()));
+                    events.emit(
+                        "node_failed",
+                        scope.event_fields(json!({ "node": nodes[i].id, "attempts": 1, "error": error })),
+                    );
+                    let mut envelope = failed(&nodes[i], timestamp, began, 1, error.clone());
+                    crate::map::finish(scope, i, &mut envelope);
+                    envelopes[i] = Some(envelope);
                 }
                 for (i, envelope) in envelopes.iter_mut().enumerate() {
                     if envelope.is_none() {
-                        *envelope = Some(skipped(flow, i, not_run.clone()));
+                        *envelope = Some(skipped(&nodes[i], not_run.clone()));
                     }
                 }
                 match cut {
-                    Cut::Deadline(_) => unhandled = true,
+                    Cut::Deadline(_) => deadline_passed = true,
                     Cut::Interrupted(_) => interrupted = true,
                 }
                 break;
@@ -215,27 +328,35 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
         };
 
         let Finished { node: i, mut envelope, route } = finished;
-        let node = &flow.nodes[i];
-        let has_error_edge = outgoing[i].iter().any(|&e| flow.edges[e].handle == Handle::Error);
-        let route = match (route, &envelope.error) {
-            (Some(route), _) => {
+        let node = &nodes[i];
+        // A map's envelope holds its items' results and records.
+        let map = crate::map::finish(scope, i, &mut envelope);
+        if map.is_some_and(|m| m.handled_inside) {
+            handled = true;
+        }
+        let route = match route {
+            Some(route) => {
                 if let Route::Named(name) = route {
                     envelope.metadata.insert("route".into(), Value::from(name));
                 }
-                let _ = state.data[i].set(envelope.data.clone());
+                let _ = scope.data[i].set(envelope.data.clone());
                 Some(route)
             }
-            (None, _) => {
+            None => {
                 let downstream = match node.on_error {
                     OnError::Fail => None,
+                    // A map that goes on passes on what its items produced (`null` for each
+                    // failed one); any other node passes on `null`.
+                    OnError::Continue if map.is_some() => Some(envelope.data.clone()),
                     OnError::Continue => Some(Value::Null),
                     OnError::Fallback(value) => Some(value()),
                 };
+                let has_error_edge = topology.has_error_edge(i);
                 let is_handled = downstream.is_some() || has_error_edge;
                 if let Some(value) = downstream {
                     if !value.is_null() {
                         envelope.data = value.clone();
-                        let _ = state.data[i].set(value);
+                        let _ = scope.data[i].set(value);
                     }
                     let how = if matches!(node.on_error, OnError::Continue) { "continue" } else { "fallback" };
                     envelope.metadata.insert("handled_by".into(), Value::from(how));
@@ -245,7 +366,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
                 if is_handled {
                     handled = true;
                 } else {
-                    unhandled = true;
+                    failure = Some(failure.map_or(i, |f| f.min(i)));
                     halted_by.get_or_insert(node.id);
                 }
                 (!matches!(node.on_error, OnError::Fail)).then_some(Route::Default)
@@ -255,59 +376,34 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
         let status = envelope.status;
         envelopes[i] = Some(envelope);
         done += 1;
-        notify(&options, flow, i, status, done);
+        notify(i, status, done);
         let taken = |handle: Handle| match handle {
             Handle::Error => failed_node,
             Handle::Success => route.is_some(),
             Handle::Route(name) => route == Some(Route::Named(name)),
         };
-        decide_edges(flow, &outgoing[i], taken, &mut pending, &mut live_in, &mut ready);
+        decide_edges(topology, i, taken, &mut pending, &mut live_in, &mut ready);
     }
 
-    let mut outputs = Map::new();
-    let nodes: Vec<Envelope> = envelopes
+    let envelopes = envelopes
         .into_iter()
         .enumerate()
-        .map(|(i, e)| e.unwrap_or_else(|| skipped(flow, i, "not run".to_owned())))
+        .map(|(i, e)| e.unwrap_or_else(|| skipped(&nodes[i], "not run".to_owned())))
         .collect();
-    for (node, envelope) in flow.nodes.iter().zip(&nodes) {
-        if let (Some(name), Status::Success) = (node.output, envelope.status) {
-            outputs.insert(name.to_owned(), envelope.data.clone());
-        }
-    }
-    // Every MCP server this run started is stopped before the result is reported.
-    drop(tasks);
-    state.mcp.close_all().await;
-    let status = if interrupted {
-        RunStatus::Cancelled
-    } else if unhandled {
-        RunStatus::Error
-    } else if handled {
-        RunStatus::Partial
-    } else {
-        RunStatus::Success
-    };
-    let duration_ms = started.elapsed().as_millis() as u64;
-    events.emit("flow_complete", json!({ "status": status, "duration_ms": duration_ms }));
-    Ok(RunResult { flow: flow.id, run_id, status, started_at, duration_ms, outputs, nodes })
-}
-
-fn notify(options: &RunOptions, flow: &Flow, i: usize, status: Status, done: usize) {
-    if let Some(progress) = &options.progress {
-        let _ = progress.send(Progress { node: flow.nodes[i].id, status, done, total: flow.nodes.len() });
-    }
+    Executed { envelopes, failure, handled, deadline_passed, interrupted }
 }
 
 /// Runs one node to its end: attempts, per-attempt timeouts, retry delays.
 async fn run_node(mut cx: Cx) -> Finished {
     let flow = cx.run.flow;
     let i = cx.node;
-    let node = &flow.nodes[i];
+    let node = cx.node();
     let retry = node.retry.unwrap_or(flow.retry);
     let events = cx.run.events.clone();
+    let scope = cx.scope.clone();
     let timestamp = now_rfc3339();
     let began = Instant::now();
-    events.emit("node_start", json!({ "node": node.id, "kind": node.kind }));
+    events.emit("node_start", scope.event_fields(json!({ "node": node.id, "kind": node.kind })));
     let mut attempt = 1;
     let deadline = node.deadline_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
     let past_deadline = |attempts: u32| {
@@ -341,8 +437,10 @@ async fn run_node(mut cx: Cx) -> Finished {
         match result {
             Ok(Output { data, route, metadata }) => {
                 let duration_ms = began.elapsed().as_millis() as u64;
-                events
-                    .emit("node_complete", json!({ "node": node.id, "duration_ms": duration_ms, "attempts": attempt }));
+                events.emit(
+                    "node_complete",
+                    scope.event_fields(json!({ "node": node.id, "duration_ms": duration_ms, "attempts": attempt })),
+                );
                 let envelope = Envelope {
                     node: node.id,
                     kind: node.kind,
@@ -354,6 +452,7 @@ async fn run_node(mut cx: Cx) -> Finished {
                     data,
                     metadata,
                     error: None,
+                    input: None,
                 };
                 return Finished { node: i, envelope, route: Some(route) };
             }
@@ -368,53 +467,54 @@ async fn run_node(mut cx: Cx) -> Finished {
                     ))
                     .with_code("node_deadline");
                     error.retryable = false;
-                    events.emit("node_failed", json!({ "node": node.id, "attempts": attempt, "error": error }));
-                    return Finished {
-                        node: i,
-                        envelope: failed(flow, i, timestamp, began, attempt, error),
-                        route: None,
-                    };
+                    events.emit(
+                        "node_failed",
+                        scope.event_fields(json!({ "node": node.id, "attempts": attempt, "error": error })),
+                    );
+                    let envelope = failed_with_input(&cx, timestamp, began, attempt, error);
+                    return Finished { node: i, envelope, route: None };
                 }
                 events.emit(
                     "node_retry",
-                    json!({ "node": node.id, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error }),
+                    scope.event_fields(
+                        json!({ "node": node.id, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error }),
+                    ),
                 );
                 tokio::time::sleep(delay).await;
                 attempt += 1;
             }
             Err(error) => {
-                events.emit("node_failed", json!({ "node": node.id, "attempts": attempt, "error": error }));
-                return Finished { node: i, envelope: failed(flow, i, timestamp, began, attempt, error), route: None };
+                events.emit(
+                    "node_failed",
+                    scope.event_fields(json!({ "node": node.id, "attempts": attempt, "error": error })),
+                );
+                let envelope = failed_with_input(&cx, timestamp, began, attempt, error);
+                return Finished { node: i, envelope, route: None };
             }
         }
     }
 }
 
-/// Decides every outgoing edge of a node at once; `live` says which handles were taken.
+/// Decides every outgoing edge of `node` at once; `live` says which handles were taken.
 fn decide_edges(
-    flow: &Flow,
-    outgoing: &[usize],
+    topology: &Topology,
+    node: usize,
     live: impl Fn(Handle) -> bool,
     pending: &mut [usize],
     live_in: &mut [bool],
     ready: &mut VecDeque<usize>,
 ) {
-    for &e in outgoing {
-        let edge = &flow.edges[e];
-        decide(edge.target, live(edge.handle), pending, live_in, ready);
+    for &e in &topology.outgoing[node] {
+        let edge = &topology.edges[e];
+        live_in[edge.target] |= live(edge.handle);
+        pending[edge.target] -= 1;
+        if pending[edge.target] == 0 {
+            ready.push_back(edge.target);
+        }
     }
 }
 
-fn decide(target: usize, live: bool, pending: &mut [usize], live_in: &mut [bool], ready: &mut VecDeque<usize>) {
-    live_in[target] |= live;
-    pending[target] -= 1;
-    if pending[target] == 0 {
-        ready.push_back(target);
-    }
-}
-
-fn skipped(flow: &Flow, i: usize, reason: String) -> Envelope {
-    let node = &flow.nodes[i];
+pub(crate) fn skipped(node: &Node, reason: String) -> Envelope {
     let mut metadata = Map::new();
     metadata.insert("reason".into(), Value::String(reason));
     Envelope {
@@ -428,11 +528,11 @@ fn skipped(flow: &Flow, i: usize, reason: String) -> Envelope {
         data: Value::Null,
         metadata,
         error: None,
+        input: None,
     }
 }
 
-fn failed(flow: &Flow, i: usize, timestamp: String, began: Instant, attempts: u32, mut error: Error) -> Envelope {
-    let node = &flow.nodes[i];
+fn failed(node: &Node, timestamp: String, began: Instant, attempts: u32, mut error: Error) -> Envelope {
     Envelope {
         node: node.id,
         kind: node.kind,
@@ -444,7 +544,15 @@ fn failed(flow: &Flow, i: usize, timestamp: String, began: Instant, attempts: u3
         data: error.data.take().map_or(Value::Null, |data| *data),
         metadata: Map::new(),
         error: Some(error),
+        input: None,
     }
+}
+
+/// A failed node's envelope, with the input it had (for dead letters).
+fn failed_with_input(cx: &Cx, timestamp: String, began: Instant, attempts: u32, error: Error) -> Envelope {
+    let mut envelope = failed(cx.node(), timestamp, began, attempts, error);
+    envelope.input = Some(cx.input());
+    envelope
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -70,6 +70,19 @@ pub fn to_text(value: &Value) -> String {
     out
 }
 
+/// How messages name a value's type: `an array`, `null`, `a string "abc…"`.
+pub fn type_name(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > 40 => format!("a string ({} characters)", s.chars().count()),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".to_owned(),
+        Value::Object(_) => "an object".to_owned(),
+    }
+}
+
 fn push_value(out: &mut String, value: &Value) {
     match value {
         Value::Null => {}

@@ -4,13 +4,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::reader::{list, Sink};
 use crate::diag::{did_you_mean, Code, Diagnostic};
-use crate::model::Flow;
-use crate::nodes;
+use crate::model::{Edge, Node};
 
-/// The graph, once checked: edges as indices into `flow.nodes`.
+/// The graph, once checked: edges as indices into `nodes`.
 #[derive(Debug, Clone)]
 pub struct Graph {
-    /// `(position in flow.edges, source, target)` for every valid edge.
+    /// `(position in edges, source, target)` for every valid edge.
     pub edges: Vec<(usize, usize, usize)>,
     /// A topological order of the nodes (only when there is no cycle).
     pub order: Vec<usize>,
@@ -30,11 +29,13 @@ impl Graph {
     }
 }
 
-pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
-    let n = flow.nodes.len();
+/// Checks the nodes and edges of one flow (the document's, or a map's nested flow; only the
+/// document's may have an `input` node, which a map's check reports).
+pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &[String], top_level: bool) -> Graph {
+    let n = nodes.len();
     let mut broken = vec![false; n];
     let mut by_id: HashMap<&str, usize> = HashMap::new();
-    for (i, node) in flow.nodes.iter().enumerate() {
+    for (i, node) in nodes.iter().enumerate() {
         if let Some(&first) = by_id.get(node.id.as_str()) {
             sink.push(
                 Diagnostic::new(
@@ -44,7 +45,7 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
                 )
                 .help(format!(
                     "node ids must be unique; the first is at {}: rename one of them",
-                    flow.nodes[first].pointer
+                    nodes[first].pointer
                 )),
             );
             broken[i] = true;
@@ -53,7 +54,7 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
         }
     }
     let mut edge_ids: BTreeMap<&str, &str> = BTreeMap::new();
-    for edge in &flow.edges {
+    for edge in doc_edges {
         if let Some(id) = &edge.id {
             if let Some(first) = edge_ids.insert(id, &edge.pointer) {
                 sink.push(
@@ -67,7 +68,8 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
             }
         }
     }
-    let inputs: Vec<_> = flow.nodes.iter().filter(|n| n.kind == nodes::NodeKind::Input).collect();
+    let inputs: Vec<_> =
+        nodes.iter().filter(|n| top_level && n.kind == crate::nodes::NodeKind::Input).collect();
     for extra in inputs.iter().skip(1) {
         sink.push(
             Diagnostic::new(
@@ -83,7 +85,7 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
     // Edges with a bad handle are reported, but still count for who is upstream of whom.
     let mut reported_edges = Vec::new();
     let mut uncertain = vec![false; n];
-    for (position, edge) in flow.edges.iter().enumerate() {
+    for (position, edge) in doc_edges.iter().enumerate() {
         let mut resolve = |id: &str, field: &str| -> Option<usize> {
             if let Some(&i) = by_id.get(id) {
                 return Some(i);
@@ -91,7 +93,7 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
             if broken_ids.iter().any(|b| b == id) {
                 return None; // already reported in the shape phase
             }
-            let help = match did_you_mean(id, flow.nodes.iter().map(|n| n.id.as_str())) {
+            let help = match did_you_mean(id, nodes.iter().map(|n| n.id.as_str())) {
                 Some(near) => format!("did you mean `{near}`?"),
                 None => "name the id of a node of this flow".to_owned(),
             };
@@ -114,8 +116,8 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
             continue;
         };
         if let Some(handle) = &edge.source_handle {
-            let node = &flow.nodes[source];
-            let handles = nodes::handles(node);
+            let node = &nodes[source];
+            let handles = crate::nodes::handles(node);
             if !handles.iter().any(|h| h == handle) {
                 let help = match did_you_mean(handle, handles.iter().map(String::as_str)) {
                     Some(near) => format!(
@@ -159,19 +161,19 @@ pub fn check(sink: &mut Sink, flow: &Flow, broken_ids: &[String]) -> Graph {
         }
         cyclic = true;
         let cycle = find_cycle(&succ, &component);
-        let names: Vec<&str> = cycle.iter().map(|&(node, _)| flow.nodes[node].id.as_str()).collect();
+        let names: Vec<&str> = cycle.iter().map(|&(node, _)| nodes[node].id.as_str()).collect();
         let closing_edge = cycle.last().map(|&(_, e)| e).unwrap_or(0);
         let mut path = names.join(" → ");
         path.push_str(&format!(" → {}", names[0]));
         sink.push(
             Diagnostic::new(
                 Code::E013,
-                flow.edges[closing_edge].pointer.clone(),
+                doc_edges[closing_edge].pointer.clone(),
                 format!("the edges form a cycle: {path}"),
             )
             .help(format!(
                 "flows are acyclic: remove one of the edges of the cycle, e.g. this one ({} → {})",
-                flow.edges[closing_edge].source, flow.edges[closing_edge].target
+                doc_edges[closing_edge].source, doc_edges[closing_edge].target
             )),
         );
         for &(node, _) in &cycle {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::ir::Ir;
+use crate::model::{Edge, Node, Settings};
 use crate::nodes::{self, CheckCx, Config};
 use crate::source::Document;
 use reader::Sink;
@@ -48,14 +49,87 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     let Some(shaped) = shape::check(&mut sink, &doc.value) else {
         return Err(Diagnostics::new(file, text, Some(&doc), sink.diagnostics));
     };
-    let graph = graph::check(&mut sink, &shaped.flow, &shaped.broken_ids);
-    let flow = &shaped.flow;
+    let scope = Scope {
+        settings: &shaped.flow.settings,
+        credentials: &shaped.declared,
+        outer: Vec::new(),
+        outer_ids: Vec::new(),
+        map: None,
+    };
+    // Skipped when the top level has unknown fields: a misspelt `edges` would make every
+    // read look wrong.
+    let check_templates = !shaped.top_level_unknown;
+    let (graph, configs) =
+        check_scope(&mut sink, &scope, &shaped.flow.nodes, &shaped.flow.edges, &shaped.broken_ids, check_templates);
+
+    if !sink.diagnostics.is_empty() {
+        return Err(Diagnostics::new(file, text, Some(&doc), sink.diagnostics));
+    }
+    // Every node without a diagnostic has a config; anything else is a bug in flowc, which
+    // must still be an error rather than a panic.
+    let Some(configs) = configs.into_iter().collect::<Option<Vec<Config>>>() else {
+        let d = Diagnostic::new(Code::E002, "", "internal error: a node passed every check but has no config")
+            .help("this is a bug in flowc: please report it with this flow document");
+        return Err(Diagnostics::new(file, text, Some(&doc), vec![d]));
+    };
+    Ok(Ir::new(shaped.flow, &graph, configs))
+}
+
+/// What the nodes of one flow can see: the flow document's settings and credentials and, for
+/// the nested flow of a `map`, the nodes of the flows around it.
+pub struct Scope<'a> {
+    pub settings: &'a Settings,
+    /// Every name declared under `credentials`.
+    pub credentials: &'a [String],
+    /// The nodes of enclosing flows this flow's nodes may read (those upstream of the map,
+    /// at every level), with how many maps out each is.
+    pub outer: Vec<(String, usize)>,
+    /// Every node id of the enclosing flows: a nested node may not take one.
+    pub outer_ids: Vec<String>,
+    /// The id of the map whose nested flow this is.
+    pub map: Option<String>,
+}
+
+impl Scope<'_> {
+    /// The scope of the nested flow of map node `map` of this scope: it sees the map's
+    /// upstream nodes, one level out, and everything this scope sees, one level further.
+    pub fn nested<'b>(&'b self, map: &str, upstream: Vec<String>, ids: Vec<String>) -> Scope<'b> {
+        let mut outer: Vec<(String, usize)> = upstream.into_iter().map(|id| (id, 1)).collect();
+        outer.extend(self.outer.iter().map(|(id, levels)| (id.clone(), levels + 1)));
+        let mut outer_ids = ids;
+        outer_ids.extend(self.outer_ids.iter().cloned());
+        Scope {
+            settings: self.settings,
+            credentials: self.credentials,
+            outer,
+            outer_ids,
+            map: Some(map.to_owned()),
+        }
+    }
+}
+
+/// Phases 2 to 4 for the nodes and edges of one flow (the document's, or a map's nested
+/// one): the graph, each node's config, what templates read. Returns the graph and each
+/// node's config (`None` for a node with errors).
+pub fn check_scope(
+    sink: &mut Sink,
+    scope: &Scope<'_>,
+    nodes: &[Node],
+    edges: &[Edge],
+    broken_ids: &[String],
+    check_templates: bool,
+) -> (graph::Graph, Vec<Option<Config>>) {
+    let graph = graph::check(sink, nodes, edges, broken_ids, scope.map.is_none());
+    // Templates and filters read by this flow's nodes; a nested flow takes its own out.
+    let templates_before = sink.templates.len();
+    let filters_before = sink.filters.len();
 
     // Phase 3: each node's config, by kind.
-    let mut configs: Vec<Option<Config>> = Vec::with_capacity(flow.nodes.len());
-    let mut templates: Vec<Vec<(String, crate::template::Template)>> = Vec::with_capacity(flow.nodes.len());
+    let mut configs: Vec<Option<Config>> = Vec::with_capacity(nodes.len());
+    let mut templates: Vec<Vec<(String, crate::template::Template)>> = Vec::with_capacity(nodes.len());
     let mut filters: Vec<(usize, String, String)> = Vec::new();
-    for (i, node) in flow.nodes.iter().enumerate() {
+    let ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).chain(broken_ids.iter().cloned()).collect();
+    for (i, node) in nodes.iter().enumerate() {
         if graph.broken[i] {
             configs.push(None);
             templates.push(Vec::new());
@@ -63,7 +137,11 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
         }
         let before = sink.templates.len();
         let filters_before = sink.filters.len();
-        let mut cx = CheckCx { sink: &mut sink, node };
+        let nested = (node.kind == nodes::NodeKind::Map).then(|| {
+            let upstream = (0..nodes.len()).filter(|&j| graph.is_ancestor(j, i)).map(|j| nodes[j].id.clone()).collect();
+            scope.nested(&node.id, upstream, ids.clone())
+        });
+        let mut cx = CheckCx { sink: &mut *sink, node, nested: nested.as_ref() };
         configs.push(nodes::check(&mut cx));
         templates.push(sink.templates.split_off(before));
         filters.extend(sink.filters.split_off(filters_before).into_iter().map(|(pointer, code)| (i, pointer, code)));
@@ -80,7 +158,7 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
         configs[*node] = None;
     }
     let mut outputs: HashMap<&str, &str> = HashMap::new();
-    for (node, config) in flow.nodes.iter().zip(&configs) {
+    for (node, config) in nodes.iter().zip(&configs) {
         if let Some(Config::Output(output)) = config {
             if let Some(first) = outputs.insert(&output.name, &node.id) {
                 sink.push(
@@ -95,52 +173,69 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
         }
     }
 
-    // Phase 4: what templates read. Skipped when the top level has unknown fields: a
-    // misspelt `edges` would make every read look wrong.
-    if !shaped.top_level_unknown {
+    // Phase 4: what templates read.
+    if check_templates {
         for (reader, list) in templates.iter().enumerate() {
-            if configs[reader].is_some() && !check_reads(&mut sink, &shaped, &graph, reader, list) {
+            if configs[reader].is_some()
+                && !check_reads(sink, scope, nodes, broken_ids, &graph, reader, list)
+            {
                 configs[reader] = None;
             }
         }
     }
-
-    if !sink.diagnostics.is_empty() {
-        return Err(Diagnostics::new(file, text, Some(&doc), sink.diagnostics));
-    }
-    // Every node without a diagnostic has a config; anything else is a bug in flowc, which
-    // must still be an error rather than a panic.
-    let Some(configs) = configs.into_iter().collect::<Option<Vec<Config>>>() else {
-        let d = Diagnostic::new(Code::E002, "", "internal error: a node passed every check but has no config")
-            .help("this is a bug in flowc: please report it with this flow document");
-        return Err(Diagnostics::new(file, text, Some(&doc), vec![d]));
-    };
-    Ok(Ir::new(shaped.flow, &graph, configs))
+    sink.templates.truncate(templates_before);
+    sink.filters.truncate(filters_before);
+    (graph, configs)
 }
 
 /// Checks that every template of node `reader` reads a node upstream of it.
 fn check_reads(
     sink: &mut Sink,
-    shaped: &shape::Shaped,
+    scope: &Scope<'_>,
+    nodes: &[Node],
+    broken_ids: &[String],
     graph: &graph::Graph,
     reader: usize,
     templates: &[(String, crate::template::Template)],
 ) -> bool {
-    let flow = &shaped.flow;
-    let reader_id = &flow.nodes[reader].id;
+    let reader_id = &nodes[reader].id;
     let mut ok = true;
     for (pointer, template) in templates {
         for path in template.paths() {
+            if scope.map.is_some() && (path.root == "item" || path.root == "index") {
+                continue; // the map item, or its index
+            }
             // The first node with an id is the one edges name (a duplicate is reported).
-            let Some(source) = flow.nodes.iter().position(|n| n.id == path.root) else {
-                if shaped.broken_ids.contains(&path.root) {
-                    continue; // the node exists, with errors of its own
+            let Some(source) = nodes.iter().position(|n| n.id == path.root) else {
+                if broken_ids.contains(&path.root) || scope.outer.iter().any(|(id, _)| *id == path.root) {
+                    continue; // the node exists, with errors of its own; or upstream of the map
                 }
-                let upstream: Vec<&str> = (0..flow.nodes.len())
+                if let (Some(map), true) = (&scope.map, scope.outer_ids.contains(&path.root)) {
+                    let root = &path.root;
+                    sink.push(
+                        Diagnostic::new(
+                            Code::E018,
+                            pointer.clone(),
+                            format!(
+                                "node `{reader_id}` inside map `{map}` reads `{{{{ {} }}}}`, but `{root}` is not upstream of the map",
+                                path.display()
+                            ),
+                        )
+                        .help(format!(
+                            "a node inside a map reads the nodes upstream of the map: add an edge {{\"source\": \"{root}\", \"target\": \"{map}\"}}"
+                        )),
+                    );
+                    ok = false;
+                    continue;
+                }
+                let upstream: Vec<&str> = (0..nodes.len())
                     .filter(|&i| graph.is_ancestor(i, reader))
-                    .map(|i| flow.nodes[i].id.as_str())
+                    .map(|i| nodes[i].id.as_str())
+                    .chain(scope.outer.iter().map(|(id, _)| id.as_str()))
+                    .chain(scope.map.iter().flat_map(|_| ["item", "index"]))
                     .collect();
-                let help = match did_you_mean(&path.root, flow.nodes.iter().map(|n| n.id.as_str())) {
+                let known = nodes.iter().map(|n| n.id.as_str()).chain(upstream.iter().copied());
+                let help = match did_you_mean(&path.root, known) {
                     Some(near) => format!("did you mean `{{{{ {} }}}}`?", path.display().replacen(&path.root, near, 1)),
                     None if upstream.is_empty() => {
                         format!("a template starts with the id of a node upstream of `{reader_id}`, and it has none yet: add an edge into it")

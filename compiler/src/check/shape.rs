@@ -126,6 +126,8 @@ pub struct Shaped {
     pub top_level_unknown: bool,
     /// Ids of nodes left out for shape errors.
     pub broken_ids: Vec<String>,
+    /// Every name under `credentials`, even one whose definition has errors of its own.
+    pub declared: Vec<String>,
 }
 
 pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
@@ -188,7 +190,7 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         ),
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let checked = node(sink, item, i, &settings, &declared);
+                let checked = node(sink, item, format!("/nodes/{i}"), i, &settings, &declared);
                 match checked {
                     Ok(node) => nodes.push(node),
                     Err(Some(id)) => broken_ids.push(id),
@@ -206,7 +208,7 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
     match top.get("edges") {
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                if let Some(edge) = edge(sink, item, i) {
+                if let Some(edge) = edge(sink, item, format!("/edges/{i}"), i) {
                     edges.push(edge);
                 }
             }
@@ -222,6 +224,7 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         flow: Flow { id, name, description, settings, credentials, nodes, edges },
         top_level_unknown,
         broken_ids,
+        declared,
     })
 }
 
@@ -444,15 +447,16 @@ fn credentials(sink: &mut Sink, value: &Value) -> Vec<Credential> {
     out
 }
 
-/// Reads one node. `Err(Some(id))`: broken, but its id is known.
-fn node(
+/// Reads one node, at `pointer` (`/nodes/3`, or `/nodes/3/config/nodes/0` inside a map).
+/// `Err(Some(id))`: broken, but its id is known.
+pub fn node(
     sink: &mut Sink,
     value: &Value,
+    pointer: String,
     index: usize,
     settings: &Settings,
     credentials: &[String],
 ) -> Result<Node, Option<String>> {
-    let pointer = format!("/nodes/{index}");
     let id_hint = value
         .get("id")
         .and_then(Value::as_str)
@@ -568,8 +572,8 @@ fn node(
     }
 }
 
-fn edge(sink: &mut Sink, value: &Value, index: usize) -> Option<Edge> {
-    let pointer = format!("/edges/{index}");
+/// Reads one edge, at `pointer` (`/edges/2`, or `/nodes/3/config/edges/2` inside a map).
+pub fn edge(sink: &mut Sink, value: &Value, pointer: String, index: usize) -> Option<Edge> {
     let mut r = Reader::new(sink, value, &pointer, EDGE_FIELDS, &format!("edge {index}"))?;
     let id = r.string(sink, "id").map(str::to_owned);
     let source = r.string(sink, "source").map(str::to_owned);

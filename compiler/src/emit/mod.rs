@@ -11,7 +11,7 @@ use quote::{format_ident, quote};
 use serde_json::Value;
 
 use crate::check::reader::Json;
-use crate::ir::{Handle, Ir, IrNode};
+use crate::ir::{Handle, Ir, IrEdge, IrNode};
 use crate::model::{CredentialSource, OnError, RetryPolicy};
 use crate::nodes;
 use crate::template::{Part, Path, Seg, Template};
@@ -49,23 +49,61 @@ impl NodeCode {
     }
 }
 
+/// One flow of the program: the document's, or a map's nested flow.
+pub struct EmitScope<'a> {
+    pub nodes: &'a [IrNode],
+    pub edges: &'a [IrEdge],
+    by_id: HashMap<&'a str, usize>,
+    /// The path of its index module under `nodes` (`each` for `nodes::each::FETCH`).
+    module: Vec<String>,
+    /// The flow holding the map, and the map's index in it.
+    parent: Option<(usize, usize)>,
+}
+
+/// Every flow of the program, the document's first, and every node in emission order: each
+/// map's nested nodes right after the map. `(scope, index in the scope's nodes)`.
+pub fn scopes(ir: &Ir) -> (Vec<EmitScope<'_>>, Vec<(usize, usize)>) {
+    fn walk<'a>(
+        nodes: &'a [IrNode],
+        edges: &'a [IrEdge],
+        module: Vec<String>,
+        parent: Option<(usize, usize)>,
+        scopes: &mut Vec<EmitScope<'a>>,
+        order: &mut Vec<(usize, usize)>,
+    ) {
+        let s = scopes.len();
+        let by_id = nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+        scopes.push(EmitScope { nodes, edges, by_id, module: module.clone(), parent });
+        for (i, node) in nodes.iter().enumerate() {
+            order.push((s, i));
+            if let nodes::Config::Map(map) = &node.config {
+                let mut module = module.clone();
+                module.push(module_ident(node).to_string());
+                walk(&map.nodes, &map.edges, module, Some((s, i)), scopes, order);
+            }
+        }
+    }
+    let (mut scopes, mut order) = (Vec::new(), Vec::new());
+    walk(&ir.nodes, &ir.edges, Vec::new(), None, &mut scopes, &mut order);
+    (scopes, order)
+}
+
 /// What an emitter can ask about the flow.
 pub struct EmitCx<'a> {
     pub ir: &'a Ir,
     pub node: &'a IrNode,
-    by_id: &'a HashMap<&'a str, usize>,
+    scopes: &'a [EmitScope<'a>],
+    /// The flow the node is in, and the node's index in it.
+    scope: usize,
+    index: usize,
 }
 
-impl EmitCx<'_> {
-    /// `nodes::NAME`, the index of a node in `FLOW.nodes`.
-    pub fn node_const(&self, index: usize) -> TokenStream {
-        node_const(&self.ir.nodes[index])
+impl<'a> EmitCx<'a> {
+    fn new(ir: &'a Ir, scopes: &'a [EmitScope<'a>], (scope, index): (usize, usize)) -> EmitCx<'a> {
+        EmitCx { ir, node: &scopes[scope].nodes[index], scopes, scope, index }
     }
 
     fn path_parts(&self, path: &Path) -> (TokenStream, TokenStream) {
-        // The check phase made sure every root names an upstream node.
-        let index = self.by_id.get(path.root.as_str()).copied().unwrap_or_default();
-        let node = self.node_const(index);
         let segs = path.segs.iter().map(|seg| match seg {
             Seg::Key(key) => quote! { rt::Seg::Key(#key) },
             Seg::Index(i) => {
@@ -73,7 +111,38 @@ impl EmitCx<'_> {
                 quote! { rt::Seg::Index(#i) }
             }
         });
-        (quote! { cx.data(#node) }, quote! { &[#(#segs),*] })
+        let segs = quote! { &[#(#segs),*] };
+        let in_map = self.scopes[self.scope].parent.is_some();
+        if in_map && path.root == "item" {
+            return (quote! { cx.item() }, segs);
+        }
+        if in_map && path.root == "index" {
+            return (quote! { cx.index() }, segs);
+        }
+        // The check phase made sure every root names an upstream node: of this flow, or of a
+        // flow around it, `levels` maps out.
+        let mut scope = self.scope;
+        let mut levels = 0usize;
+        loop {
+            let here = &self.scopes[scope];
+            if let Some(&index) = here.by_id.get(path.root.as_str()) {
+                let node = scope_const(here, index);
+                let data = if levels == 0 {
+                    quote! { cx.data(#node) }
+                } else {
+                    let levels = Literal::usize_unsuffixed(levels);
+                    quote! { cx.outer(#levels).data(#node) }
+                };
+                return (data, segs);
+            }
+            match here.parent {
+                Some((parent, _)) => {
+                    scope = parent;
+                    levels += 1;
+                }
+                None => return (quote! { cx.data(0) }, segs),
+            }
+        }
     }
 
     /// An expression of type `Value`: what the template yields.
@@ -159,6 +228,37 @@ impl EmitCx<'_> {
         self.ir.mcp_servers.iter().find(|s| &s.server == server).map_or("", |s| s.name.as_str())
     }
 
+    /// The name of this map node's `rt::MapFlow` static.
+    pub fn map_flow_ident(&self) -> Ident {
+        format_ident!("MAP_{}", self.node.name.to_uppercase())
+    }
+
+    /// The scope of this map node's nested flow.
+    fn nested_scope(&self) -> usize {
+        let me = Some((self.scope, self.index));
+        self.scopes.iter().position(|s| s.parent == me).unwrap_or_default()
+    }
+
+    /// The contexts of this map node's nested nodes.
+    pub fn nested(&self, _map: &nodes::map::Config) -> Vec<EmitCx<'a>> {
+        let s = self.nested_scope();
+        (0..self.scopes[s].nodes.len()).map(|i| EmitCx::new(self.ir, self.scopes, (s, i))).collect()
+    }
+
+    /// The `rt::MapFlow { ... }` of this map node: its nested nodes, edges and concurrency.
+    pub fn map_flow(&self, map: &nodes::map::Config) -> TokenStream {
+        let entries = self.nested(map).iter().map(node_entry).collect::<Vec<_>>();
+        let edges = edge_entries(&self.scopes[self.nested_scope()]);
+        let concurrency = Literal::usize_unsuffixed(map.concurrency as usize);
+        quote! {
+            rt::MapFlow {
+                nodes: &[#(#entries),*],
+                edges: &[#(#edges),*],
+                concurrency: #concurrency,
+            }
+        }
+    }
+
     /// An expression of type `Value` for plain JSON.
     pub fn static_json(&self, value: &Value) -> TokenStream {
         static_json(value)
@@ -216,13 +316,24 @@ pub fn static_json(value: &Value) -> TokenStream {
     }
 }
 
-fn node_const(node: &IrNode) -> TokenStream {
-    let name = const_ident(node);
-    quote! { nodes::#name }
+/// `nodes::NAME`, or `nodes::each::NAME` for a node of map `each`'s nested flow.
+fn scope_const(scope: &EmitScope<'_>, index: usize) -> TokenStream {
+    let name = const_ident(&scope.nodes[index]);
+    let module = scope.module.iter().map(|m| format_ident!("{m}"));
+    quote! { nodes::#(#module::)*#name }
 }
 
 fn const_ident(node: &IrNode) -> Ident {
-    format_ident!("{}", node.name.to_uppercase())
+    format_ident!("{}", node.local.to_uppercase())
+}
+
+/// The module of a map's nested nodes' index constants, under `nodes`.
+fn module_ident(map: &IrNode) -> Ident {
+    if crate::ident::is_keyword(&map.local) {
+        format_ident!("{}_", map.local)
+    } else {
+        format_ident!("{}", map.local)
+    }
 }
 
 fn fn_ident(node: &IrNode) -> Ident {
@@ -281,21 +392,19 @@ fn option_u64(value: Option<u64>) -> TokenStream {
 /// printed on a thread of its own: the head (`main`, the `FLOW` table), then the nodes'
 /// functions in contiguous runs; the parts are joined in order.
 pub fn main_rs(ir: &Ir) -> String {
-    let by_id: HashMap<&str, usize> = ir.nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
+    let (scopes, order) = scopes(ir);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
-    let threads = if ir.nodes.len() < 200 { 1 } else { threads };
-    let run = ir.nodes.len().div_ceil(threads).max(1);
-    let ranges: Vec<std::ops::Range<usize>> =
-        (0..ir.nodes.len()).step_by(run).map(|start| start..(start + run).min(ir.nodes.len())).collect();
-    let by_id = &by_id;
+    let threads = if order.len() < 200 { 1 } else { threads };
+    let run = order.len().div_ceil(threads).max(1);
+    let (scopes, order) = (&scopes, &order);
+    let runs: Vec<&[(usize, usize)]> = order.chunks(run).collect();
     let (head, runs): (String, Vec<(String, Vec<String>)>) = if threads == 1 {
-        let runs = ranges.into_iter().map(|range| node_functions(ir, by_id, range)).collect();
-        (head(ir, by_id), runs)
+        let runs = runs.into_iter().map(|run| node_functions(ir, scopes, run)).collect();
+        (head(ir, scopes), runs)
     } else {
         std::thread::scope(|scope| {
-            let head = scope.spawn(|| head(ir, by_id));
-            let runs: Vec<_> =
-                ranges.into_iter().map(|range| scope.spawn(move || node_functions(ir, by_id, range))).collect();
+            let head = scope.spawn(|| head(ir, scopes));
+            let runs: Vec<_> = runs.into_iter().map(|run| scope.spawn(move || node_functions(ir, scopes, run))).collect();
             let failed = || ("compile_error!(\"flowc: a thread failed\");\n".to_owned(), Vec::new());
             let runs = runs.into_iter().map(|h| h.join().unwrap_or_else(|_| failed())).collect();
             (head.join().unwrap_or_else(|_| failed().0), runs)
@@ -318,72 +427,113 @@ pub fn main_rs(ir: &Ir) -> String {
     out
 }
 
-/// The file up to the nodes' functions: docs, `main`, the `FLOW` table, node indices.
-fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
-    let mut node_entries = Vec::new();
-    for node in &ir.nodes {
-        let name = fn_ident(node);
-        let id = &node.id;
-        let kind = node.kind.as_str();
-        let pointer = &node.pointer;
-        // `rt::Node::new` has the format's defaults; only what differs is written out.
-        let mut entry = quote! { rt::Node::new(#id, #kind, #pointer, |cx| Box::pin(#name(cx))) };
-        if let Some(label) = &node.label {
-            entry = quote! { #entry.label(#label) };
-        }
-        match &node.retry {
-            None => entry = quote! { #entry.retry(rt::RetryPolicy::NONE) },
-            Some(policy) if policy == &ir.settings.retry => {}
-            Some(policy) => {
-                let policy = retry_policy(policy);
-                entry = quote! { #entry.retry(#policy) };
-            }
-        }
-        if let Some(ms) = node.timeout_ms {
-            let ms = Literal::u64_unsuffixed(ms);
-            entry = quote! { #entry.timeout_ms(#ms) };
-        }
-        if let Some(ms) = node.deadline_ms {
-            let ms = Literal::u64_unsuffixed(ms);
-            entry = quote! { #entry.deadline_ms(#ms) };
-        }
-        match &node.on_error {
-            OnError::Fail => {}
-            OnError::Continue => entry = quote! { #entry.on_error(rt::OnError::Continue) },
-            OnError::Fallback(value) => {
-                let value = static_json(value);
-                entry = quote! { #entry.on_error(rt::OnError::Fallback(|| #value)) };
-            }
-        }
-        if let nodes::Config::Output(output) = &node.config {
-            let name = &output.name;
-            entry = quote! { #entry.output(#name) };
-        }
-        let needs = nodes::needs(&EmitCx { ir, node, by_id });
-        if !needs.is_empty() {
-            entry = quote! { #entry.needs(&[#(#needs),*]) };
-        }
-        node_entries.push(entry);
+/// A node's entry in its flow's static table: `rt::Node::new(...)` with what differs from
+/// the format's defaults.
+fn node_entry(cx: &EmitCx<'_>) -> TokenStream {
+    let node = cx.node;
+    let name = fn_ident(node);
+    let id = &node.id;
+    let kind = node.kind.as_str();
+    let pointer = &node.pointer;
+    // `rt::Node::new` has the format's defaults; only what differs is written out.
+    let mut entry = quote! { rt::Node::new(#id, #kind, #pointer, |cx| Box::pin(#name(cx))) };
+    if let Some(label) = &node.label {
+        entry = quote! { #entry.label(#label) };
     }
+    match &node.retry {
+        None => entry = quote! { #entry.retry(rt::RetryPolicy::NONE) },
+        Some(policy) if policy == &cx.ir.settings.retry => {}
+        Some(policy) => {
+            let policy = retry_policy(policy);
+            entry = quote! { #entry.retry(#policy) };
+        }
+    }
+    if let Some(ms) = node.timeout_ms {
+        let ms = Literal::u64_unsuffixed(ms);
+        entry = quote! { #entry.timeout_ms(#ms) };
+    }
+    if let Some(ms) = node.deadline_ms {
+        let ms = Literal::u64_unsuffixed(ms);
+        entry = quote! { #entry.deadline_ms(#ms) };
+    }
+    match &node.on_error {
+        OnError::Fail => {}
+        OnError::Continue => entry = quote! { #entry.on_error(rt::OnError::Continue) },
+        OnError::Fallback(value) => {
+            let value = static_json(value);
+            entry = quote! { #entry.on_error(rt::OnError::Fallback(|| #value)) };
+        }
+    }
+    if let nodes::Config::Output(output) = &node.config {
+        let name = &output.name;
+        entry = quote! { #entry.output(#name) };
+    }
+    let needs = nodes::needs(cx);
+    if !needs.is_empty() {
+        entry = quote! { #entry.needs(&[#(#needs),*]) };
+    }
+    entry
+}
 
-    // Every node a template reads is upstream of its reader, so it has an outgoing edge:
-    // the nodes that edges name are all the index constants the code uses.
-    let mut referenced = BTreeSet::new();
-    let edges: Vec<TokenStream> = ir
+/// The entries of a flow's `edges` table.
+fn edge_entries(scope: &EmitScope<'_>) -> Vec<TokenStream> {
+    scope
         .edges
         .iter()
         .map(|edge| {
-            referenced.insert(edge.source);
-            referenced.insert(edge.target);
-            let source = node_const(&ir.nodes[edge.source]);
-            let target = node_const(&ir.nodes[edge.target]);
+            let source = scope_const(scope, edge.source);
+            let target = scope_const(scope, edge.target);
             match &edge.handle {
                 Handle::Success => quote! { rt::Edge::new(#source, #target) },
                 Handle::Error => quote! { rt::Edge::error(#source, #target) },
                 Handle::Route(route) => quote! { rt::Edge::route(#source, #target, #route) },
             }
         })
+        .collect()
+}
+
+/// The index constants of flow `s` and, as modules inside, of its maps' nested flows.
+/// Every node a template reads is upstream of its reader, so it has an outgoing edge: the
+/// nodes that edges name are all the index constants the code uses.
+fn index_consts(scopes: &[EmitScope<'_>], s: usize) -> Vec<TokenStream> {
+    let scope = &scopes[s];
+    let referenced: BTreeSet<usize> = scope.edges.iter().flat_map(|e| [e.source, e.target]).collect();
+    let mut items: Vec<TokenStream> = referenced
+        .iter()
+        .map(|&i| {
+            let node = &scope.nodes[i];
+            let name = const_ident(node);
+            let i = Literal::usize_unsuffixed(i);
+            let doc = format!(" Node `{}`.", node.id);
+            quote! {
+                #[doc = #doc]
+                pub const #name: usize = #i;
+            }
+        })
         .collect();
+    for (child, nested) in scopes.iter().enumerate().filter(|(_, c)| c.parent.is_some_and(|(p, _)| p == s)) {
+        let inner = index_consts(scopes, child);
+        if inner.is_empty() {
+            continue;
+        }
+        let map = &scope.nodes[nested.parent.map_or(0, |(_, i)| i)];
+        let module = module_ident(map);
+        let doc = format!(" The nodes of map `{}`'s nested flow: each one's index in `MAP_{}.nodes`.", map.id, map.name.to_uppercase());
+        items.push(quote! {
+            #[doc = #doc]
+            pub mod #module {
+                #(#inner)*
+            }
+        });
+    }
+    items
+}
+
+/// The file up to the nodes' functions: docs, `main`, the `FLOW` table, node indices.
+fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
+    let node_entries: Vec<TokenStream> =
+        (0..ir.nodes.len()).map(|i| node_entry(&EmitCx::new(ir, scopes, (0, i)))).collect();
+    let edges = edge_entries(&scopes[0]);
 
     let credentials = ir.credentials.iter().map(|c| {
         let name = &c.name;
@@ -409,19 +559,7 @@ fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
         retry_policy(&ir.settings.retry)
     };
 
-    let index_consts: Vec<TokenStream> = referenced
-        .iter()
-        .map(|&i| {
-            let node = &ir.nodes[i];
-            let name = const_ident(node);
-            let i = Literal::usize_unsuffixed(i);
-            let doc = format!(" Node `{}`.", node.id);
-            quote! {
-                #[doc = #doc]
-                pub const #name: usize = #i;
-            }
-        })
-        .collect();
+    let index_consts = index_consts(scopes, 0);
     let nodes_mod = if index_consts.is_empty() {
         quote! {}
     } else {
@@ -490,13 +628,14 @@ fn head(ir: &Ir, by_id: &HashMap<&str, usize>) -> String {
     })
 }
 
-/// The functions of the nodes in `range`, each after its jq filters, formatted; and the
-/// names of those filters.
-fn node_functions(ir: &Ir, by_id: &HashMap<&str, usize>, range: std::ops::Range<usize>) -> (String, Vec<String>) {
+/// The functions of the nodes in `run` (in emission order), each after its jq filters,
+/// formatted; and the names of those filters.
+fn node_functions(ir: &Ir, scopes: &[EmitScope<'_>], run: &[(usize, usize)]) -> (String, Vec<String>) {
     let mut out = String::new();
     let mut filter_names = Vec::new();
-    for node in &ir.nodes[range] {
-        let cx = EmitCx { ir, node, by_id };
+    for &at in run {
+        let cx = EmitCx::new(ir, scopes, at);
+        let node = cx.node;
         let code = nodes::emit(&cx, &node.config);
         let mut items = Vec::new();
         for (ident, text) in &code.filters {

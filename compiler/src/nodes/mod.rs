@@ -19,6 +19,7 @@ pub mod http_request;
 pub mod huggingface_inference;
 pub mod input;
 pub mod llm;
+pub mod map;
 pub mod mcp_tool;
 pub mod merge;
 pub mod output;
@@ -42,6 +43,7 @@ pub enum NodeKind {
     HuggingfaceInference,
     ApifyActor,
     McpTool,
+    Map,
 }
 
 /// Whether a kind name is compiled, planned (part of the format, not compiled by this
@@ -55,10 +57,10 @@ pub enum Support {
 
 /// Kinds the format defines that this version does not compile yet: a clear error, never a
 /// node that compiles to nothing.
-const PLANNED: &[&str] = &["map", "webhook", "schedule"];
+const PLANNED: &[&str] = &["webhook", "schedule"];
 
 impl NodeKind {
-    pub const ALL: [NodeKind; 14] = [
+    pub const ALL: [NodeKind; 15] = [
         NodeKind::Input,
         NodeKind::Output,
         NodeKind::HttpRequest,
@@ -73,6 +75,7 @@ impl NodeKind {
         NodeKind::HuggingfaceInference,
         NodeKind::ApifyActor,
         NodeKind::McpTool,
+        NodeKind::Map,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +94,7 @@ impl NodeKind {
             NodeKind::HuggingfaceInference => "huggingface_inference",
             NodeKind::ApifyActor => "apify_actor",
             NodeKind::McpTool => "mcp_tool",
+            NodeKind::Map => "map",
         }
     }
 
@@ -119,6 +123,7 @@ impl NodeKind {
             NodeKind::HuggingfaceInference => huggingface_inference::FIELDS,
             NodeKind::ApifyActor => apify_actor::FIELDS,
             NodeKind::McpTool => mcp_tool::FIELDS,
+            NodeKind::Map => map::FIELDS,
         }
     }
 
@@ -145,6 +150,9 @@ impl NodeKind {
             NodeKind::McpTool => {
                 "Calls a tool of an MCP server and yields `{content, structured_content, is_error, text}`."
             }
+            NodeKind::Map => {
+                "Runs its nested flow once per item of an array and yields every item's result, in item order."
+            }
         }
     }
 }
@@ -166,6 +174,7 @@ pub enum Config {
     HuggingfaceInference(huggingface_inference::Config),
     ApifyActor(apify_actor::Config),
     McpTool(mcp_tool::Config),
+    Map(map::Config),
 }
 
 /// The handles a node's outgoing edges may name.
@@ -184,7 +193,8 @@ pub fn handles(node: &model::Node) -> Vec<String> {
         | NodeKind::FirecrawlScrape
         | NodeKind::HuggingfaceInference
         | NodeKind::ApifyActor
-        | NodeKind::McpTool => Vec::new(),
+        | NodeKind::McpTool
+        | NodeKind::Map => Vec::new(),
     };
     out.push("error".into());
     out
@@ -194,6 +204,10 @@ pub fn handles(node: &model::Node) -> Vec<String> {
 /// credential, the services it calls when their address is known before the run, the MCP tool
 /// it calls.
 pub fn needs(cx: &EmitCx<'_>) -> Vec<TokenStream> {
+    needs_of(cx)
+}
+
+fn needs_of(cx: &EmitCx<'_>) -> Vec<TokenStream> {
     let node = cx.node;
     let mut needs = Vec::new();
     if let Some(name) = &node.credential {
@@ -213,6 +227,17 @@ pub fn needs(cx: &EmitCx<'_>) -> Vec<TokenStream> {
             let server = mcp_tool::server_ident(cx.mcp_server_name(&c.server));
             let tool = &c.tool;
             needs.push(quote! { rt::health::Need::McpTool(&#server, #tool) });
+            None
+        }
+        Config::Map(c) => {
+            // The map needs what every node of its nested flow needs, each once.
+            let mut seen: Vec<String> = needs.iter().map(ToString::to_string).collect();
+            for need in cx.nested(c).into_iter().flat_map(|inner| needs_of(&inner)) {
+                if !seen.contains(&need.to_string()) {
+                    seen.push(need.to_string());
+                    needs.push(need);
+                }
+            }
             None
         }
         _ => None,
@@ -245,6 +270,8 @@ fn url_origin(url: &Template) -> Option<String> {
 pub struct CheckCx<'a> {
     pub sink: &'a mut Sink,
     pub node: &'a model::Node,
+    /// For a `map` node: what its nested flow can see.
+    pub nested: Option<&'a crate::check::Scope<'a>>,
 }
 
 impl<'a> CheckCx<'a> {
@@ -285,6 +312,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         NodeKind::HuggingfaceInference => huggingface_inference::check(cx).map(Config::HuggingfaceInference),
         NodeKind::ApifyActor => apify_actor::check(cx).map(Config::ApifyActor),
         NodeKind::McpTool => mcp_tool::check(cx).map(Config::McpTool),
+        NodeKind::Map => map::check(cx).map(Config::Map),
     }
 }
 
@@ -305,6 +333,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::HuggingfaceInference(c) => huggingface_inference::emit(cx, c),
         Config::ApifyActor(c) => apify_actor::emit(cx, c),
         Config::McpTool(c) => mcp_tool::emit(cx, c),
+        Config::Map(c) => map::emit(cx, c),
     }
 }
 
