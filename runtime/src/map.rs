@@ -280,7 +280,8 @@ pub(crate) fn finish(scope: &Scope, node: usize, envelope: &mut Envelope) -> Opt
                 }
                 None => {
                     skipped += 1;
-                    let reason = stopped.clone().or_else(|| cut.as_ref().map(|e| format!("not run: {}", e.message)));
+                    let reason =
+                        stopped.clone().or_else(|| cut.as_ref().map(|e| format!("not run: the map was cut short: {}", e.message)));
                     json!({ "index": index, "status": "skipped", "item": item, "reason": reason.unwrap_or_else(|| "not run".to_owned()) })
                 }
             }

@@ -136,8 +136,16 @@ impl Run {
 /// Runs `binary run --input-json <input>` with extra arguments and environment, from the
 /// workspace root (where the fixtures' relative paths start).
 pub fn run(binary: &Path, input: &Value, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let input = input.to_string();
+    let mut all = vec!["--input-json", input.as_str()];
+    all.extend_from_slice(args);
+    run_with(binary, &all, env)
+}
+
+/// Runs `binary run <args>` (no input unless the arguments give one), from the workspace root.
+pub fn run_with(binary: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut command = Command::new(binary);
-    command.current_dir(root()).arg("run").arg("--input-json").arg(input.to_string()).args(args).stdin(Stdio::null());
+    command.current_dir(root()).arg("run").args(args).stdin(Stdio::null());
     for (k, v) in env {
         command.env(k, v);
     }
