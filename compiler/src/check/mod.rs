@@ -54,6 +54,7 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
         credentials: &shaped.declared,
         outer: Vec::new(),
         outer_ids: Vec::new(),
+        after_map: Vec::new(),
         map: None,
     };
     // Skipped when the top level has unknown fields: a misspelt `edges` would make every
@@ -86,6 +87,8 @@ pub struct Scope<'a> {
     pub outer: Vec<(String, usize)>,
     /// Every node id of the enclosing flows: a nested node may not take one.
     pub outer_ids: Vec<String>,
+    /// The nodes of the enclosing flow that run after the map (its downstream).
+    pub after_map: Vec<String>,
     /// The id of the map whose nested flow this is.
     pub map: Option<String>,
 }
@@ -93,7 +96,7 @@ pub struct Scope<'a> {
 impl Scope<'_> {
     /// The scope of the nested flow of map node `map` of this scope: it sees the map's
     /// upstream nodes, one level out, and everything this scope sees, one level further.
-    pub fn nested<'b>(&'b self, map: &str, upstream: Vec<String>, ids: Vec<String>) -> Scope<'b> {
+    pub fn nested<'b>(&'b self, map: &str, upstream: Vec<String>, downstream: Vec<String>, ids: Vec<String>) -> Scope<'b> {
         let mut outer: Vec<(String, usize)> = upstream.into_iter().map(|id| (id, 1)).collect();
         outer.extend(self.outer.iter().map(|(id, levels)| (id.clone(), levels + 1)));
         let mut outer_ids = ids;
@@ -103,6 +106,7 @@ impl Scope<'_> {
             credentials: self.credentials,
             outer,
             outer_ids,
+            after_map: downstream,
             map: Some(map.to_owned()),
         }
     }
@@ -139,7 +143,8 @@ pub fn check_scope(
         let filters_before = sink.filters.len();
         let nested = (node.kind == nodes::NodeKind::Map).then(|| {
             let upstream = (0..nodes.len()).filter(|&j| graph.is_ancestor(j, i)).map(|j| nodes[j].id.clone()).collect();
-            scope.nested(&node.id, upstream, ids.clone())
+            let downstream = (0..nodes.len()).filter(|&j| graph.is_ancestor(i, j)).map(|j| nodes[j].id.clone()).collect();
+            scope.nested(&node.id, upstream, downstream, ids.clone())
         });
         let mut cx = CheckCx { sink: &mut *sink, node, nested: nested.as_ref() };
         configs.push(nodes::check(&mut cx));
@@ -221,9 +226,11 @@ fn check_reads(
                                 path.display()
                             ),
                         )
-                        .help(format!(
-                            "a node inside a map reads the nodes upstream of the map: add an edge {{\"source\": \"{root}\", \"target\": \"{map}\"}}"
-                        )),
+                        .help(if scope.after_map.contains(root) {
+                            format!("`{root}` runs after map `{map}`, so its data does not exist yet when the map runs: read a node upstream of the map")
+                        } else {
+                            format!("a node inside a map reads the nodes upstream of the map: add an edge {{\"source\": \"{root}\", \"target\": \"{map}\"}}")
+                        }),
                     );
                     ok = false;
                     continue;
