@@ -1,6 +1,6 @@
 //! The command line of a generated program: `run` and `describe`.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -209,7 +209,17 @@ fn run(flow: &'static Flow, args: RunArgs) -> ExitCode {
     });
     match outcome {
         (Ok(result), signal) => {
-            println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+            // Written as it is serialised: a map's result can be large, and a second copy of
+            // it as one string would double the program's peak memory.
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let printed = serde_json::to_writer_pretty(&mut stdout, &result)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writeln!(stdout))
+                .and_then(|()| stdout.flush());
+            drop(stdout);
+            if let Err(error) = printed {
+                eprintln!("error: cannot write the run result: {error}");
+            }
             if let Some(path) = &args.dead_letter {
                 if let Err(error) = crate::deadletter::write(path, &result) {
                     eprintln!("error: cannot write the dead letters to {}: {error}", path.display());
