@@ -1,8 +1,10 @@
-//! `flowc graph`: the flow as a Mermaid flowchart or a Graphviz digraph.
+//! `flowc graph`: the flow as a Mermaid flowchart or a Graphviz digraph. A map's nested flow
+//! is drawn as a subgraph (a cluster), entered from the map node by a dotted "each item" edge.
 
 use std::fmt::Write as _;
 
-use crate::ir::{Handle, Ir};
+use crate::ir::{Handle, Ir, IrEdge, IrNode};
+use crate::nodes::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -12,60 +14,102 @@ pub enum Format {
 
 pub fn render(ir: &Ir, format: Format) -> String {
     let mut out = String::new();
-    let label = |i: usize| {
-        let node = &ir.nodes[i];
-        let text = node.label.as_deref().unwrap_or(&node.id);
-        format!("{text}\n{}", node.kind.as_str())
-    };
-    let handle = |h: &Handle| match h {
-        Handle::Success => None,
-        Handle::Error => Some("error".to_owned()),
-        Handle::Route(r) => Some(r.clone()),
-    };
     match format {
         Format::Mermaid => {
-            // Mermaid node names are the Rust names with a prefix: no id can clash with a
-            // Mermaid keyword such as `end`.
-            let name = |i: usize| format!("n_{}", ir.nodes[i].name);
             out.push_str("flowchart TD\n");
-            for i in 0..ir.nodes.len() {
-                // Mermaid strings take `#quot;` for a double quote.
-                let text = label(i).replace('"', "#quot;").replace('\n', "<br/>");
-                let _ = writeln!(out, "    {}[\"{text}\"]", name(i));
-            }
-            for edge in &ir.edges {
-                let (s, t) = (name(edge.source), name(edge.target));
-                match handle(&edge.handle) {
-                    Some(h) => {
-                        let _ = writeln!(out, "    {s} -->|\"{}\"| {t}", h.replace('"', "#quot;"));
-                    }
-                    None => {
-                        let _ = writeln!(out, "    {s} --> {t}");
-                    }
-                }
-            }
+            mermaid(&mut out, &ir.nodes, &ir.edges, 1);
         }
         Format::Dot => {
-            let quote = |s: &str| serde_json::Value::from(s).to_string();
             let _ = writeln!(out, "digraph {} {{", quote(&ir.id));
             out.push_str("    node [shape=box];\n");
-            for (i, node) in ir.nodes.iter().enumerate() {
-                let _ = writeln!(out, "    {} [label={}];", quote(&node.id), quote(&label(i)));
-            }
-            for edge in &ir.edges {
-                let (s, t) = (quote(&ir.nodes[edge.source].id), quote(&ir.nodes[edge.target].id));
-                match handle(&edge.handle) {
-                    Some(h) => {
-                        let style = if edge.handle == Handle::Error { ", style=dashed, color=red" } else { "" };
-                        let _ = writeln!(out, "    {s} -> {t} [label={}{style}];", quote(&h));
-                    }
-                    None => {
-                        let _ = writeln!(out, "    {s} -> {t};");
-                    }
-                }
-            }
+            dot(&mut out, &ir.nodes, &ir.edges, 1);
             out.push_str("}\n");
         }
     }
     out
+}
+
+fn label(node: &IrNode) -> String {
+    let text = node.label.as_deref().unwrap_or(&node.id);
+    format!("{text}\n{}", node.kind.as_str())
+}
+
+fn handle(h: &Handle) -> Option<String> {
+    match h {
+        Handle::Success => None,
+        Handle::Error => Some("error".to_owned()),
+        Handle::Route(r) => Some(r.clone()),
+    }
+}
+
+/// The nodes of a map's nested flow that no edge enters: where each item starts.
+fn roots<'a>(nodes: &'a [IrNode], edges: &[IrEdge]) -> impl Iterator<Item = &'a IrNode> + use<'a> {
+    let entered: Vec<usize> = edges.iter().map(|e| e.target).collect();
+    nodes.iter().enumerate().filter(move |(i, _)| !entered.contains(i)).map(|(_, n)| n)
+}
+
+fn mermaid(out: &mut String, nodes: &[IrNode], edges: &[IrEdge], depth: usize) {
+    let pad = "    ".repeat(depth);
+    // Mermaid node names are the Rust names with a prefix: no id can clash with a Mermaid
+    // keyword such as `end`.
+    let name = |node: &IrNode| format!("n_{}", node.name);
+    for node in nodes {
+        // Mermaid strings take `#quot;` for a double quote.
+        let text = label(node).replace('"', "#quot;").replace('\n', "<br/>");
+        let _ = writeln!(out, "{pad}{}[\"{text}\"]", name(node));
+        if let Config::Map(map) = &node.config {
+            let title = format!("each item of {}", node.id).replace('"', "#quot;");
+            let _ = writeln!(out, "{pad}subgraph s_{}[\"{title}\"]", node.name);
+            mermaid(out, &map.nodes, &map.edges, depth + 1);
+            let _ = writeln!(out, "{pad}end");
+            for root in roots(&map.nodes, &map.edges) {
+                let _ = writeln!(out, "{pad}{} -.->|\"each item\"| {}", name(node), name(root));
+            }
+        }
+    }
+    for edge in edges {
+        let (s, t) = (name(&nodes[edge.source]), name(&nodes[edge.target]));
+        match handle(&edge.handle) {
+            Some(h) => {
+                let _ = writeln!(out, "{pad}{s} -->|\"{}\"| {t}", h.replace('"', "#quot;"));
+            }
+            None => {
+                let _ = writeln!(out, "{pad}{s} --> {t}");
+            }
+        }
+    }
+}
+
+fn quote(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+fn dot(out: &mut String, nodes: &[IrNode], edges: &[IrEdge], depth: usize) {
+    let pad = "    ".repeat(depth);
+    // Node ids are unique across a flow and its maps' nested flows, so they name Graphviz
+    // nodes as they are.
+    for node in nodes {
+        let _ = writeln!(out, "{pad}{} [label={}];", quote(&node.id), quote(&label(node)));
+        if let Config::Map(map) = &node.config {
+            let _ = writeln!(out, "{pad}subgraph {} {{", quote(&format!("cluster_{}", node.name)));
+            let _ = writeln!(out, "{pad}    label={};", quote(&format!("each item of {}", node.id)));
+            dot(out, &map.nodes, &map.edges, depth + 1);
+            let _ = writeln!(out, "{pad}}}");
+            for root in roots(&map.nodes, &map.edges) {
+                let _ = writeln!(out, "{pad}{} -> {} [label=\"each item\", style=dotted];", quote(&node.id), quote(&root.id));
+            }
+        }
+    }
+    for edge in edges {
+        let (s, t) = (quote(&nodes[edge.source].id), quote(&nodes[edge.target].id));
+        match handle(&edge.handle) {
+            Some(h) => {
+                let style = if edge.handle == Handle::Error { ", style=dashed, color=red" } else { "" };
+                let _ = writeln!(out, "{pad}{s} -> {t} [label={}{style}];", quote(&h));
+            }
+            None => {
+                let _ = writeln!(out, "{pad}{s} -> {t};");
+            }
+        }
+    }
 }
