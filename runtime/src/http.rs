@@ -4,10 +4,10 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, ErrorKind};
-use crate::flow::Flow;
 use crate::breaker::Breakers;
+use crate::error::{Error, ErrorKind};
 use crate::events::Events;
+use crate::flow::Flow;
 use crate::ratelimit::Limiters;
 
 /// The run's HTTP client. Connections are pooled across every node of the run.
@@ -278,12 +278,26 @@ pub(crate) fn transport_error(target: &str, error: &reqwest::Error) -> Error {
         ErrorKind::Timeout
     } else if error.is_builder() {
         ErrorKind::Config
-    } else if error.is_decode() {
+    } else if error.is_decode() && decodes_json(error) {
         ErrorKind::Validation
     } else {
+        // A decode error without a JSON error behind it is the body failing to arrive: the
+        // connection closed before `Content-Length` bytes came, or was reset mid-body.
         ErrorKind::Network
     };
     Error::new(kind, message).with_code(if error.is_connect() { "connect" } else { kind.as_str() })
+}
+
+/// Whether a JSON parse error is among `error`'s causes (reqwest's `json()`, as rmcp uses it).
+fn decodes_json(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<serde_json::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// `Retry-After` is either seconds or an HTTP date.
