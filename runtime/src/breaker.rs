@@ -383,7 +383,8 @@ impl Ticket {
 mod tests {
     use super::*;
 
-    const SPEC: CircuitBreaker = CircuitBreaker { host: "api.test", failure_threshold: 3, open_ms: 1000, success_threshold: 2 };
+    const SPEC: CircuitBreaker =
+        CircuitBreaker { host: "api.test", failure_threshold: 3, open_ms: 1000, success_threshold: 2 };
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

@@ -78,7 +78,10 @@ fn the_breaker_opens_fails_fast_half_opens_and_closes_when_the_service_recovers(
         assert_eq!(result.node(node)["error"]["kind"], "server_error", "{node}: {:#}", result.node(node));
     }
     let message = assert_circuit_open(&result, "while-open");
-    let prefix = format!("the circuit breaker for {} is open after 2 failed calls in a row; it lets a trial call through in ", host());
+    let prefix = format!(
+        "the circuit breaker for {} is open after 2 failed calls in a row; it lets a trial call through in ",
+        host()
+    );
     let ms: u64 = message
         .strip_prefix(&prefix)
         .and_then(|rest| rest.strip_suffix(" ms"))

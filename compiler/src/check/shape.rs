@@ -40,7 +40,11 @@ pub const CIRCUIT_BREAKER_FIELDS: &[Field] = &[
         Ty::Integer,
         "consecutive failed calls (5xx, timeouts, network errors) that open it (default 5)",
     ),
-    Field::opt("open_ms", Ty::Integer, "how long it stays open, failing calls at once, before a trial call (default 30000)"),
+    Field::opt(
+        "open_ms",
+        Ty::Integer,
+        "how long it stays open, failing calls at once, before a trial call (default 30000)",
+    ),
     Field::opt("success_threshold", Ty::Integer, "consecutive successful trial calls that close it again (default 1)"),
 ];
 
@@ -317,8 +321,9 @@ fn circuit_breakers(sink: &mut Sink, value: &Value) -> Vec<CircuitBreaker> {
         let Some(host) = host.map(str::to_ascii_lowercase) else { continue };
         if let Some((_, first)) = seen.iter().find(|(h, _)| *h == host) {
             sink.push(
-                Diagnostic::new(Code::E015, r.child("host"), format!("a second circuit breaker for `{host}`"))
-                    .help(format!("keep one breaker per host: merge this entry into /settings/circuit_breakers/{first}")),
+                Diagnostic::new(Code::E015, r.child("host"), format!("a second circuit breaker for `{host}`")).help(
+                    format!("keep one breaker per host: merge this entry into /settings/circuit_breakers/{first}"),
+                ),
             );
             continue;
         }
