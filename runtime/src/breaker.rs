@@ -320,14 +320,14 @@ impl CallLog {
 /// the node's last attempt). The scheduler makes one per node run and runs each attempt in
 /// [`LogicalCall::scope`].
 #[derive(Debug)]
-pub struct LogicalCall {
+pub(crate) struct LogicalCall {
     breakers: Arc<Breakers>,
     log: Arc<CallLog>,
 }
 
 impl LogicalCall {
     /// A logical call on the breakers of `http`'s run.
-    pub fn new(http: &crate::http::Http) -> LogicalCall {
+    pub(crate) fn new(http: &crate::http::Http) -> LogicalCall {
         LogicalCall::with(http.breakers().clone())
     }
 
@@ -338,7 +338,7 @@ impl LogicalCall {
     }
 
     /// Runs `future` (one attempt) as part of this logical call.
-    pub fn scope<F: std::future::Future>(&self, future: F) -> impl std::future::Future<Output = F::Output> {
+    pub(crate) fn scope<F: std::future::Future>(&self, future: F) -> impl std::future::Future<Output = F::Output> {
         CURRENT.scope(self.log.clone(), future)
     }
 }
