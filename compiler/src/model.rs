@@ -24,12 +24,38 @@ pub struct Settings {
     pub timeout_ms: Option<u64>,
     pub retry: RetryPolicy,
     pub rate_limits: Vec<RateLimit>,
+    pub circuit_breakers: Vec<CircuitBreaker>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { max_concurrency: 16, timeout_ms: None, retry: RetryPolicy::default(), rate_limits: Vec::new() }
+        Settings {
+            max_concurrency: 16,
+            timeout_ms: None,
+            retry: RetryPolicy::default(),
+            rate_limits: Vec::new(),
+            circuit_breakers: Vec::new(),
+        }
     }
+}
+
+/// A circuit breaker for every request to one host (`settings.circuit_breakers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    /// `api.example.com`, or `host:port`; lowercase.
+    pub host: String,
+    /// Consecutive failed logical calls that open the breaker.
+    pub failure_threshold: u64,
+    /// How long it stays open before it lets a trial call through.
+    pub open_ms: u64,
+    /// Consecutive successful trial calls that close it again.
+    pub success_threshold: u64,
+}
+
+impl CircuitBreaker {
+    pub const DEFAULT_FAILURE_THRESHOLD: u64 = 5;
+    pub const DEFAULT_OPEN_MS: u64 = 30_000;
+    pub const DEFAULT_SUCCESS_THRESHOLD: u64 = 1;
 }
 
 /// A rate limit shared by every request to a host, or made with a credential.

@@ -38,6 +38,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("Cargo.toml", include_str!("../../runtime/Cargo.toml")),
     ("src/lib.rs", include_str!("../../runtime/src/lib.rs")),
     ("src/apify.rs", include_str!("../../runtime/src/apify.rs")),
+    ("src/breaker.rs", include_str!("../../runtime/src/breaker.rs")),
     ("src/cli.rs", include_str!("../../runtime/src/cli.rs")),
     ("src/code.rs", include_str!("../../runtime/src/code.rs")),
     ("src/credentials.rs", include_str!("../../runtime/src/credentials.rs")),

@@ -34,11 +34,13 @@ pub enum ErrorKind {
     Internal,
     /// The run was interrupted (Ctrl-C, SIGTERM) while the node ran.
     Cancelled,
+    /// A circuit breaker for the host is open: the call failed at once, without a request.
+    CircuitOpen,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Validation,
         ErrorKind::Permission,
         ErrorKind::NotFound,
@@ -50,6 +52,7 @@ impl ErrorKind {
         ErrorKind::Config,
         ErrorKind::Internal,
         ErrorKind::Cancelled,
+        ErrorKind::CircuitOpen,
     ];
 
     /// The name used in flow documents, envelopes and events.
@@ -66,6 +69,7 @@ impl ErrorKind {
             ErrorKind::Config => "config",
             ErrorKind::Internal => "internal",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::CircuitOpen => "circuit_open",
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Flow {
     pub mcp_servers: &'static [&'static crate::mcp::Server],
     /// Request rates shared by every node (`settings.rate_limits`).
     pub rate_limits: &'static [crate::ratelimit::RateLimit],
+    /// Circuit breakers by host, shared by every node (`settings.circuit_breakers`).
+    pub circuit_breakers: &'static [crate::breaker::CircuitBreaker],
 }
 
 impl Flow {

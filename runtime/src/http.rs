@@ -4,7 +4,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value};
 
+use crate::breaker::Breakers;
 use crate::error::{Error, ErrorKind};
+use crate::events::Events;
 use crate::flow::Flow;
 use crate::ratelimit::Limiters;
 
@@ -14,6 +16,8 @@ pub struct Http {
     client: reqwest::Client,
     /// The run's rate limits (none outside a run).
     limiters: std::sync::Arc<Limiters>,
+    /// The run's circuit breakers (none outside a run).
+    breakers: std::sync::Arc<Breakers>,
 }
 
 /// A request, as an `http_request` node's config compiles to.
@@ -113,14 +117,21 @@ impl Http {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::config(format!("cannot start the HTTP client: {e}")))?;
-        Ok(Http { client, limiters: Default::default() })
+        Ok(Http { client, limiters: Default::default(), breakers: Default::default() })
     }
 
-    /// The client for a run of `flow`, with its rate limits.
-    pub fn for_flow(flow: &Flow) -> Result<Self, Error> {
+    /// The client for a run of `flow`, with its rate limits and its circuit breakers (which
+    /// report their changes of state to `events`).
+    pub fn for_flow(flow: &Flow, events: &Events) -> Result<Self, Error> {
         let mut http = Http::new()?;
         http.limiters = std::sync::Arc::new(Limiters::new(flow));
+        http.breakers = std::sync::Arc::new(Breakers::new(flow, events));
         Ok(http)
+    }
+
+    /// The run's circuit breakers.
+    pub(crate) fn breakers(&self) -> &std::sync::Arc<Breakers> {
+        &self.breakers
     }
 
     /// The underlying client, for integrations.
@@ -130,21 +141,29 @@ impl Http {
 
     /// Sends `request`; the result is `{status, headers, body}`. A status outside `expect` is
     /// an error whose kind follows the status (and whose `data` is that same object).
+    ///
+    /// A circuit breaker that guards the host and is open fails the request at once with a
+    /// `circuit_open` error; the request's outcome is recorded in the node's logical call.
     pub async fn send(&self, request: Request) -> Result<Value, Error> {
+        let host = if self.limiters.is_empty() && self.breakers.is_empty() { None } else { host_key(&request.url) };
+        // Before the rate limits: a request the breaker refuses does not wait for a turn.
+        let ticket = self.breakers.admit(host.as_deref())?;
         if !self.limiters.is_empty() {
-            let host = reqwest::Url::parse(&request.url).ok().and_then(|url| {
-                let host = url.host_str()?.to_owned();
-                Some(match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host,
-                })
-            });
             let secrets: Vec<&str> = match &request.auth {
                 Auth::None => Vec::new(),
                 Auth::Bearer(secret) | Auth::Basic(secret) | Auth::Header(_, secret) => vec![secret.as_str()],
             };
             self.limiters.wait(host.as_deref(), &secrets).await;
         }
+        let Some(ticket) = ticket else { return self.exchange(request).await };
+        ticket.sent();
+        let result = self.exchange(request).await;
+        ticket.finish(&result);
+        result
+    }
+
+    /// Sends `request` and reads the answer (no rate limit, no breaker).
+    async fn exchange(&self, request: Request) -> Result<Value, Error> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| Error::config(format!("`{}` is not an HTTP method", request.method)))?;
         let target = format!("{} {}", request.method, request.url);
@@ -215,6 +234,17 @@ impl Http {
     }
 }
 
+/// How rate limits and circuit breakers name a URL's host: `api.example.com`, or
+/// `host:port` when the URL names a port that is not its scheme's default.
+fn host_key(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url.host_str()?.to_owned();
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
 /// The error for an unexpected HTTP status.
 pub fn status_error(target: &str, status: u16, body: &Value) -> Error {
     let kind = match status {
@@ -248,12 +278,26 @@ pub(crate) fn transport_error(target: &str, error: &reqwest::Error) -> Error {
         ErrorKind::Timeout
     } else if error.is_builder() {
         ErrorKind::Config
-    } else if error.is_decode() {
+    } else if error.is_decode() && decodes_json(error) {
         ErrorKind::Validation
     } else {
+        // A decode error without a JSON error behind it is the body failing to arrive: the
+        // connection closed before `Content-Length` bytes came, or was reset mid-body.
         ErrorKind::Network
     };
     Error::new(kind, message).with_code(if error.is_connect() { "connect" } else { kind.as_str() })
+}
+
+/// Whether a JSON parse error is among `error`'s causes (reqwest's `json()`, as rmcp uses it).
+fn decodes_json(error: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.is::<serde_json::Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// `Retry-After` is either seconds or an HTTP date.

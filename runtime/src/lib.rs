@@ -7,6 +7,7 @@
 //! and supplies the pieces it calls (HTTP, templates, jq, credentials).
 
 pub mod apify;
+pub mod breaker;
 pub mod cli;
 pub mod code;
 pub mod credentials;

@@ -149,7 +149,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
     let run = Arc::new(RunState {
         flow,
         input,
-        http: Http::for_flow(flow)?,
+        http: Http::for_flow(flow, &events)?,
         events: events.clone(),
         mcp: Default::default(),
         replay: options.replay.clone(),
@@ -411,9 +411,11 @@ async fn run_node(mut cx: Cx) -> Finished {
         Error::timeout(format!("the node's deadline of {ms} ms passed during attempt {attempts}"))
             .with_code("node_deadline")
     };
+    // Circuit breakers count the node's run once, however many attempts it makes.
+    let logical_call = crate::breaker::LogicalCall::new(cx.http());
     loop {
         cx.attempt = attempt;
-        let call = (node.run)(cx.clone());
+        let call = logical_call.scope((node.run)(cx.clone()));
         let attempt_deadline = node.timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
         // The earlier of the attempt's limit and the node's deadline cuts the attempt.
         let cut_at = match (attempt_deadline, deadline) {

@@ -7,7 +7,8 @@ use serde_json::Value;
 use super::reader::{list, type_name, Field, Reader, Sink, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::model::{
-    Credential, CredentialSource, Edge, Flow, Node, NodeRetry, OnError, RateKey, RateLimit, RetryPolicy, Settings,
+    CircuitBreaker, Credential, CredentialSource, Edge, Flow, Node, NodeRetry, OnError, RateKey, RateLimit,
+    RetryPolicy, Settings,
 };
 use crate::nodes::{NodeKind, Support};
 
@@ -32,6 +33,21 @@ pub const RATE_LIMIT_FIELDS: &[Field] = &[
     Field::opt("burst", Ty::Integer, "requests that may go at once after a quiet time (default 1)"),
 ];
 
+pub const CIRCUIT_BREAKER_FIELDS: &[Field] = &[
+    Field::req("host", Ty::String, "the host the breaker guards: `api.example.com`, with `:port` if not the default"),
+    Field::opt(
+        "failure_threshold",
+        Ty::Integer,
+        "consecutive failed calls (5xx, timeouts, network errors) that open it (default 5)",
+    ),
+    Field::opt(
+        "open_ms",
+        Ty::Integer,
+        "how long it stays open, failing calls at once, before a trial call (default 30000)",
+    ),
+    Field::opt("success_threshold", Ty::Integer, "consecutive successful trial calls that close it again (default 1)"),
+];
+
 pub const SETTINGS_FIELDS: &[Field] = &[
     Field::opt("max_concurrency", Ty::Integer, "how many nodes may run at once (default 16)"),
     Field::opt("timeout_ms", Ty::Integer, "a deadline for the whole run"),
@@ -40,6 +56,11 @@ pub const SETTINGS_FIELDS: &[Field] = &[
         "rate_limits",
         Ty::ListOf(RATE_LIMIT_FIELDS),
         "request rates shared by every node, by host or credential",
+    ),
+    Field::opt(
+        "circuit_breakers",
+        Ty::ListOf(CIRCUIT_BREAKER_FIELDS),
+        "per host: stop calling a failing service for a while",
     ),
 ];
 
@@ -249,6 +270,71 @@ fn settings(sink: &mut Sink, value: &Value) -> Settings {
     if let Some(value) = r.get("retry") {
         out.retry = retry_policy(sink, value, "/settings/retry", &RetryPolicy::default());
     }
+    if let Some(value) = r.get("circuit_breakers") {
+        out.circuit_breakers = circuit_breakers(sink, value);
+    }
+    out
+}
+
+/// Whether `host` is a host name alone (`api.example.com`, `127.0.0.1:8080`, `[::1]:80`), as
+/// rate limits and circuit breakers name hosts; reports it on `r` otherwise.
+fn check_host(sink: &mut Sink, r: &mut Reader, host: &str) {
+    let valid = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+    if !valid {
+        r.invalid(
+            sink,
+            "host",
+            format!("`{host}` is not a host name"),
+            "write the host alone, without scheme or path: \"api.example.com\" (with `:port` if not the default)"
+                .to_owned(),
+        );
+    }
+}
+
+/// `settings.circuit_breakers`: one breaker per host, with its thresholds and open time.
+fn circuit_breakers(sink: &mut Sink, value: &Value) -> Vec<CircuitBreaker> {
+    let Value::Array(items) = value else {
+        sink.push(
+            Diagnostic::new(
+                Code::E002,
+                "/settings/circuit_breakers",
+                format!("`circuit_breakers` must be an array, not {}", type_name(value)),
+            )
+            .help("write [{\"host\": \"api.example.com\", \"failure_threshold\": 5, \"open_ms\": 30000}, ...]"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // Every host named so far, with its entry's index, also when that entry has other mistakes.
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let pointer = format!("/settings/circuit_breakers/{i}");
+        let Some(mut r) = Reader::new(sink, item, &pointer, CIRCUIT_BREAKER_FIELDS, "a circuit breaker") else {
+            continue;
+        };
+        let host = r.string(sink, "host");
+        if let Some(host) = host {
+            check_host(sink, &mut r, host);
+        }
+        let failure_threshold =
+            r.integer(sink, "failure_threshold", 1, 1000).unwrap_or(CircuitBreaker::DEFAULT_FAILURE_THRESHOLD);
+        let open_ms = r.integer(sink, "open_ms", 1, 86_400_000).unwrap_or(CircuitBreaker::DEFAULT_OPEN_MS);
+        let success_threshold =
+            r.integer(sink, "success_threshold", 1, 1000).unwrap_or(CircuitBreaker::DEFAULT_SUCCESS_THRESHOLD);
+        let Some(host) = host.map(str::to_ascii_lowercase) else { continue };
+        if let Some((_, first)) = seen.iter().find(|(h, _)| *h == host) {
+            sink.push(
+                Diagnostic::new(Code::E015, r.child("host"), format!("a second circuit breaker for `{host}`")).help(
+                    format!("keep one breaker per host: merge this entry into /settings/circuit_breakers/{first}"),
+                ),
+            );
+            continue;
+        }
+        seen.push((host.clone(), i));
+        if r.ok {
+            out.push(CircuitBreaker { host, failure_threshold, open_ms, success_threshold });
+        }
+    }
     out
 }
 
@@ -271,15 +357,7 @@ fn rate_limits(sink: &mut Sink, value: &Value, credentials: &[String]) -> Vec<Ra
         let Some(mut r) = Reader::new(sink, item, &pointer, RATE_LIMIT_FIELDS, "a rate limit") else { continue };
         let key = match (r.string(sink, "host"), r.string(sink, "credential")) {
             (Some(host), None) => {
-                let valid = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
-                if !valid {
-                    r.invalid(
-                        sink,
-                        "host",
-                        format!("`{host}` is not a host name"),
-                        "write the host alone, without scheme or path: \"api.example.com\" (with `:port` if not the default)".to_owned(),
-                    );
-                }
+                check_host(sink, &mut r, host);
                 Some(RateKey::Host(host.to_ascii_lowercase()))
             }
             (None, Some(name)) => {

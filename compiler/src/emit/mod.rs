@@ -580,6 +580,20 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
         let burst = Literal::u32_unsuffixed(limit.burst as u32);
         quote! { rt::ratelimit::RateLimit { key: #key, per_second: #per_second, burst: #burst } }
     });
+    let circuit_breakers = ir.settings.circuit_breakers.iter().map(|breaker| {
+        let host = &breaker.host;
+        let failure_threshold = Literal::u32_unsuffixed(breaker.failure_threshold as u32);
+        let open_ms = Literal::u64_unsuffixed(breaker.open_ms);
+        let success_threshold = Literal::u32_unsuffixed(breaker.success_threshold as u32);
+        quote! {
+            rt::breaker::CircuitBreaker {
+                host: #host,
+                failure_threshold: #failure_threshold,
+                open_ms: #open_ms,
+                success_threshold: #success_threshold,
+            }
+        }
+    });
     let mcp_idents = ir.mcp_servers.iter().map(|s| nodes::mcp_tool::server_ident(&s.name));
     let mcp_statics = ir.mcp_servers.iter().map(|s| {
         let users: Vec<&str> = s.users.iter().map(String::as_str).collect();
@@ -620,6 +634,7 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
             jq_filters: JQ_FILTERS,
             mcp_servers: &[#(&#mcp_idents),*],
             rate_limits: &[#(#rate_limits),*],
+            circuit_breakers: &[#(#circuit_breakers),*],
         };
 
         #(#mcp_statics)*
