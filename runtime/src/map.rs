@@ -8,9 +8,9 @@
 //!
 //! An item's failure is its own: the other items still run (under `on_error: fail` no new
 //! item starts after a failure, and the ones in flight finish). The map's envelope holds every
-//! item's result in `data` (`null` for an item that failed or did not run) and every item's
-//! record in `metadata.items`: status, duration, and for a failed item its input, its error
-//! and its nodes' envelopes. The scheduler builds that envelope from the map's [`Progress`],
+//! item's result in `data` (`null` for an item that failed or did not run), the tally in
+//! `metadata.counts`, and in `metadata.items` a record of every item that did not succeed:
+//! its status, and for a failed item its input, its error and its nodes' envelopes. The scheduler builds that envelope from the map's [`Progress`],
 //! which the map fills in as items finish: so it is complete also when a deadline or an
 //! interrupt cuts the map short.
 
@@ -33,12 +33,26 @@ pub struct MapFlow {
     pub concurrency: usize,
 }
 
-/// How one item went.
+/// How one item went. A success is only counted (its result is in `Progress::results`), so
+/// the per-item cost of a long map is its result and one word here.
 enum Record {
-    Success { duration_ms: u64 },
+    Success,
     /// Some node of the item failed, and the failure was handled inside the item.
-    Partial { duration_ms: u64, nodes: Map<String, Value> },
-    Failed { duration_ms: u64, error: Error, nodes: Map<String, Value> },
+    Partial(Box<Partial>),
+    Failed(Box<Failed>),
+}
+
+struct Partial {
+    duration_ms: u64,
+    /// The envelopes of the nodes that failed and were handled.
+    nodes: Map<String, Value>,
+}
+
+struct Failed {
+    duration_ms: u64,
+    error: Error,
+    /// Every node's envelope.
+    nodes: Map<String, Value>,
 }
 
 /// What a map has done so far: filled in by the map as its items finish, read by the
@@ -77,7 +91,7 @@ impl Progress {
     }
 
     fn record(&mut self, slot: usize, result: Value, record: Record) {
-        if matches!(record, Record::Success { .. } | Record::Partial { .. }) {
+        if matches!(record, Record::Success | Record::Partial(_)) {
             self.items[slot] = Value::Null;
         }
         self.results[slot] = result;
@@ -87,7 +101,7 @@ impl Progress {
     /// The failed item with the lowest index, and how many items failed.
     fn failures(&self) -> Option<(usize, &Error, usize)> {
         let mut failed = self.records.iter().enumerate().filter_map(|(slot, r)| match r {
-            Some(Record::Failed { error, .. }) => Some((slot, error)),
+            Some(Record::Failed(failed)) => Some((slot, &failed.error)),
             _ => None,
         });
         let (slot, error) = failed.next()?;
@@ -145,7 +159,7 @@ impl Cx {
                 next += 1;
             }
             let Some((slot, result, record)) = running.next().await else { break };
-            let failed = matches!(record, Record::Failed { .. });
+            let failed = matches!(record, Record::Failed(_));
             let mut progress = lock(&progress);
             let index = progress.indices[slot];
             progress.record(slot, result, record);
@@ -214,21 +228,21 @@ impl Cx {
         let record = match executed.failure {
             Some(failed) => {
                 let error = executed.envelopes[failed].error.clone().unwrap_or_else(|| Error::internal("a node failed"));
-                Record::Failed { duration_ms, error, nodes: envelopes(false) }
+                Record::Failed(Box::new(Failed { duration_ms, error, nodes: envelopes(false) }))
             }
-            None if executed.handled => Record::Partial { duration_ms, nodes: envelopes(true) },
-            None => Record::Success { duration_ms },
+            None if executed.handled => Record::Partial(Box::new(Partial { duration_ms, nodes: envelopes(true) })),
+            None => Record::Success,
         };
         let status = match &record {
-            Record::Success { .. } => "success",
-            Record::Partial { .. } => "partial",
-            Record::Failed { .. } => "error",
+            Record::Success => "success",
+            Record::Partial(_) => "partial",
+            Record::Failed(_) => "error",
         };
         run.events.emit(
             "map_item",
             self.scope.event_fields(json!({ "node": map.id, "index": index, "status": status, "duration_ms": duration_ms })),
         );
-        (slot, if matches!(record, Record::Failed { .. }) { Value::Null } else { result }, record)
+        (slot, if matches!(record, Record::Failed(_)) { Value::Null } else { result }, record)
     }
 }
 
@@ -249,48 +263,47 @@ pub(crate) fn finish(scope: &Scope, node: usize, envelope: &mut Envelope) -> Opt
     let (mut success, mut partial, mut failed, mut skipped) = (0, 0, 0, 0);
     let mut handled_inside = false;
     let cut = envelope.error.clone();
-    let list: Vec<Value> = records
-        .into_iter()
-        .zip(items)
-        .enumerate()
-        .map(|(slot, (record, item))| {
-            let index = indices[slot];
-            match record {
-                Some(Record::Success { duration_ms }) => {
-                    success += 1;
-                    json!({ "index": index, "status": "success", "duration_ms": duration_ms })
-                }
-                Some(Record::Partial { duration_ms, nodes }) => {
-                    partial += 1;
-                    handled_inside = true;
-                    json!({ "index": index, "status": "partial", "duration_ms": duration_ms, "nodes": nodes })
-                }
-                Some(Record::Failed { duration_ms, error, nodes }) => {
-                    failed += 1;
-                    json!({ "index": index, "status": "error", "duration_ms": duration_ms, "item": item, "error": error, "nodes": nodes })
-                }
-                None if slot < started => {
-                    // Running when the map was cut (a deadline, an interrupt).
-                    failed += 1;
-                    let error = match &cut {
-                        Some(cut) => Error { message: format!("the map was cut while this item ran: {}", cut.message), ..cut.clone() },
-                        None => Error::new(ErrorKind::Internal, "the item did not finish"),
-                    };
-                    json!({ "index": index, "status": "error", "item": item, "error": error })
-                }
-                None => {
-                    skipped += 1;
-                    let reason =
-                        stopped.clone().or_else(|| cut.as_ref().map(|e| format!("not run: the map was cut short: {}", e.message)));
-                    json!({ "index": index, "status": "skipped", "item": item, "reason": reason.unwrap_or_else(|| "not run".to_owned()) })
-                }
+    // One record per item that did not succeed, in item order; a successful item is counted,
+    // and its result is in `data`.
+    let mut list: Vec<Value> = Vec::new();
+    for (slot, (record, item)) in records.into_iter().zip(items).enumerate() {
+        let index = indices[slot];
+        match record {
+            Some(Record::Success) => success += 1,
+            Some(Record::Partial(p)) => {
+                partial += 1;
+                handled_inside = true;
+                list.push(json!({ "index": index, "status": "partial", "duration_ms": p.duration_ms, "nodes": p.nodes }));
             }
-        })
-        .collect();
+            Some(Record::Failed(f)) => {
+                failed += 1;
+                list.push(json!({
+                    "index": index, "status": "error", "duration_ms": f.duration_ms,
+                    "item": item, "error": f.error, "nodes": f.nodes,
+                }));
+            }
+            None if slot < started => {
+                // Running when the map was cut (a deadline, an interrupt).
+                failed += 1;
+                let error = match &cut {
+                    Some(cut) => Error { message: format!("the map was cut while this item ran: {}", cut.message), ..cut.clone() },
+                    None => Error::new(ErrorKind::Internal, "the item did not finish"),
+                };
+                list.push(json!({ "index": index, "status": "error", "item": item, "error": error }));
+            }
+            None => {
+                skipped += 1;
+                let reason = stopped
+                    .clone()
+                    .or_else(|| cut.as_ref().map(|e| format!("not run: the map was cut short: {}", e.message)));
+                list.push(json!({ "index": index, "status": "skipped", "item": item, "reason": reason.unwrap_or_else(|| "not run".to_owned()) }));
+            }
+        }
+    }
     envelope.data = Value::Array(results);
     envelope.metadata.insert(
         "counts".into(),
-        json!({ "total": list.len(), "success": success, "partial": partial, "error": failed, "skipped": skipped }),
+        json!({ "total": indices.len(), "success": success, "partial": partial, "error": failed, "skipped": skipped }),
     );
     envelope.metadata.insert("items".into(), Value::Array(list));
     Some(Ended { handled_inside })

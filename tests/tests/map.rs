@@ -34,6 +34,12 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The record of item `index` in a map's envelope (only items that did not succeed have one).
+fn record(map: &Value, index: usize) -> &Value {
+    let records = map["metadata"]["items"].as_array().expect("metadata.items");
+    records.iter().find(|r| r["index"] == index).unwrap_or_else(|| panic!("no record of item {index}: {records:#?}"))
+}
+
 fn read_lines(path: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -62,21 +68,24 @@ fn a_thousand_items_keep_their_order_their_failures_and_a_dead_letter_each() {
     assert_eq!(map["error"]["kind"], "server_error");
     assert_eq!(map["metadata"]["counts"], json!({"total": 1000, "success": 950, "partial": 0, "error": 50, "skipped": 0}));
     let data = map["data"].as_array().unwrap();
-    let records = map["metadata"]["items"].as_array().unwrap();
-    assert_eq!((data.len(), records.len()), (1000, 1000));
+    assert_eq!(data.len(), 1000);
     for i in 0..1000 {
-        assert_eq!(records[i]["index"], i, "records are in item order");
         if failing.contains(&i) {
             assert_eq!(data[i], Value::Null, "item {i}");
-            assert_eq!(records[i]["status"], "error");
-            assert_eq!(records[i]["error"]["status"], 503);
-            assert_eq!(records[i]["item"]["id"], i, "a failed item keeps its input");
-            assert_eq!(records[i]["nodes"]["fetch"]["status"], "error", "and its nodes' envelopes");
-            assert_eq!(records[i]["nodes"]["result"]["status"], "skipped");
         } else {
             assert_eq!(data[i], json!({"index": i, "id": i, "status": 200}), "item {i}");
-            assert_eq!(records[i]["status"], "success");
         }
+    }
+    // A record of each failed item, in item order, with its input, error and nodes.
+    let records = map["metadata"]["items"].as_array().unwrap();
+    let recorded: Vec<usize> = records.iter().map(|r| r["index"].as_u64().unwrap() as usize).collect();
+    assert_eq!(recorded, failing.iter().copied().collect::<Vec<_>>());
+    for r in records {
+        assert_eq!(r["status"], "error");
+        assert_eq!(r["error"]["status"], 503);
+        assert_eq!(r["item"]["id"], r["index"], "a failed item keeps its input");
+        assert_eq!(r["nodes"]["fetch"]["status"], "error", "and its nodes' envelopes");
+        assert_eq!(r["nodes"]["result"]["status"], "skipped");
     }
     // Downstream of the map runs on what the items produced.
     assert_eq!(first.result["outputs"]["succeeded"], 950);
@@ -108,9 +117,10 @@ fn a_thousand_items_keep_their_order_their_failures_and_a_dead_letter_each() {
     assert_eq!(replay.status(), "success");
     let map = replay.node("each");
     assert_eq!(map["metadata"]["counts"]["total"], 50);
-    let replayed: Vec<u64> = map["metadata"]["items"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
+    let replayed: Vec<u64> = map["data"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
     assert_eq!(replayed, failing.iter().map(|&i| i as u64).collect::<Vec<_>>(), "the old indices, in order");
     assert_eq!(map["data"][0], json!({"index": 7, "id": 7, "status": 200}));
+    assert_eq!(map["metadata"]["items"], json!([]), "every replayed item succeeded");
     let flaky = server.requests_to("/flaky/k-");
     assert_eq!(flaky.len(), 100, "each failed item was called once more");
     assert_eq!(server.requests_to("/slow/k-").len(), 950, "no item that had succeeded ran again");
@@ -130,10 +140,10 @@ fn on_error_fail_starts_no_item_after_a_failure() {
     assert_eq!(result.status(), "error");
     let map = result.node("each");
     assert_eq!(map["metadata"]["counts"], json!({"total": 20, "success": 7, "partial": 0, "error": 1, "skipped": 12}));
-    let records = map["metadata"]["items"].as_array().unwrap();
-    for record in &records[8..] {
-        assert_eq!(record["status"], "skipped");
-        assert_eq!(record["reason"], "not run: item 3 failed, and the map's on_error is fail");
+    assert_eq!(record(map, 3)["status"], "error");
+    for i in 8..20 {
+        assert_eq!(record(map, i)["status"], "skipped");
+        assert_eq!(record(map, i)["reason"], "not run: item 3 failed, and the map's on_error is fail");
     }
     assert!(map["error"]["message"].as_str().unwrap().contains("12 items were not started"), "{map}");
     assert_eq!(server.requests_to("/slow/ff-").len(), 7, "no item was started after the failure");
@@ -166,14 +176,13 @@ fn the_flow_deadline_cuts_a_map_and_keeps_the_items_that_finished() {
     for i in 0..4 {
         assert_eq!(map["data"][i], json!({"index": i, "id": i, "status": 200}), "item {i} finished before the deadline");
     }
-    let records = map["metadata"]["items"].as_array().unwrap();
-    for record in &records[4..12] {
-        assert_eq!(record["status"], "error");
-        assert_eq!(record["error"]["kind"], "timeout");
-        assert!(record["item"]["path"].as_str().unwrap().contains("ms=10000"));
+    for i in 4..12 {
+        assert_eq!(record(map, i)["status"], "error");
+        assert_eq!(record(map, i)["error"]["kind"], "timeout");
+        assert!(record(map, i)["item"]["path"].as_str().unwrap().contains("ms=10000"));
     }
-    assert_eq!(records[12]["status"], "skipped");
-    assert_eq!(records[13]["reason"], "not run: the map was cut short: the flow's deadline of 1500 ms passed while this node ran");
+    assert_eq!(record(map, 12)["status"], "skipped");
+    assert_eq!(record(map, 13)["reason"], "not run: the map was cut short: the flow's deadline of 1500 ms passed while this node ran");
     assert_eq!(result.node("count")["status"], "skipped");
     assert!(result.result["duration_ms"].as_u64().unwrap() < 5000, "the stalled calls were not waited for");
     // The stalled requests were cancelled: the server saw their connections close.
@@ -205,7 +214,7 @@ fn a_map_whose_items_are_not_an_array_fails_with_a_clear_error() {
     let binary = build_with("map-grid", "not-array", &[("\"items\": \"{{ item.cells }}\"", "\"items\": \"{{ item }}\"")]);
     let result = run(&binary, &json!({ "rows": [ { "cells": [1] } ] }), &[], &[]);
     assert_eq!(result.code, 1, "{}", result.stdout);
-    let row = &result.node("rows")["metadata"]["items"][0];
+    let row = record(result.node("rows"), 0);
     assert_eq!(row["status"], "error");
     assert_eq!(row["error"]["code"], "items_not_array");
     assert_eq!(row["error"]["message"], "the map's `items` must be an array, and it is an object");
@@ -234,4 +243,40 @@ fn a_rate_limit_holds_across_map_items_and_concurrent_nodes() {
         }
     }
     assert!(times[99] >= 4.5, "100 calls at 20/s with a burst of 5 take about 4.75 s, not {:.2} s", times[99]);
+}
+
+#[test]
+fn ctrl_c_during_a_map_reports_every_item_and_exits_130() {
+    use std::process::{Command, Stdio};
+    let server = TestServer::start_blocking();
+    let binary = build("map-items");
+    let items: Vec<Value> = (0..14)
+        .map(|i| json!({ "id": i, "path": format!("/slow/int-{i}?ms={}", if i < 4 { 20 } else { 10_000 }) }))
+        .collect();
+    let input = json!({ "base_url": server.base_url(), "items": items }).to_string();
+    let child = Command::new(&binary)
+        .args(["run", "--input-json", &input])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the eight stalling items are in flight, interrupt the program.
+    let began = std::time::Instant::now();
+    while server.requests_to("/slow/int-").len() < 12 {
+        assert!(began.elapsed() < Duration::from_secs(20), "the items never reached the server");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    assert!(sent.success());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["status"], "cancelled");
+    let map = &result["nodes"]["each"];
+    assert_eq!(map["error"]["code"], "interrupted");
+    assert_eq!(map["metadata"]["counts"], json!({"total": 14, "success": 4, "partial": 0, "error": 8, "skipped": 2}));
+    assert_eq!(record(map, 5)["error"]["kind"], "cancelled");
+    assert_eq!(map["data"][3], json!({"index": 3, "id": 3, "status": 200}), "finished items keep their results");
+    assert_eq!(result["nodes"]["count"]["status"], "skipped");
 }
