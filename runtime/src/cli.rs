@@ -59,6 +59,15 @@ struct ServeArgs {
     /// Write each run's progress events (JSON lines) to stderr.
     #[arg(long)]
     events: bool,
+    /// `/mcp` also accepts this `Host` (DNS-rebinding protection accepts loopback names only).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// `/mcp` also accepts requests from this browser origin.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// `/mcp` requires `Authorization: Bearer <secret>`, the secret being this credential.
+    #[arg(long, value_name = "NAME")]
+    auth_credential: Option<String>,
 }
 
 /// The options of `mcp`.
@@ -186,12 +195,25 @@ fn serve(flow: &'static Flow, args: ServeArgs) -> ExitCode {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
+    let token = match &args.auth_credential {
+        None => None,
+        Some(name) => match flow.credential(name) {
+            Ok(secret) => Some(secret),
+            Err(error) => return bad_input(&error.message),
+        },
+    };
     let options = crate::serve::ServeOptions {
         addr: args.addr,
         max_runs: args.max_runs,
         max_body: args.max_body,
         schedule: !args.no_schedule,
         events: args.events,
+        mcp: crate::mcp_server::HttpOptions {
+            allow_hosts: args.allow_hosts,
+            allow_origins: args.allow_origins,
+            token,
+            events: args.events,
+        },
     };
     match runtime.block_on(crate::serve::serve(flow, options)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -384,6 +406,17 @@ pub fn describe(flow: &Flow) -> Value {
         .collect();
     let input_schema = flow.input_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
     let credentials: Vec<Value> = flow.credentials.iter().map(|c| c.describe()).collect();
+    let trigger = flow.nodes.iter().find_map(|n| {
+        Some(match n.trigger? {
+            crate::flow::Trigger::Webhook(hook) => json!({
+                "node": n.id, "kind": "webhook", "method": hook.method, "path": hook.path,
+                "signed": hook.hmac.is_some(),
+            }),
+            crate::flow::Trigger::Schedule(schedule) => json!({
+                "node": n.id, "kind": "schedule", "cron": schedule.cron, "timezone": schedule.timezone,
+            }),
+        })
+    });
     json!({
         "id": flow.id,
         "name": flow.name,
@@ -392,5 +425,6 @@ pub fn describe(flow: &Flow) -> Value {
         "edges": edges,
         "input_schema": input_schema,
         "credentials": credentials,
+        "trigger": trigger,
     })
 }

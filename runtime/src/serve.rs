@@ -57,6 +57,8 @@ pub struct ServeOptions {
     pub schedule: bool,
     /// Write each run's progress events to stderr.
     pub events: bool,
+    /// How `/mcp` checks its requests.
+    pub mcp: crate::mcp_server::HttpOptions,
 }
 
 /// What every request handler shares.
@@ -124,15 +126,7 @@ pub async fn serve(flow: &'static Flow, options: ServeOptions) -> Result<(), Str
         let filter = MethodFilter::try_from(method).map_err(|e| e.to_string())?;
         app = app.route(hook.path, on(filter, webhook_request));
     }
-    let mcp = crate::mcp_server::router(
-        flow,
-        crate::mcp_server::HttpOptions {
-            allow_hosts: Vec::new(),
-            allow_origins: Vec::new(),
-            token: None,
-            events: options.events,
-        },
-    );
+    let mcp = crate::mcp_server::router(flow, options.mcp.clone());
     let app = app.fallback(not_found).with_state(service.clone()).merge(mcp);
 
     let stopping = CancellationToken::new();
