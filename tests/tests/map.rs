@@ -72,11 +72,11 @@ fn a_thousand_items_keep_their_order_their_failures_and_a_dead_letter_each() {
     );
     let data = map["data"].as_array().unwrap();
     assert_eq!(data.len(), 1000);
-    for i in 0..1000 {
+    for (i, result) in data.iter().enumerate() {
         if failing.contains(&i) {
-            assert_eq!(data[i], Value::Null, "item {i}");
+            assert_eq!(*result, Value::Null, "item {i}");
         } else {
-            assert_eq!(data[i], json!({"index": i, "id": i, "status": 200}), "item {i}");
+            assert_eq!(*result, json!({"index": i, "id": i, "status": 200}), "item {i}");
         }
     }
     // A record of each failed item, in item order, with its input, error and nodes.

@@ -24,7 +24,12 @@ struct Served {
 impl Served {
     fn start(binary: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         let mut command = Command::new(binary);
-        command.args(["serve", "--addr", "127.0.0.1:0"]).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        command
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (k, v) in env {
             command.env(k, v);
         }
@@ -43,7 +48,9 @@ impl Served {
                 lines.lock().unwrap().push(line);
             }
         });
-        let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("serve did not start: {:?}", log.lock().unwrap()));
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("serve did not start: {:?}", log.lock().unwrap()));
         Served { child, base: format!("http://{addr}"), log }
     }
 
@@ -138,7 +145,13 @@ fn post_run_answers_the_run_result_and_refuses_bad_requests() {
 }
 
 fn result_run_id(served: &Served, n: usize) -> Value {
-    served.log_lines().into_iter().filter(|l| l["message"] == "run finished").nth(n).map(|l| l["run_id"].clone()).unwrap()
+    served
+        .log_lines()
+        .into_iter()
+        .filter(|l| l["message"] == "run finished")
+        .nth(n)
+        .map(|l| l["run_id"].clone())
+        .unwrap()
 }
 
 #[test]
@@ -150,11 +163,15 @@ fn the_webhook_runs_only_for_a_fresh_valid_signature() {
     let t = now();
     let signature = sign(t, &body);
     let stamp = t.to_string();
-    let signed = [("x-signature-256", signature.as_str()), ("x-timestamp", stamp.as_str()), ("x-event", "order.placed")];
+    let signed =
+        [("x-signature-256", signature.as_str()), ("x-timestamp", stamp.as_str()), ("x-event", "order.placed")];
 
     let (status, _, result) = call("POST", &url, &signed, &body);
     assert_eq!(status, 200, "{result}");
-    assert_eq!(result["outputs"]["answer"], json!({ "status": 200, "key": "w1", "event": "order.placed", "source": "shop" }));
+    assert_eq!(
+        result["outputs"]["answer"],
+        json!({ "status": 200, "key": "w1", "event": "order.placed", "source": "shop" })
+    );
     let request = &result["nodes"]["hook"]["data"];
     assert_eq!((&request["method"], &request["path"]), (&json!("POST"), &json!("/hooks/order")));
     assert_eq!(server.requests_to("/slow/w1").len(), 1);
@@ -175,7 +192,8 @@ fn the_webhook_runs_only_for_a_fresh_valid_signature() {
     let (status, _, error) = call("POST", &url, &[("x-timestamp", &stamp)], &other);
     assert_eq!((status, error["error"].as_str()), (401, Some("the request has no `x-signature-256` signature header")));
     let old = t - 1000;
-    let (status, _, error) = call("POST", &url, &[("x-signature-256", &sign(old, &other)), ("x-timestamp", &old.to_string())], &other);
+    let (status, _, error) =
+        call("POST", &url, &[("x-signature-256", &sign(old, &other)), ("x-timestamp", &old.to_string())], &other);
     assert_eq!(status, 401);
     assert!(error["error"].as_str().unwrap().contains("more than the 300 s allowed"), "{error}");
     assert_eq!(server.requests_to("/slow/w2").len(), 0, "no refused request ran the flow");
@@ -185,7 +203,10 @@ fn the_webhook_runs_only_for_a_fresh_valid_signature() {
 
     let (_, _, metrics) = call("GET", &served.url("/metrics"), &[], "");
     let metrics = metrics.as_str().unwrap().to_owned();
-    assert!(metrics.contains("flowc_requests_refused_total{flow=\"serve-hook\",reason=\"unauthorized\"} 5"), "{metrics}");
+    assert!(
+        metrics.contains("flowc_requests_refused_total{flow=\"serve-hook\",reason=\"unauthorized\"} 5"),
+        "{metrics}"
+    );
     assert_eq!(served.stop(), 0);
 }
 
@@ -199,10 +220,17 @@ fn health_readiness_and_metrics_answer_and_metrics_count_runs() {
     let (status, _, deep) = call("GET", &served.url("/readyz?deep=1"), &[], "");
     assert_eq!(status, 200, "{deep}");
     assert_eq!(deep["status"], "ok");
-    assert!(deep["checks"].as_array().unwrap().iter().any(|c| c["check"] == "credential" && c["target"] == "hook"), "{deep}");
+    assert!(
+        deep["checks"].as_array().unwrap().iter().any(|c| c["check"] == "credential" && c["target"] == "hook"),
+        "{deep}"
+    );
 
     let metric = |text: &str, name: &str| -> f64 {
-        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
     };
     let success = "flowc_runs_total{flow=\"serve-hook\",status=\"success\"}";
     let (_, _, before) = call("GET", &served.url("/metrics"), &[], "");
@@ -243,7 +271,16 @@ fn a_full_service_answers_503_with_retry_after() {
     }
     assert_eq!(server.requests_to("/slow/b3").len(), 0);
     // With the runs done, there is room again.
-    assert_eq!(call("POST", &served.url("/run"), &[], &json!({ "base_url": server.base_url(), "key": "b4", "ms": 1 }).to_string()).0, 200);
+    assert_eq!(
+        call(
+            "POST",
+            &served.url("/run"),
+            &[],
+            &json!({ "base_url": server.base_url(), "key": "b4", "ms": 1 }).to_string()
+        )
+        .0,
+        200
+    );
 }
 
 #[test]
@@ -259,7 +296,11 @@ fn sigterm_lets_fifty_runs_in_flight_finish_then_exits_0() {
         .collect();
     let began = Instant::now();
     while server.requests_to("/slow/t").len() < 50 {
-        assert!(began.elapsed() < Duration::from_secs(20), "only {} runs reached the server", server.requests_to("/slow/t").len());
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "only {} runs reached the server",
+            server.requests_to("/slow/t").len()
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
     let base = served.base.clone();
