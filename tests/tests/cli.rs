@@ -545,11 +545,14 @@ fn schema_describes_flow_documents() {
             "huggingface_inference",
             "input",
             "llm",
+            "map",
             "mcp_tool",
             "merge",
             "output",
+            "schedule",
             "switch",
-            "transform"
+            "transform",
+            "webhook"
         ],
         "{kinds:?}"
     );
