@@ -239,11 +239,15 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
         pod["restartPolicy"] = json!("Never");
     }
     let pod_template = json!({"metadata": {"labels": labels}, "spec": pod});
-    let mut job_spec = json!({"backoffLimit": 0, "ttlSecondsAfterFinished": 86_400, "template": pod_template});
+    let mut job_spec = serde_json::Map::new();
+    job_spec.insert("backoffLimit".into(), json!(0));
     if let Some(ms) = flow.timeout_ms {
         // The flow's own deadline plus a minute for start-up and the result.
-        job_spec["activeDeadlineSeconds"] = json!(ms.div_ceil(1000) + 60);
+        job_spec.insert("activeDeadlineSeconds".into(), json!(ms.div_ceil(1000) + 60));
     }
+    job_spec.insert("ttlSecondsAfterFinished".into(), json!(86_400));
+    job_spec.insert("template".into(), pod_template.clone());
+    let job_spec = Value::Object(job_spec);
 
     let mut files = BTreeMap::new();
     let mut put = |file: &str, value: Value| {
@@ -278,16 +282,19 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
             );
         }
         Workload::CronJob { schedule, time_zone } => {
-            let mut spec = json!({
-                "schedule": schedule,
+            let mut spec = json!({"schedule": schedule});
+            if let Some(zone) = time_zone {
+                spec["timeZone"] = json!(zone);
+            }
+            let rest = json!({
                 "concurrencyPolicy": "Forbid",
                 "startingDeadlineSeconds": 300,
                 "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {"metadata": {"labels": labels}, "spec": job_spec},
             });
-            if let Some(zone) = time_zone {
-                spec["timeZone"] = json!(zone);
+            if let (Value::Object(spec), Value::Object(rest)) = (&mut spec, rest) {
+                spec.extend(rest);
             }
             put(
                 "cronjob.yaml",
@@ -316,18 +323,28 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
     Manifests { workload: workload.clone(), name, secret, secret_keys, files }
 }
 
-/// A JSON value as a YAML document: block style, every string double-quoted (JSON's string
-/// syntax is YAML's double-quoted style), so no value is read as another type.
+/// A JSON value as a YAML document, in block style. A string is written plain when no YAML
+/// reader can take it for anything else (`batch/v1`, `shop-sync`, `RuntimeDefault`), double-quoted
+/// otherwise (JSON's string syntax is YAML's double-quoted style): `"1"`, `"true"`, `"256Mi"`.
 pub fn yaml(value: &Value) -> String {
     let mut out = String::new();
     block(value, 0, &mut out);
     out
 }
 
+/// Whether a string reads back as the same string when written plain, in YAML 1.1 and 1.2.
+fn plain_safe(text: &str) -> bool {
+    const WORDS: &[&str] = &["y", "n", "yes", "no", "on", "off", "true", "false", "null"];
+    text.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '/')
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && !WORDS.contains(&text.to_ascii_lowercase().as_str())
+}
+
 fn scalar(value: &Value) -> String {
     match value {
         Value::Object(map) if map.is_empty() => "{}".to_owned(),
         Value::Array(items) if items.is_empty() => "[]".to_owned(),
+        Value::String(text) if plain_safe(text) => text.clone(),
         other => other.to_string(),
     }
 }
@@ -342,9 +359,7 @@ fn is_block(value: &Value) -> bool {
 
 /// A key: plain when it is made of safe characters, quoted otherwise.
 fn key(text: &str) -> String {
-    let plain = text.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
-    if plain {
+    if plain_safe(text) {
         text.to_owned()
     } else {
         Value::from(text).to_string()
@@ -396,7 +411,10 @@ mod tests {
     /// parses the output with a small reader of this block style.
     fn parse(text: &str) -> Value {
         fn value_of(text: &str) -> Value {
-            serde_json::from_str(text).unwrap_or_else(|e| panic!("not a scalar {text:?}: {e}"))
+            serde_json::from_str(text).unwrap_or_else(|_| {
+                assert!(plain_safe(text), "{text:?} is neither JSON nor a plain string");
+                Value::from(text)
+            })
         }
         fn indent_of(line: &str) -> usize {
             line.len() - line.trim_start().len()
@@ -461,6 +479,14 @@ mod tests {
         let text = yaml(&value);
         assert_eq!(parse(&text), value, "{text}");
         assert!(text.contains("\"weird key\": true\n") && text.contains("q: \"0755\"\n"), "{text}");
+        assert!(text.contains("\"true\": \"yes\"\n"), "{text}");
+        assert!(text.contains("- x\n"), "{text}");
+        for word in ["yes", "No", "true", "null", "1", "-x", "a b", "1e3", "0x1f", ""] {
+            assert!(!plain_safe(word), "{word:?} must be quoted");
+        }
+        for word in ["batch/v1", "shop-sync", "/etc/flowc/input.json", "RuntimeDefault"] {
+            assert!(plain_safe(word), "{word:?} can be plain");
+        }
     }
 
     #[test]

@@ -144,6 +144,7 @@ fn deploy_k8s_writes_a_job_or_a_served_deployment_with_secret_references() {
     let container = &job["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(container["image"], "shop_sync:latest");
     assert_eq!(container["args"], serde_json::json!(["run", "--input", "/etc/flowc/input.json"]));
+    assert_eq!(container["resources"]["limits"]["cpu"], "1", "a string, as the YAML must keep it");
     assert_eq!(container["env"][0]["name"], "SHOP_TOKEN");
     assert_eq!(container["env"][0]["valueFrom"]["secretKeyRef"]["name"], "shop-sync-credentials");
     let mounts = container["volumeMounts"].as_array().unwrap();
