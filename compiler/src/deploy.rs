@@ -65,15 +65,26 @@ pub struct Manifests {
 }
 
 impl Manifests {
-    /// Writes every file under `dir` (created if needed).
+    /// Writes every file under `dir` (created if needed), and removes the manifests of another
+    /// workload that an earlier run wrote there (so that `kubectl apply -f DIR` applies only
+    /// these).
     pub fn write_to(&self, dir: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
+        for file in FILES {
+            let path = dir.join(file);
+            if !self.files.contains_key(Path::new(file)) && path.is_file() {
+                std::fs::remove_file(path)?;
+            }
+        }
         for (path, text) in &self.files {
             std::fs::write(dir.join(path), text)?;
         }
         Ok(())
     }
 }
+
+/// Every file name [`render`] can write.
+const FILES: &[&str] = &["configmap.yaml", "cronjob.yaml", "deployment.yaml", "job.yaml", "service.yaml"];
 
 /// What [`render`] needs of a flow.
 #[derive(Debug, Clone)]

@@ -297,6 +297,9 @@ fn build(flow: &Path, output: Option<&Path>, target: Option<&str>) -> Result<Pat
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo.args(["build", "--release", "--locked", "--manifest-path"]).arg(dir.join("Cargo.toml"));
     cargo.env("CARGO_TARGET_DIR", &target_dir);
+    // SOURCE_DATE_EPOCH dates the image, not the binary: ring's build script (through cc)
+    // watches it, so passing it on would rebuild ring and most crates on top whenever it changes.
+    cargo.env_remove("SOURCE_DATE_EPOCH");
     if let Some(triple) = target {
         cargo.args(["--target", triple]);
         // ring compiles C: with musl-tools installed, musl-gcc builds it against musl's headers.
@@ -367,7 +370,8 @@ fn image(flow: &Path, output: &Path, tar: Option<&Path>) -> Result<(), u8> {
         eprintln!("error: cannot read {}: {error}", binary_path.display());
         UNREADABLE
     })?;
-    let id = compile(flow, flowc::RuntimeSource::Vendored)?.id;
+    // The binary is named after the flow's id.
+    let id = binary_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let certificates = std::fs::read(CA_BUNDLE).ok();
     if certificates.is_none() {
         eprintln!(

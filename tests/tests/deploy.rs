@@ -163,6 +163,14 @@ fn deploy_k8s_writes_a_job_or_a_served_deployment_with_secret_references() {
         &[],
     );
     assert_eq!(ran.code, 0, "{ran}");
+    // Over the Job's folder: the Job and its ConfigMap go, so `kubectl apply -f` sees one workload.
+    let ran = flowc(&["deploy", "k8s", path(&flow), "-o", path(&job_dir), "--serve"], &[]);
+    assert_eq!(ran.code, 0, "{ran}");
+    let mut left: Vec<String> =
+        std::fs::read_dir(&job_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(left, ["deployment.yaml", "service.yaml"]);
+
     let deployment = read_yaml(&served.join("deployment.yaml"));
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["containers"][0]["image"], "ghcr.io/acme/shop-sync:3");
