@@ -539,7 +539,9 @@ mod tests {
         assert_eq!(container["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
         assert!(container.get("livenessProbe").is_none() && container.get("ports").is_none());
         let mounts = container["volumeMounts"].as_array().unwrap();
-        assert!(mounts.contains(&json!({"name": "credentials", "mountPath": "/run/secrets/shop", "subPath": "shop_key", "readOnly": true})));
+        assert!(mounts.contains(
+            &json!({"name": "credentials", "mountPath": "/run/secrets/shop", "subPath": "shop_key", "readOnly": true})
+        ));
         assert!(mounts.contains(&json!({"name": "input", "mountPath": "/etc/flowc", "readOnly": true})));
         let volumes = pod["volumes"].as_array().unwrap();
         assert!(volumes.contains(&json!({"name": "credentials", "secret": {"secretName": "nightly-report-credentials", "items": [{"key": "shop_key", "path": "shop_key"}], "defaultMode": 288}})));

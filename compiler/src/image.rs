@@ -252,7 +252,8 @@ fn blobs(image: &Image) -> io::Result<(Vec<Blob>, Value, String)> {
             descriptor
         })
         .collect();
-    let index = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
+    let index =
+        json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
     Ok((vec![layer, config, manifest], index, flow_sha256))
 }
 
@@ -299,11 +300,9 @@ pub fn write_layout(image: &Image, dir: &Path) -> io::Result<Written> {
 pub fn write_archive(dir: &Path, file: &Path, mtime: u64) -> io::Result<()> {
     let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json"))?)?;
     let manifest_hex = |descriptor: &Value| -> io::Result<String> {
-        descriptor["digest"]
-            .as_str()
-            .and_then(|d| d.strip_prefix("sha256:"))
-            .map(str::to_owned)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "index.json: a descriptor without a sha256 digest"))
+        descriptor["digest"].as_str().and_then(|d| d.strip_prefix("sha256:")).map(str::to_owned).ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "index.json: a descriptor without a sha256 digest")
+        })
     };
     // Docker's archive format: one entry per image, with every tag of it (`<title>:<tag>`).
     let mut docker: BTreeMap<String, Vec<String>> = BTreeMap::new();

@@ -332,7 +332,9 @@ fn build(flow: &Path, output: Option<&Path>, target: Option<&str>) -> Result<Pat
                 if stderr.contains("target may not be installed") || stderr.contains("can't find crate for `std`") {
                     eprintln!("help: install the target with `rustup target add {triple}`");
                 } else if !on_path("musl-gcc") {
-                    eprintln!("help: C code (ring) needs a musl C compiler: install musl-tools (apt-get install musl-tools)");
+                    eprintln!(
+                        "help: C code (ring) needs a musl C compiler: install musl-tools (apt-get install musl-tools)"
+                    );
                 }
             }
             eprintln!("error: cargo could not build the flow `{}` (project in {})", project.id, dir.display());

@@ -98,7 +98,10 @@ fn manifests_of_every_workload_are_valid_kubernetes() {
         Workload::CronJob { schedule: "0 3 * * *".into(), time_zone: None },
     ];
     for (i, workload) in workloads.iter().enumerate() {
-        for (name, text) in [("shop", WITH_SECRETS), ("hello", &std::fs::read_to_string(root().join("fixtures/valid/hello.json")).unwrap()[..])] {
+        for (name, text) in [
+            ("shop", WITH_SECRETS),
+            ("hello", &std::fs::read_to_string(root().join("fixtures/valid/hello.json")).unwrap()[..]),
+        ] {
             let options = Options { image: Some("registry.example/flows/x:1.0".into()), serve: false };
             let manifests = flowc::k8s_with_workload("flow.json", text, workload, &options).unwrap();
             let dir = fresh(&format!("k8s-{name}-{i}"));
@@ -135,7 +138,9 @@ fn deploy_k8s_writes_a_job_or_a_served_deployment_with_secret_references() {
     let printed: Vec<&str> = ran.stdout.lines().collect();
     assert_eq!(printed, [path(&job_dir.join("configmap.yaml")), path(&job_dir.join("job.yaml"))], "{ran}");
     assert!(
-        ran.stderr.contains("kubectl create secret generic shop-sync-credentials --from-literal=api=... --from-literal=signing_key=..."),
+        ran.stderr.contains(
+            "kubectl create secret generic shop-sync-credentials --from-literal=api=... --from-literal=signing_key=..."
+        ),
         "{ran}"
     );
     let job = read_yaml(&job_dir.join("job.yaml"));
@@ -180,7 +185,10 @@ fn deploy_k8s_writes_a_job_or_a_served_deployment_with_secret_references() {
     assert_eq!(service["spec"]["ports"][0]["port"], 8080);
     validate(&served);
 
-    let ran = flowc(&["deploy", "k8s", "fixtures/invalid/43-several-unrelated-mistakes.json", "-o", path(&dir.join("bad"))], &[]);
+    let ran = flowc(
+        &["deploy", "k8s", "fixtures/invalid/43-several-unrelated-mistakes.json", "-o", path(&dir.join("bad"))],
+        &[],
+    );
     assert_eq!(ran.code, 1, "{ran}");
     assert!(!dir.join("bad").exists());
 }

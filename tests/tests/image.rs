@@ -42,16 +42,10 @@ fn build_image(tag: &str, env: &[(&str, &str)]) -> Built {
     let cache = cache.to_str().expect("a UTF-8 path");
     let mut all_env = vec![("FLOWC_CACHE_DIR", cache)];
     all_env.extend_from_slice(env);
-    let ran = flowc(
-        &["image", "fixtures/valid/hello.json", "-o", path(&layout), "--tar", path(&archive)],
-        &all_env,
-    );
+    let ran = flowc(&["image", "fixtures/valid/hello.json", "-o", path(&layout), "--tar", path(&archive)], &all_env);
     assert_eq!(ran.code, 0, "flowc image failed:\n{ran}");
     let digest = ran.stdout.trim().to_owned();
-    assert!(
-        digest.starts_with("sha256:") && digest.len() == 71,
-        "flowc image prints the digest on stdout:\n{ran}"
-    );
+    assert!(digest.starts_with("sha256:") && digest.len() == 71, "flowc image prints the digest on stdout:\n{ran}");
     Built { layout, archive, digest, ran }
 }
 
@@ -132,7 +126,10 @@ fn the_archive_loads_as_oci_and_docker_archives_and_skopeo_copies_the_layout() {
 
     // skopeo copies the layout into both archive formats (skopeo checks every blob's digest).
     let copied = work_dir().join("copied.oci.tar");
-    tool("skopeo", &["copy", &format!("oci:{}:latest", path(&image.layout)), &format!("oci-archive:{}", path(&copied))]);
+    tool(
+        "skopeo",
+        &["copy", &format!("oci:{}:latest", path(&image.layout)), &format!("oci-archive:{}", path(&copied))],
+    );
     let again = json_of(&tool("skopeo", &["inspect", &format!("oci-archive:{}", path(&copied))]));
     assert_eq!(again["Digest"], image.digest.as_str());
     let docker_copy = work_dir().join("copied.docker.tar");
@@ -232,10 +229,7 @@ fn a_folder_that_is_not_an_image_layout_is_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("keep.txt"), "mine").unwrap();
     let cache = flows_dir().join("image-cache");
-    let ran = flowc(
-        &["image", "fixtures/valid/hello.json", "-o", path(&dir)],
-        &[("FLOWC_CACHE_DIR", path(&cache))],
-    );
+    let ran = flowc(&["image", "fixtures/valid/hello.json", "-o", path(&dir)], &[("FLOWC_CACHE_DIR", path(&cache))]);
     assert_eq!(ran.code, 2, "{ran}");
     assert!(ran.stderr.contains("is not an OCI image layout"), "{ran}");
     assert_eq!(std::fs::read_to_string(dir.join("keep.txt")).unwrap(), "mine");
