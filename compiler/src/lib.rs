@@ -10,10 +10,12 @@
 //! ```
 
 mod check;
+pub mod deploy;
 pub mod diag;
 mod emit;
 pub mod graph;
 mod ident;
+pub mod image;
 mod ir;
 mod model;
 mod nodes;
@@ -40,6 +42,29 @@ pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Dia
 pub fn graph(file: &str, text: &str, format: graph::Format) -> Result<String, Diagnostics> {
     let ir = check::check(file, text)?;
     Ok(graph::render(&ir, format))
+}
+
+/// The Kubernetes manifests of a flow, for the workload [`deploy::workload`] chooses.
+pub fn k8s(file: &str, text: &str, options: &deploy::Options) -> Result<deploy::Manifests, Diagnostics> {
+    let ir = check::check(file, text)?;
+    let workload = deploy::workload(&ir, options.serve);
+    Ok(k8s_manifests(&ir, text, &workload, options))
+}
+
+/// The Kubernetes manifests of a flow for a given workload (whatever the flow's kinds say).
+pub fn k8s_with_workload(
+    file: &str,
+    text: &str,
+    workload: &deploy::Workload,
+    options: &deploy::Options,
+) -> Result<deploy::Manifests, Diagnostics> {
+    let ir = check::check(file, text)?;
+    Ok(k8s_manifests(&ir, text, workload, options))
+}
+
+fn k8s_manifests(ir: &ir::Ir, text: &str, workload: &deploy::Workload, options: &deploy::Options) -> deploy::Manifests {
+    let sha = image::sha256_hex(text.as_bytes());
+    deploy::render(&deploy::Flow::of(ir, &sha), workload, options)
 }
 
 /// What a valid flow holds.

@@ -55,8 +55,41 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
         format: GraphFormat,
     },
+    /// Build a static binary and write an OCI image of it (no Docker daemon needed).
+    Image {
+        flow: PathBuf,
+        /// The folder to write the OCI image layout to (tags: `latest` and the first 12 hex
+        /// digits of the flow document's SHA-256).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Also write the image as one archive that `docker load` and `podman load` read.
+        #[arg(long, value_name = "FILE")]
+        tar: Option<PathBuf>,
+    },
+    /// Write deployment manifests.
+    Deploy {
+        #[command(subcommand)]
+        target: DeployTarget,
+    },
     /// Print the JSON Schema of flow documents.
     Schema,
+}
+
+#[derive(Subcommand, Debug)]
+enum DeployTarget {
+    /// Kubernetes: a Deployment and a Service (`--serve`), or a Job that runs the flow once.
+    K8s {
+        flow: PathBuf,
+        /// The folder to write the manifests to (one file per object).
+        #[arg(short, long)]
+        output: PathBuf,
+        /// The image reference (default: `<id>:latest`, as `flowc image` names it).
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+        /// Serve the flow over HTTP (`<bin> serve`) instead of running it once.
+        #[arg(long)]
+        serve: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -120,7 +153,7 @@ fn main() -> ExitCode {
             eprintln!("wrote the project of flow `{}` to {}", project.id, output.display());
             ExitCode::SUCCESS
         }
-        Cmd::Build { flow, output } => match build(&flow, output.as_deref()) {
+        Cmd::Build { flow, output } => match build(&flow, output.as_deref(), None) {
             Ok(binary) => {
                 println!("{}", binary.display());
                 ExitCode::SUCCESS
@@ -128,7 +161,7 @@ fn main() -> ExitCode {
             Err(code) => ExitCode::from(code),
         },
         Cmd::Run { flow, args } => {
-            let binary = match build(&flow, None) {
+            let binary = match build(&flow, None, None) {
                 Ok(binary) => binary,
                 Err(code) => return ExitCode::from(code),
             };
@@ -158,6 +191,37 @@ fn main() -> ExitCode {
                     ExitCode::from(INVALID)
                 }
             }
+        }
+        Cmd::Image { flow, output, tar } => match image(&flow, &output, tar.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(code) => ExitCode::from(code),
+        },
+        Cmd::Deploy { target: DeployTarget::K8s { flow, output, image, serve } } => {
+            let Some(text) = read(&flow) else { return ExitCode::from(UNREADABLE) };
+            let options = flowc::deploy::Options { image, serve };
+            let manifests = match flowc::k8s(&flow.display().to_string(), &text, &options) {
+                Ok(manifests) => manifests,
+                Err(diagnostics) => {
+                    eprint!("{}", diagnostics.render());
+                    return ExitCode::from(INVALID);
+                }
+            };
+            if let Err(error) = manifests.write_to(&output) {
+                eprintln!("error: cannot write {}: {error}", output.display());
+                return ExitCode::from(UNREADABLE);
+            }
+            for file in manifests.files.keys() {
+                println!("{}", output.join(file).display());
+            }
+            if let Some(secret) = &manifests.secret {
+                let literals: Vec<String> =
+                    manifests.secret_keys.iter().map(|(_, key)| format!("--from-literal={key}=...")).collect();
+                eprintln!(
+                    "the pods read the flow's credentials from the Secret `{secret}`; create it first:\n  kubectl create secret generic {secret} {}",
+                    literals.join(" ")
+                );
+            }
+            ExitCode::SUCCESS
         }
         Cmd::Schema => {
             println!("{}", serde_json::to_string_pretty(&flowc::schema::flow_schema()).unwrap_or_default());
@@ -197,9 +261,12 @@ fn cache_dir() -> PathBuf {
         .unwrap_or_else(|| std::env::temp_dir().join("flowc-cache"))
 }
 
+/// The target of `flowc image`: a static binary that needs nothing from the image.
+const MUSL: &str = "x86_64-unknown-linux-musl";
+
 /// Generates the project and builds it in release mode, with one target folder shared by
-/// every flow so that dependencies are compiled once.
-fn build(flow: &Path, output: Option<&Path>) -> Result<PathBuf, u8> {
+/// every flow so that dependencies are compiled once; for `target`, a cross build.
+fn build(flow: &Path, output: Option<&Path>, target: Option<&str>) -> Result<PathBuf, u8> {
     let cache = absolute(&cache_dir());
     let (dir, runtime) = match output {
         Some(dir) => (dir.to_owned(), flowc::RuntimeSource::Vendored),
@@ -226,10 +293,21 @@ fn build(flow: &Path, output: Option<&Path>) -> Result<PathBuf, u8> {
         eprintln!("error: cannot write {}: {error}", dir.display());
         return Err(UNREADABLE);
     }
-    let target = cache.join("target");
+    let target_dir = cache.join("target");
     let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cargo.args(["build", "--release", "--locked", "--manifest-path"]).arg(dir.join("Cargo.toml"));
-    cargo.env("CARGO_TARGET_DIR", &target);
+    cargo.env("CARGO_TARGET_DIR", &target_dir);
+    // SOURCE_DATE_EPOCH dates the image, not the binary: ring's build script (through cc)
+    // watches it, so passing it on would rebuild ring and most crates on top whenever it changes.
+    cargo.env_remove("SOURCE_DATE_EPOCH");
+    if let Some(triple) = target {
+        cargo.args(["--target", triple]);
+        // ring compiles C: with musl-tools installed, musl-gcc builds it against musl's headers.
+        let cc_var = format!("CC_{}", triple.replace('-', "_"));
+        if std::env::var_os(&cc_var).is_none() && on_path("musl-gcc") {
+            cargo.env(cc_var, "musl-gcc");
+        }
+    }
     let on_terminal = std::io::stderr().is_terminal();
     if !on_terminal {
         cargo.arg("--quiet");
@@ -240,9 +318,25 @@ fn build(flow: &Path, output: Option<&Path>) -> Result<PathBuf, u8> {
         cargo.stderr(Stdio::piped()).output().map(|out| (out.status, out.stderr))
     };
     match output {
-        Ok((status, _)) if status.success() => Ok(target.join("release").join(&project.id)),
+        Ok((status, _)) if status.success() => {
+            let out = match target {
+                Some(triple) => target_dir.join(triple),
+                None => target_dir,
+            };
+            Ok(out.join("release").join(&project.id))
+        }
         Ok((_, stderr)) => {
-            eprint!("{}", String::from_utf8_lossy(&stderr));
+            let stderr = String::from_utf8_lossy(&stderr);
+            eprint!("{stderr}");
+            if let Some(triple) = target {
+                if stderr.contains("target may not be installed") || stderr.contains("can't find crate for `std`") {
+                    eprintln!("help: install the target with `rustup target add {triple}`");
+                } else if !on_path("musl-gcc") {
+                    eprintln!(
+                        "help: C code (ring) needs a musl C compiler: install musl-tools (apt-get install musl-tools)"
+                    );
+                }
+            }
             eprintln!("error: cargo could not build the flow `{}` (project in {})", project.id, dir.display());
             Err(INVALID)
         }
@@ -251,4 +345,77 @@ fn build(flow: &Path, output: Option<&Path>) -> Result<PathBuf, u8> {
             Err(UNREADABLE)
         }
     }
+}
+
+/// Whether an executable of this name is on `PATH`.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+}
+
+/// Where the image takes its CA certificates from: the build machine's bundle (Debian's
+/// `ca-certificates` package and others put it there).
+const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// `flowc image`: a static release build, then an OCI layout (and archive) of it.
+fn image(flow: &Path, output: &Path, tar: Option<&Path>) -> Result<(), u8> {
+    let flow_bytes = std::fs::read(flow).map_err(|error| {
+        eprintln!("error: cannot read {}: {error}", flow.display());
+        UNREADABLE
+    })?;
+    if let Err(error) = flowc::image::check_layout_dir(output) {
+        eprintln!("error: {error}");
+        return Err(UNREADABLE);
+    }
+    let started = std::time::Instant::now();
+    let binary_path = build(flow, None, Some(MUSL))?;
+    let binary = std::fs::read(&binary_path).map_err(|error| {
+        eprintln!("error: cannot read {}: {error}", binary_path.display());
+        UNREADABLE
+    })?;
+    // The binary is named after the flow's id.
+    let id = binary_path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let certificates = std::fs::read(CA_BUNDLE).ok();
+    if certificates.is_none() {
+        eprintln!(
+            "warning: no CA certificates at {CA_BUNDLE} (install ca-certificates): the image cannot verify HTTPS servers"
+        );
+    }
+    // SOURCE_DATE_EPOCH (reproducible-builds.org) sets the image's time; the epoch otherwise.
+    let created = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.trim().parse().map_err(|_| {
+            eprintln!("error: SOURCE_DATE_EPOCH must be a number of seconds, not {value:?}");
+            UNREADABLE
+        })?,
+        Err(_) => 0,
+    };
+    let image = flowc::image::Image {
+        id: &id,
+        binary: &binary,
+        ca_certificates: certificates.as_deref(),
+        flow: &flow_bytes,
+        created,
+    };
+    let written = flowc::image::write_layout(&image, output).map_err(|error| {
+        eprintln!("error: cannot write the image to {}: {error}", output.display());
+        UNREADABLE
+    })?;
+    if let Some(file) = tar {
+        flowc::image::write_archive(output, file, created).map_err(|error| {
+            eprintln!("error: cannot write {}: {error}", file.display());
+            UNREADABLE
+        })?;
+    }
+    let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+    println!("{}", written.digest);
+    eprintln!(
+        "image of flow `{id}` in {} (tags: {}): {}, {:.1} MiB (binary {:.1} MiB){}, in {:.1} s",
+        output.display(),
+        written.tags.join(", "),
+        written.digest,
+        mib(written.size),
+        mib(binary.len() as u64),
+        tar.map(|file| format!(", archive {}", file.display())).unwrap_or_default(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }

@@ -132,6 +132,17 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         server["env"] = serde_json::Value::Object(env);
     }
     let mcp_config = serde_json::to_string_pretty(&json!({"mcpServers": {ir.id.clone(): server}})).unwrap_or_default();
+    // The programs that stdio MCP servers run, for the Dockerfile's note (as JSON strings, so
+    // nothing in a command can end the comment line).
+    let mut stdio_commands: Vec<String> = Vec::new();
+    for used in &ir.mcp_servers {
+        if let crate::nodes::mcp_tool::Transport::Stdio { command, .. } = &used.server.transport {
+            let quoted = serde_json::Value::from(command.as_str()).to_string();
+            if !stdio_commands.contains(&quoted) {
+                stdio_commands.push(quoted);
+            }
+        }
+    }
     let example_input = ir.input_schema().map(example_for).unwrap_or(serde_json::Value::Object(Default::default()));
     let context = json!({
         "flowc_version": env!("CARGO_PKG_VERSION"),
@@ -145,6 +156,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         "nodes": nodes,
         "example_input": example_input.to_string().replace('\'', "'\\''"),
         "mcp_config": mcp_config,
+        "stdio_commands": stdio_commands,
     });
     let context = tera::Context::from_value(context).unwrap_or_default();
     for (name, template) in TEMPLATES {
@@ -160,7 +172,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
 }
 
 /// A small input that matches the schema, for the README's example.
-fn example_for(schema: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn example_for(schema: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     if let Some(default) = schema.get("default") {
         return default.clone();

@@ -4,6 +4,7 @@
 //! Everything binds `127.0.0.1` on a port chosen by the OS; nothing listens on another
 //! address.
 
+pub mod bin;
 pub mod faults;
 pub mod flows;
 pub mod httpbin;
