@@ -53,10 +53,9 @@ pub fn workload(ir: &Ir, serve: bool) -> Workload {
     let webhook = ir.nodes.iter().any(|n| matches!(n.config, crate::nodes::Config::Webhook(_)));
     match schedule {
         _ if serve || webhook => Workload::Service,
-        Some(s) if s.cron.starts_with('@') || s.cron.split_whitespace().count() == 5 => Workload::CronJob {
-            schedule: s.cron.clone(),
-            time_zone: (s.timezone != "UTC").then(|| s.timezone.clone()),
-        },
+        Some(s) if s.cron.starts_with('@') || s.cron.split_whitespace().count() == 5 => {
+            Workload::CronJob { schedule: s.cron.clone(), time_zone: (s.timezone != "UTC").then(|| s.timezone.clone()) }
+        }
         Some(_) => Workload::Service,
         None => Workload::Job,
     }
