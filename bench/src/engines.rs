@@ -309,11 +309,9 @@ fn n8n_env(c: &mut Command, home: &Path, port: u16) {
         .env("N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS", "false")
         .env("N8N_SECURE_COOKIE", "false")
         .env("N8N_LOG_LEVEL", "warn")
-        .env("DB_SQLITE_POOL_SIZE", "2")
         // n8n's best case: successful runs are not saved (its default saves every run).
         .env("EXECUTIONS_DATA_SAVE_ON_SUCCESS", "none")
         .env("EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS", "false")
-        .env("N8N_RUNNERS_ENABLED", "false")
         .env("NODE_ENV", "production");
 }
 

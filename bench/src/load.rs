@@ -115,6 +115,7 @@ async fn worker(client: reqwest::Client, load: Load, until: Instant, measure: bo
                 w.first_error.get_or_insert_with(|| {
                     format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(200)]))
                 });
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
             Err(_) => {
                 w.unfinished += 1;

@@ -166,6 +166,7 @@ struct Ctx {
     deadline: Instant,
     shared: Arc<Mutex<Shared>>,
     started: Instant,
+    load_at_start: String,
 }
 
 impl Ctx {
@@ -238,6 +239,7 @@ async fn all(args: AllArgs) -> u8 {
         target,
         shared: Arc::new(Mutex::new(Shared { results: Vec::new(), notes: Vec::new(), versions: Default::default() })),
         started,
+        load_at_start: load_average(),
     });
     let outcome = {
         let c = ctx.clone();
@@ -597,7 +599,6 @@ fn machine() -> Value {
         .find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|s| s.trim_matches('"').to_string()))
         .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     json!({
         "cpu": model,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -605,8 +606,14 @@ fn machine() -> Value {
         "os": os,
         "kernel": kernel,
         "arch": std::env::consts::ARCH,
-        "load_average_at_end": load.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        "load_average_at_end": load_average(),
     })
+}
+
+/// The 1, 5 and 15 minute load averages: other work on the machine skews every figure.
+fn load_average() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 fn now_utc() -> String {
@@ -617,6 +624,8 @@ fn now_utc() -> String {
 /// code: 1 when flowc could not be measured on some flow.
 fn finish(ctx: &Ctx) -> u8 {
     let shared = ctx.shared.lock().expect("shared");
+    let mut machine = machine();
+    machine["load_average_at_start"] = json!(ctx.load_at_start);
     let mut by_flow: Vec<FlowResults> =
         ctx.flows.iter().map(|flow| FlowResults { flow, engines: Vec::new() }).collect();
     for (i, r) in &shared.results {
@@ -630,7 +639,6 @@ fn finish(ctx: &Ctx) -> u8 {
     let table = report::table(&by_flow, connections);
     let losses = report::losses(&by_flow, connections);
     let floor = report::floor_check(&by_flow, connections);
-    let machine = machine();
     let date = now_utc();
 
     let mut md = String::new();
@@ -640,13 +648,14 @@ fn finish(ctx: &Ctx) -> u8 {
         shared.versions.get("flowc").and_then(Value::as_str).unwrap_or("?")
     ));
     md.push_str(&format!(
-        "Machine: {}, {} cores, {} GiB, {} ({}, {}); load average at the end {}.\n\n",
+        "Machine: {}, {} cores, {} GiB, {} ({}, {}); load average {} at the start, {} at the end.\n\n",
         machine["cpu"].as_str().unwrap_or(""),
         machine["cores"],
         machine["memory_gib"],
         machine["os"].as_str().unwrap_or(""),
         machine["kernel"].as_str().unwrap_or(""),
         machine["arch"].as_str().unwrap_or(""),
+        ctx.load_at_start,
         machine["load_average_at_end"].as_str().unwrap_or(""),
     ));
     let versions: Vec<String> = shared
@@ -674,6 +683,13 @@ fn finish(ctx: &Ctx) -> u8 {
         let parts: Vec<String> = checks.iter().map(|(k, q)| format!("{k} {}", stats::fmt_ratio(*q))).collect();
         md.push_str(&parts.join(", "));
         md.push_str(".\n");
+    }
+    let errors = report::load_errors(&by_flow);
+    if !errors.is_empty() {
+        md.push_str("\nRequests that failed under load (not counted in req/s and latencies):\n\n");
+        for l in &errors {
+            md.push_str(&format!("- {l}\n"));
+        }
     }
     if !losses.is_empty() {
         md.push_str("\nFigures on which flowc is behind:\n\n");

@@ -191,7 +191,7 @@ pub fn table(results: &[FlowResults], connections: &[usize]) -> String {
                 Status::Measured => {
                     for &f in &figures {
                         let v = e.figure(f, r.flow);
-                        let cell = match v {
+                        let mut cell = match v {
                             None => "–".to_string(),
                             Some(v) if e.kind == Kind::Flowc => f.format(v),
                             Some(v) => match ratio(Some(v), base.and_then(|b| b.figure(f, r.flow))) {
@@ -199,18 +199,58 @@ pub fn table(results: &[FlowResults], connections: &[usize]) -> String {
                                 None => f.format(v),
                             },
                         };
+                        if let Figure::Rps(c) = f {
+                            let bad = e.load(c).map_or(0, |l| l.measured.failed + l.measured.unfinished);
+                            if bad > 0 {
+                                let _ = write!(cell, " ({bad} failed)");
+                            }
+                        }
                         let _ = write!(out, " {cell} |");
                     }
                 }
                 Status::Skipped(reason) | Status::Failed(reason) => {
                     let word = if matches!(e.status, Status::Failed(_)) { "failed" } else { "not run" };
-                    let _ = write!(out, " {word}: {} |", reason.replace('|', "/").replace('\n', " "));
+                    let _ = write!(out, " {word}: {} |", short_reason(reason));
                     for _ in 1..figures.len() {
                         out.push_str(" |");
                     }
                 }
             }
             out.push('\n');
+        }
+    }
+    out
+}
+
+/// A reason for a table cell: its first line, at most 90 characters, no `|`.
+fn short_reason(reason: &str) -> String {
+    let line = reason.lines().next().unwrap_or_default().replace('|', "/");
+    if line.chars().count() > 90 {
+        format!("{}…", line.chars().take(89).collect::<String>())
+    } else {
+        line
+    }
+}
+
+/// Requests that failed under load: (flow, engine, connections, count, first error).
+pub fn load_errors(results: &[FlowResults]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in results {
+        for e in &r.engines {
+            for l in &e.loads {
+                let m = &l.measured;
+                if m.failed + m.unfinished > 0 {
+                    out.push(format!(
+                        "{} · {} @{}: {} failed, {} unfinished; first: {}",
+                        r.flow.title,
+                        e.kind.name(),
+                        m.connections,
+                        m.failed,
+                        m.unfinished,
+                        short_reason(m.first_error.as_deref().unwrap_or("?"))
+                    ));
+                }
+            }
         }
     }
     out
