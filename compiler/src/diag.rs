@@ -64,6 +64,9 @@ pub enum Code {
     /// A map's nested flow is not a flow a map can run: an `input` node, a node id taken
     /// outside it or by the item, no `output` node.
     E026,
+    /// A trigger node (`webhook`, `schedule`) is not where a trigger can be: a second one,
+    /// one inside a map, one with an incoming edge.
+    E027,
 }
 
 impl Code {
@@ -95,6 +98,7 @@ impl Code {
             Code::E024 => "E024",
             Code::E025 => "E025",
             Code::E026 => "E026",
+            Code::E027 => "E027",
         }
     }
 }

@@ -96,7 +96,12 @@ fn dot(out: &mut String, nodes: &[IrNode], edges: &[IrEdge], depth: usize) {
             dot(out, &map.nodes, &map.edges, depth + 1);
             let _ = writeln!(out, "{pad}}}");
             for root in roots(&map.nodes, &map.edges) {
-                let _ = writeln!(out, "{pad}{} -> {} [label=\"each item\", style=dotted];", quote(&node.id), quote(&root.id));
+                let _ = writeln!(
+                    out,
+                    "{pad}{} -> {} [label=\"each item\", style=dotted];",
+                    quote(&node.id),
+                    quote(&root.id)
+                );
             }
         }
     }

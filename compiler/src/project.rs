@@ -57,10 +57,14 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/map.rs", include_str!("../../runtime/src/map.rs")),
     ("src/mcp.rs", include_str!("../../runtime/src/mcp.rs")),
     ("src/mcp_server.rs", include_str!("../../runtime/src/mcp_server.rs")),
+    ("src/metrics.rs", include_str!("../../runtime/src/metrics.rs")),
     ("src/ratelimit.rs", include_str!("../../runtime/src/ratelimit.rs")),
     ("src/retry.rs", include_str!("../../runtime/src/retry.rs")),
+    ("src/schedule.rs", include_str!("../../runtime/src/schedule.rs")),
     ("src/scheduler.rs", include_str!("../../runtime/src/scheduler.rs")),
+    ("src/serve.rs", include_str!("../../runtime/src/serve.rs")),
     ("src/value.rs", include_str!("../../runtime/src/value.rs")),
+    ("src/webhook.rs", include_str!("../../runtime/src/webhook.rs")),
 ];
 
 /// The relative paths of the vendored runtime's files (tests check none is missing).

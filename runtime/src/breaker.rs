@@ -197,6 +197,22 @@ impl Breakers {
         self.breakers.is_empty()
     }
 
+    /// Each breaker's host and state (`closed`, `open`, `half_open`), for `/metrics`. An open
+    /// breaker whose time is up reads `open` until a call moves it to half-open.
+    pub(crate) fn states(&self) -> Vec<(&'static str, &'static str)> {
+        self.breakers
+            .iter()
+            .map(|b| {
+                let state = match *b.lock() {
+                    State::Closed { .. } => "closed",
+                    State::Open { .. } => "open",
+                    State::HalfOpen { .. } => "half_open",
+                };
+                (b.spec.host, state)
+            })
+            .collect()
+    }
+
     /// Checks a request to `host` before it is sent: `Ok(None)` when no breaker guards the
     /// host, a [`Ticket`] to report the request's outcome on when one does and lets it through,
     /// and a `circuit_open` error when that breaker does not.

@@ -26,6 +26,9 @@ enum Command {
     Run(RunArgs),
     /// Print the flow's id, nodes, input schema and credentials as JSON.
     Describe,
+    /// Serve the flow over HTTP: `POST /run`, its webhook, `/healthz`, `/readyz`, `/metrics`,
+    /// `/mcp`; fire its schedule. Stops on SIGTERM or SIGINT once the runs in flight are done.
+    Serve(ServeArgs),
     /// Serve the flow as an MCP server with one tool (named after the flow) that runs it: over
     /// stdio, or over Streamable HTTP at http://ADDR/mcp with --http.
     Mcp(McpArgs),
@@ -36,6 +39,35 @@ enum Command {
         #[arg(long, value_parser = ["text", "json"], default_value = "text")]
         format: String,
     },
+}
+
+/// The options of `serve`.
+#[derive(Args, Debug, Clone)]
+struct ServeArgs {
+    /// The address to listen on (`0.0.0.0:8080` in a container).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// How many runs may go on at once; one more request is answered 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_runs: usize,
+    /// The largest request body, in bytes; a larger one is answered 413.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    max_body: usize,
+    /// Do not fire the flow's schedule (for a replica that only answers requests).
+    #[arg(long)]
+    no_schedule: bool,
+    /// Write each run's progress events (JSON lines) to stderr.
+    #[arg(long)]
+    events: bool,
+    /// `/mcp` also accepts this `Host` (DNS-rebinding protection accepts loopback names only).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_hosts: Vec<String>,
+    /// `/mcp` also accepts requests from this browser origin.
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    allow_origins: Vec<String>,
+    /// `/mcp` requires `Authorization: Bearer <secret>`, the secret being this credential.
+    #[arg(long, value_name = "NAME")]
+    auth_credential: Option<String>,
 }
 
 /// The options of `mcp`.
@@ -117,6 +149,7 @@ pub fn main(flow: &'static Flow) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Run(args) => run(flow, args),
+        Command::Serve(args) => serve(flow, args),
         Command::Health { format } => health(flow, &format),
         Command::Mcp(args) => mcp(flow, args),
     }
@@ -152,6 +185,37 @@ fn mcp(flow: &'static Flow, args: McpArgs) -> ExitCode {
         }
     });
     match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => bad_input(&message),
+    }
+}
+
+fn serve(flow: &'static Flow, args: ServeArgs) -> ExitCode {
+    let runtime = match async_runtime() {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let token = match &args.auth_credential {
+        None => None,
+        Some(name) => match flow.credential(name) {
+            Ok(secret) => Some(secret),
+            Err(error) => return bad_input(&error.message),
+        },
+    };
+    let options = crate::serve::ServeOptions {
+        addr: args.addr,
+        max_runs: args.max_runs,
+        max_body: args.max_body,
+        schedule: !args.no_schedule,
+        events: args.events,
+        mcp: crate::mcp_server::HttpOptions {
+            allow_hosts: args.allow_hosts,
+            allow_origins: args.allow_origins,
+            token,
+            events: args.events,
+        },
+    };
+    match runtime.block_on(crate::serve::serve(flow, options)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => bad_input(&message),
     }
@@ -342,6 +406,17 @@ pub fn describe(flow: &Flow) -> Value {
         .collect();
     let input_schema = flow.input_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
     let credentials: Vec<Value> = flow.credentials.iter().map(|c| c.describe()).collect();
+    let trigger = flow.nodes.iter().find_map(|n| {
+        Some(match n.trigger? {
+            crate::flow::Trigger::Webhook(hook) => json!({
+                "node": n.id, "kind": "webhook", "method": hook.method, "path": hook.path,
+                "signed": hook.hmac.is_some(),
+            }),
+            crate::flow::Trigger::Schedule(schedule) => json!({
+                "node": n.id, "kind": "schedule", "cron": schedule.cron, "timezone": schedule.timezone,
+            }),
+        })
+    });
     json!({
         "id": flow.id,
         "name": flow.name,
@@ -350,5 +425,6 @@ pub fn describe(flow: &Flow) -> Value {
         "edges": edges,
         "input_schema": input_schema,
         "credentials": credentials,
+        "trigger": trigger,
     })
 }

@@ -29,9 +29,8 @@ pub fn lines(result: &RunResult) -> Vec<Value> {
         if envelope.status != Status::Error {
             continue;
         }
-        let base = |kind: &str| {
-            json!({ "kind": kind, "flow": result.flow, "run_id": result.run_id, "node": envelope.node })
-        };
+        let base =
+            |kind: &str| json!({ "kind": kind, "flow": result.flow, "run_id": result.run_id, "node": envelope.node });
         match envelope.metadata.get("items").and_then(Value::as_array) {
             Some(items) => {
                 for item in items.iter().filter(|i| i["status"] == "error" || i["status"] == "skipped") {

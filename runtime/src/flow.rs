@@ -79,6 +79,27 @@ pub struct Node {
     pub output: Option<&'static str>,
     /// What the node depends on: credentials, services, MCP tools (`<bin> health` checks them).
     pub needs: &'static [crate::health::Need],
+    /// For a `webhook` or `schedule` node: what starts the flow in `<bin> serve`.
+    pub trigger: Option<Trigger>,
+}
+
+/// What starts a flow in `<bin> serve`, besides `POST /run`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Webhook(&'static crate::webhook::Webhook),
+    Schedule(&'static crate::schedule::Schedule),
+}
+
+/// What started a run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Fired {
+    /// `<bin> run`, `POST /run`, an MCP tool call.
+    #[default]
+    Manual,
+    /// A request to the flow's webhook: `{method, path, query, headers, body}`.
+    Webhook(Value),
+    /// The flow's schedule, at this time (RFC 3339).
+    Schedule(String),
 }
 
 impl Node {
@@ -98,6 +119,7 @@ impl Node {
             on_error: OnError::Fail,
             output: None,
             needs: &[],
+            trigger: None,
         }
     }
 
@@ -133,6 +155,11 @@ impl Node {
 
     pub const fn needs(mut self, needs: &'static [crate::health::Need]) -> Node {
         self.needs = needs;
+        self
+    }
+
+    pub const fn trigger(mut self, trigger: Trigger) -> Node {
+        self.trigger = Some(trigger);
         self
     }
 }
@@ -237,6 +264,8 @@ pub(crate) struct RunState {
     pub mcp: crate::mcp::Sessions,
     /// The map items to re-run (`<bin> run --replay FILE`), by top-level map node id.
     pub replay: Option<Arc<crate::deadletter::Replay>>,
+    /// What started the run.
+    pub fired: Fired,
 }
 
 /// One execution of a graph: the flow's own nodes once per run, a map's nested flow once per
@@ -264,7 +293,12 @@ pub(crate) struct Item {
 }
 
 impl Scope {
-    pub(crate) fn new(nodes: &'static [Node], upstream: Arc<[Vec<usize>]>, parent: Option<Arc<Scope>>, item: Option<Item>) -> Scope {
+    pub(crate) fn new(
+        nodes: &'static [Node],
+        upstream: Arc<[Vec<usize>]>,
+        parent: Option<Arc<Scope>>,
+        item: Option<Item>,
+    ) -> Scope {
         Scope {
             nodes,
             data: (0..nodes.len()).map(|_| OnceLock::new()).collect(),
@@ -341,9 +375,9 @@ impl Cx {
         match upstream.as_slice() {
             [] => self.item().clone(),
             [only] => self.data(*only).clone(),
-            many => Value::Object(
-                many.iter().map(|&i| (self.scope.nodes[i].id.to_owned(), self.data(i).clone())).collect(),
-            ),
+            many => {
+                Value::Object(many.iter().map(|&i| (self.scope.nodes[i].id.to_owned(), self.data(i).clone())).collect())
+            }
         }
     }
 
@@ -402,6 +436,30 @@ impl Cx {
     /// The id of the node running.
     pub fn node_id(&self) -> &'static str {
         self.scope.nodes[self.node].id
+    }
+
+    /// A `webhook` node's data: the request that started the run, `{method, path, query,
+    /// headers, body}`. A run started otherwise (`<bin> run`, `POST /run`) has the run input as
+    /// the body, no query and no headers.
+    pub fn webhook_request(&self) -> Value {
+        if let Fired::Webhook(request) = &self.run.fired {
+            return request.clone();
+        }
+        let (method, path) = match self.node().trigger {
+            Some(Trigger::Webhook(hook)) => (hook.method, hook.path),
+            _ => ("POST", ""),
+        };
+        serde_json::json!({ "method": method, "path": path, "query": {}, "headers": {}, "body": self.run.input })
+    }
+
+    /// A `schedule` node's data: `{fired_at}`, when the schedule fired (RFC 3339, UTC); a run
+    /// started otherwise fires now.
+    pub fn schedule_fired(&self) -> Value {
+        let fired_at = match &self.run.fired {
+            Fired::Schedule(at) => at.clone(),
+            _ => crate::envelope::now_rfc3339(),
+        };
+        serde_json::json!({ "fired_at": fired_at })
     }
 
     /// The node running.

@@ -197,7 +197,8 @@ impl Cx {
         let item = Item { map: map.id, value: item, index: Value::from(index) };
         let scope = Arc::new(Scope::new(flow.nodes, topology.upstream.clone(), Some(self.scope.clone()), Some(item)));
         let began = Instant::now();
-        let limits = Limits { max_concurrency: run.flow.max_concurrency, deadline: None, interrupt: None, progress: None };
+        let limits =
+            Limits { max_concurrency: run.flow.max_concurrency, deadline: None, interrupt: None, progress: None };
         let executed = execute(run, &scope, topology, limits).await;
         let duration_ms = began.elapsed().as_millis() as u64;
 
@@ -227,7 +228,8 @@ impl Cx {
         };
         let record = match executed.failure {
             Some(failed) => {
-                let error = executed.envelopes[failed].error.clone().unwrap_or_else(|| Error::internal("a node failed"));
+                let error =
+                    executed.envelopes[failed].error.clone().unwrap_or_else(|| Error::internal("a node failed"));
                 Record::Failed(Box::new(Failed { duration_ms, error, nodes: envelopes(false) }))
             }
             None if executed.handled => Record::Partial(Box::new(Partial { duration_ms, nodes: envelopes(true) })),
@@ -240,7 +242,8 @@ impl Cx {
         };
         run.events.emit(
             "map_item",
-            self.scope.event_fields(json!({ "node": map.id, "index": index, "status": status, "duration_ms": duration_ms })),
+            self.scope
+                .event_fields(json!({ "node": map.id, "index": index, "status": status, "duration_ms": duration_ms })),
         );
         (slot, if matches!(record, Record::Failed(_)) { Value::Null } else { result }, record)
     }
@@ -273,7 +276,9 @@ pub(crate) fn finish(scope: &Scope, node: usize, envelope: &mut Envelope) -> Opt
             Some(Record::Partial(p)) => {
                 partial += 1;
                 handled_inside = true;
-                list.push(json!({ "index": index, "status": "partial", "duration_ms": p.duration_ms, "nodes": p.nodes }));
+                list.push(
+                    json!({ "index": index, "status": "partial", "duration_ms": p.duration_ms, "nodes": p.nodes }),
+                );
             }
             Some(Record::Failed(f)) => {
                 failed += 1;
@@ -286,7 +291,10 @@ pub(crate) fn finish(scope: &Scope, node: usize, envelope: &mut Envelope) -> Opt
                 // Running when the map was cut (a deadline, an interrupt).
                 failed += 1;
                 let error = match &cut {
-                    Some(cut) => Error { message: format!("the map was cut while this item ran: {}", cut.message), ..cut.clone() },
+                    Some(cut) => Error {
+                        message: format!("the map was cut while this item ran: {}", cut.message),
+                        ..cut.clone()
+                    },
                     None => Error::new(ErrorKind::Internal, "the item did not finish"),
                 };
                 list.push(json!({ "index": index, "status": "error", "item": item, "error": error }));

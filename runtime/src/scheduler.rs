@@ -36,6 +36,11 @@ pub struct RunOptions {
     pub progress: Option<tokio::sync::mpsc::UnboundedSender<Progress>>,
     /// Re-run only these map items (`<bin> run --replay FILE`).
     pub replay: Option<Arc<crate::deadletter::Replay>>,
+    /// What started the run (a webhook's request, the schedule).
+    pub fired: crate::flow::Fired,
+    /// The HTTP client, rate limits and circuit breakers to use, shared with other runs
+    /// (`<bin> serve`); `None`: the run's own.
+    pub http: Option<Http>,
 }
 
 /// A node has finished (or was skipped): `done` of `total` nodes are.
@@ -149,10 +154,14 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
     let run = Arc::new(RunState {
         flow,
         input,
-        http: Http::for_flow(flow, &events)?,
+        http: match &options.http {
+            Some(shared) => shared.clone(),
+            None => Http::for_flow(flow, &events)?,
+        },
         events: events.clone(),
         mcp: Default::default(),
         replay: options.replay.clone(),
+        fired: options.fired.clone(),
     });
     let scope = Arc::new(Scope::new(flow.nodes, topology.upstream.clone(), None, None));
     events.emit("flow_start", json!({ "nodes": flow.nodes.len() }));
@@ -198,7 +207,12 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
 /// Runs the nodes of `scope` (the flow's, or one map item's): each as soon as everything
 /// upstream of it has finished, as many at once as `limits` allow, until every node has
 /// finished or was skipped, or a deadline or an interrupt cuts the execution short.
-pub(crate) async fn execute(run: &Arc<RunState>, scope: &Arc<Scope>, topology: &Topology, limits: Limits<'_>) -> Executed {
+pub(crate) async fn execute(
+    run: &Arc<RunState>,
+    scope: &Arc<Scope>,
+    topology: &Topology,
+    limits: Limits<'_>,
+) -> Executed {
     let nodes = scope.nodes;
     let events = &run.events;
     let n = nodes.len();

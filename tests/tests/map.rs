@@ -66,7 +66,10 @@ fn a_thousand_items_keep_their_order_their_failures_and_a_dead_letter_each() {
     assert_eq!(map["metadata"]["handled_by"], "continue");
     assert_eq!(map["error"]["code"], "items_failed");
     assert_eq!(map["error"]["kind"], "server_error");
-    assert_eq!(map["metadata"]["counts"], json!({"total": 1000, "success": 950, "partial": 0, "error": 50, "skipped": 0}));
+    assert_eq!(
+        map["metadata"]["counts"],
+        json!({"total": 1000, "success": 950, "partial": 0, "error": 50, "skipped": 0})
+    );
     let data = map["data"].as_array().unwrap();
     assert_eq!(data.len(), 1000);
     for i in 0..1000 {
@@ -112,7 +115,8 @@ fn a_thousand_items_keep_their_order_their_failures_and_a_dead_letter_each() {
 
     // A replay runs exactly those items again; the flaky endpoint answers 200 the second time.
     let again = dir.join("again.jsonl");
-    let replay = run_with(&binary, &["--replay", letters.to_str().unwrap(), "--dead-letter", again.to_str().unwrap()], &[]);
+    let replay =
+        run_with(&binary, &["--replay", letters.to_str().unwrap(), "--dead-letter", again.to_str().unwrap()], &[]);
     assert_eq!(replay.code, 0, "{}", replay.stderr);
     assert_eq!(replay.status(), "success");
     let map = replay.node("each");
@@ -130,7 +134,8 @@ fn a_thousand_items_keep_their_order_their_failures_and_a_dead_letter_each() {
 #[test]
 fn on_error_fail_starts_no_item_after_a_failure() {
     let server = TestServer::start_blocking();
-    let binary = build_with("map-items", "fail-fast", &[("\"label\": \"Fetch each item\", \"on_error\": \"continue\",", "")]);
+    let binary =
+        build_with("map-items", "fail-fast", &[("\"label\": \"Fetch each item\", \"on_error\": \"continue\",", "")]);
     // Item 3 fails at once; the others take 300 ms, so items 0..8 are in flight when it does.
     let failing = BTreeSet::from([3]);
     let letters = scratch("map-fail-fast").join("dead.jsonl");
@@ -160,7 +165,10 @@ fn the_flow_deadline_cuts_a_map_and_keeps_the_items_that_finished() {
     let binary = build_with(
         "map-items",
         "deadline",
-        &[("\"settings\": { \"max_concurrency\": 16 }", "\"settings\": { \"max_concurrency\": 16, \"timeout_ms\": 1500 }")],
+        &[(
+            "\"settings\": { \"max_concurrency\": 16 }",
+            "\"settings\": { \"max_concurrency\": 16, \"timeout_ms\": 1500 }",
+        )],
     );
     // Items 0..4 answer in 50 ms, the others stall for 10 s: 4..12 take the 8 places (the
     // map's concurrency) and stall, 12 and 13 never start.
@@ -174,7 +182,11 @@ fn the_flow_deadline_cuts_a_map_and_keeps_the_items_that_finished() {
     assert_eq!(map["error"]["code"], "flow_deadline");
     assert_eq!(map["metadata"]["counts"], json!({"total": 14, "success": 4, "partial": 0, "error": 8, "skipped": 2}));
     for i in 0..4 {
-        assert_eq!(map["data"][i], json!({"index": i, "id": i, "status": 200}), "item {i} finished before the deadline");
+        assert_eq!(
+            map["data"][i],
+            json!({"index": i, "id": i, "status": 200}),
+            "item {i} finished before the deadline"
+        );
     }
     for i in 4..12 {
         assert_eq!(record(map, i)["status"], "error");
@@ -182,7 +194,10 @@ fn the_flow_deadline_cuts_a_map_and_keeps_the_items_that_finished() {
         assert!(record(map, i)["item"]["path"].as_str().unwrap().contains("ms=10000"));
     }
     assert_eq!(record(map, 12)["status"], "skipped");
-    assert_eq!(record(map, 13)["reason"], "not run: the map was cut short: the flow's deadline of 1500 ms passed while this node ran");
+    assert_eq!(
+        record(map, 13)["reason"],
+        "not run: the map was cut short: the flow's deadline of 1500 ms passed while this node ran"
+    );
     assert_eq!(result.node("count")["status"], "skipped");
     assert!(result.result["duration_ms"].as_u64().unwrap() < 5000, "the stalled calls were not waited for");
     // The stalled requests were cancelled: the server saw their connections close.
@@ -195,7 +210,12 @@ fn the_flow_deadline_cuts_a_map_and_keeps_the_items_that_finished() {
 #[test]
 fn nested_maps_read_their_item_their_index_and_nodes_outside() {
     let binary = build("map-grid");
-    let result = run(&binary, &json!({ "label": "g", "rows": [ { "cells": [1, 7] }, { "cells": [] }, { "cells": [30] } ] }), &[], &[]);
+    let result = run(
+        &binary,
+        &json!({ "label": "g", "rows": [ { "cells": [1, 7] }, { "cells": [] }, { "cells": [30] } ] }),
+        &[],
+        &[],
+    );
     assert_eq!(result.code, 0, "{}", result.stderr);
     let cell = |value: i64, big: bool, index: usize| json!({ "value": value, "big": big, "cell": index, "grid": "g" });
     assert_eq!(
@@ -211,7 +231,8 @@ fn nested_maps_read_their_item_their_index_and_nodes_outside() {
 
 #[test]
 fn a_map_whose_items_are_not_an_array_fails_with_a_clear_error() {
-    let binary = build_with("map-grid", "not-array", &[("\"items\": \"{{ item.cells }}\"", "\"items\": \"{{ item }}\"")]);
+    let binary =
+        build_with("map-grid", "not-array", &[("\"items\": \"{{ item.cells }}\"", "\"items\": \"{{ item }}\"")]);
     let result = run(&binary, &json!({ "rows": [ { "cells": [1] } ] }), &[], &[]);
     assert_eq!(result.code, 1, "{}", result.stdout);
     let row = record(result.node("rows"), 0);

@@ -43,10 +43,7 @@ pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &[
                     format!("{}/id", node.pointer),
                     format!("two nodes have the id `{}`", node.id),
                 )
-                .help(format!(
-                    "node ids must be unique; the first is at {}: rename one of them",
-                    nodes[first].pointer
-                )),
+                .help(format!("node ids must be unique; the first is at {}: rename one of them", nodes[first].pointer)),
             );
             broken[i] = true;
         } else {
@@ -68,8 +65,7 @@ pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &[
             }
         }
     }
-    let inputs: Vec<_> =
-        nodes.iter().filter(|n| top_level && n.kind == crate::nodes::NodeKind::Input).collect();
+    let inputs: Vec<_> = nodes.iter().filter(|n| top_level && n.kind == crate::nodes::NodeKind::Input).collect();
     for extra in inputs.iter().skip(1) {
         sink.push(
             Diagnostic::new(

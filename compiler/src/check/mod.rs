@@ -96,7 +96,13 @@ pub struct Scope<'a> {
 impl Scope<'_> {
     /// The scope of the nested flow of map node `map` of this scope: it sees the map's
     /// upstream nodes, one level out, and everything this scope sees, one level further.
-    pub fn nested<'b>(&'b self, map: &str, upstream: Vec<String>, downstream: Vec<String>, ids: Vec<String>) -> Scope<'b> {
+    pub fn nested<'b>(
+        &'b self,
+        map: &str,
+        upstream: Vec<String>,
+        downstream: Vec<String>,
+        ids: Vec<String>,
+    ) -> Scope<'b> {
         let mut outer: Vec<(String, usize)> = upstream.into_iter().map(|id| (id, 1)).collect();
         outer.extend(self.outer.iter().map(|(id, levels)| (id.clone(), levels + 1)));
         let mut outer_ids = ids;
@@ -143,14 +149,16 @@ pub fn check_scope(
         let filters_before = sink.filters.len();
         let nested = (node.kind == nodes::NodeKind::Map).then(|| {
             let upstream = (0..nodes.len()).filter(|&j| graph.is_ancestor(j, i)).map(|j| nodes[j].id.clone()).collect();
-            let downstream = (0..nodes.len()).filter(|&j| graph.is_ancestor(i, j)).map(|j| nodes[j].id.clone()).collect();
+            let downstream =
+                (0..nodes.len()).filter(|&j| graph.is_ancestor(i, j)).map(|j| nodes[j].id.clone()).collect();
             scope.nested(&node.id, upstream, downstream, ids.clone())
         });
-        let mut cx = CheckCx { sink: &mut *sink, node, nested: nested.as_ref() };
+        let mut cx = CheckCx { sink: &mut *sink, node, scope, nested: nested.as_ref() };
         configs.push(nodes::check(&mut cx));
         templates.push(sink.templates.split_off(before));
         filters.extend(sink.filters.split_off(filters_before).into_iter().map(|(pointer, code)| (i, pointer, code)));
     }
+    check_triggers(sink, scope, nodes, edges, &graph, &mut configs);
     let codes: Vec<&str> = filters.iter().map(|(_, _, code)| code.as_str()).collect();
     for ((node, pointer, _), result) in filters.iter().zip(flowc_runtime::jq::check_all(&codes)) {
         let Err(problems) = result else { continue };
@@ -181,9 +189,7 @@ pub fn check_scope(
     // Phase 4: what templates read.
     if check_templates {
         for (reader, list) in templates.iter().enumerate() {
-            if configs[reader].is_some()
-                && !check_reads(sink, scope, nodes, broken_ids, &graph, reader, list)
-            {
+            if configs[reader].is_some() && !check_reads(sink, scope, nodes, broken_ids, &graph, reader, list) {
                 configs[reader] = None;
             }
         }
@@ -191,6 +197,49 @@ pub fn check_scope(
     sink.templates.truncate(templates_before);
     sink.filters.truncate(filters_before);
     (graph, configs)
+}
+
+/// Trigger nodes (`webhook`, `schedule`) start a flow: at most one per flow, only in the
+/// document's own flow, and nothing runs before them (E027).
+fn check_triggers(
+    sink: &mut Sink,
+    scope: &Scope<'_>,
+    nodes: &[Node],
+    edges: &[Edge],
+    graph: &graph::Graph,
+    configs: &mut [Option<Config>],
+) {
+    let is_trigger = |n: &Node| matches!(n.kind, nodes::NodeKind::Webhook | nodes::NodeKind::Schedule);
+    let mut first: Option<&Node> = None;
+    for (i, node) in nodes.iter().enumerate().filter(|(_, n)| is_trigger(n)) {
+        let kind = node.kind.as_str();
+        let problem = if let Some(map) = &scope.map {
+            Some((
+                format!("{}/type", node.pointer),
+                format!("node `{}` is a `{kind}` inside map `{map}`", node.id),
+                "a trigger starts the whole flow: put it in the flow's own `nodes`, before the map".to_owned(),
+            ))
+        } else if let Some(first) = first {
+            Some((
+                format!("{}/type", node.pointer),
+                format!("node `{}` is a second trigger: `{}` already starts the flow", node.id, first.id),
+                "a flow has one trigger (a `webhook` or a `schedule`): compile a flow per trigger".to_owned(),
+            ))
+        } else if let Some(&(position, source, _)) = graph.edges.iter().find(|&&(_, _, target)| target == i) {
+            Some((
+                format!("{}/target", edges[position].pointer),
+                format!("an edge enters `{kind}` node `{}`, which starts the flow", node.id),
+                format!("a trigger runs first: remove the edge from `{}`", nodes[source].id),
+            ))
+        } else {
+            None
+        };
+        first.get_or_insert(node);
+        if let Some((pointer, message, help)) = problem {
+            sink.push(Diagnostic::new(Code::E027, pointer, message).help(help));
+            configs[i] = None;
+        }
+    }
 }
 
 /// Checks that every template of node `reader` reads a node upstream of it.

@@ -404,7 +404,8 @@ pub fn main_rs(ir: &Ir) -> String {
     } else {
         std::thread::scope(|scope| {
             let head = scope.spawn(|| head(ir, scopes));
-            let runs: Vec<_> = runs.into_iter().map(|run| scope.spawn(move || node_functions(ir, scopes, run))).collect();
+            let runs: Vec<_> =
+                runs.into_iter().map(|run| scope.spawn(move || node_functions(ir, scopes, run))).collect();
             let failed = || ("compile_error!(\"flowc: a thread failed\");\n".to_owned(), Vec::new());
             let runs = runs.into_iter().map(|h| h.join().unwrap_or_else(|_| failed())).collect();
             (head.join().unwrap_or_else(|_| failed().0), runs)
@@ -472,6 +473,9 @@ fn node_entry(cx: &EmitCx<'_>) -> TokenStream {
     if !needs.is_empty() {
         entry = quote! { #entry.needs(&[#(#needs),*]) };
     }
+    if let Some(trigger) = nodes::trigger(cx) {
+        entry = quote! { #entry.trigger(#trigger) };
+    }
     entry
 }
 
@@ -518,7 +522,11 @@ fn index_consts(scopes: &[EmitScope<'_>], s: usize) -> Vec<TokenStream> {
         }
         let map = &scope.nodes[nested.parent.map_or(0, |(_, i)| i)];
         let module = module_ident(map);
-        let doc = format!(" The nodes of map `{}`'s nested flow: each one's index in `MAP_{}.nodes`.", map.id, map.name.to_uppercase());
+        let doc = format!(
+            " The nodes of map `{}`'s nested flow: each one's index in `MAP_{}.nodes`.",
+            map.id,
+            map.name.to_uppercase()
+        );
         items.push(quote! {
             #[doc = #doc]
             pub mod #module {

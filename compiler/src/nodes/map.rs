@@ -50,14 +50,19 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             sink,
             "items",
             format!("`items` of map `{}` must be exactly one template, which reads an array", node.id),
-            "write the whole string as one template, e.g. \"{{ in.users }}\": text around it would make a string".to_owned(),
+            "write the whole string as one template, e.g. \"{{ in.users }}\": text around it would make a string"
+                .to_owned(),
         );
     }
     let concurrency = r.integer(sink, "concurrency", 1, 10_000).unwrap_or(DEFAULT_CONCURRENCY);
     if let NodeRetry::Policy(_) = node.retry {
         sink.push(
-            Diagnostic::new(Code::E015, format!("{}/retry", node.pointer), format!("map `{}` cannot be retried as a whole", node.id))
-                .help("a retry would run every item again: give the nodes inside the map a `retry` policy instead"),
+            Diagnostic::new(
+                Code::E015,
+                format!("{}/retry", node.pointer),
+                format!("map `{}` cannot be retried as a whole", node.id),
+            )
+            .help("a retry would run every item again: give the nodes inside the map a `retry` policy instead"),
         );
         r.ok = false;
     }
@@ -69,7 +74,9 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         Some(Value::Array(list)) if list.is_empty() => {
             sink.push(
                 Diagnostic::new(Code::E004, format!("{pointer}/nodes"), format!("map `{}` has no nodes", node.id))
-                    .help("add the nodes to run for each item, ending in an `output` node whose value is the item's result"),
+                    .help(
+                    "add the nodes to run for each item, ending in an `output` node whose value is the item's result",
+                ),
             );
             r.ok = false;
         }
@@ -120,9 +127,9 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         None => {}
     }
     let has_output = nodes.iter().any(|n| n.kind == NodeKind::Output)
-        || r.get("nodes").and_then(Value::as_array).is_some_and(|list| {
-            list.iter().any(|n| n.get("type").and_then(Value::as_str) == Some("output"))
-        });
+        || r.get("nodes")
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.iter().any(|n| n.get("type").and_then(Value::as_str) == Some("output")));
     if !has_output && r.get("nodes").is_some_and(|n| n.as_array().is_some_and(|l| !l.is_empty())) {
         sink.push(
             Diagnostic::new(

@@ -23,8 +23,10 @@ pub mod map;
 pub mod mcp_tool;
 pub mod merge;
 pub mod output;
+pub mod schedule;
 pub mod switch;
 pub mod transform;
+pub mod webhook;
 
 /// Every node kind this version compiles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +46,8 @@ pub enum NodeKind {
     ApifyActor,
     McpTool,
     Map,
+    Webhook,
+    Schedule,
 }
 
 /// Whether a kind name is compiled, planned (part of the format, not compiled by this
@@ -57,10 +61,10 @@ pub enum Support {
 
 /// Kinds the format defines that this version does not compile yet: a clear error, never a
 /// node that compiles to nothing.
-const PLANNED: &[&str] = &["webhook", "schedule"];
+const PLANNED: &[&str] = &[];
 
 impl NodeKind {
-    pub const ALL: [NodeKind; 15] = [
+    pub const ALL: [NodeKind; 17] = [
         NodeKind::Input,
         NodeKind::Output,
         NodeKind::HttpRequest,
@@ -76,6 +80,8 @@ impl NodeKind {
         NodeKind::ApifyActor,
         NodeKind::McpTool,
         NodeKind::Map,
+        NodeKind::Webhook,
+        NodeKind::Schedule,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +101,8 @@ impl NodeKind {
             NodeKind::ApifyActor => "apify_actor",
             NodeKind::McpTool => "mcp_tool",
             NodeKind::Map => "map",
+            NodeKind::Webhook => "webhook",
+            NodeKind::Schedule => "schedule",
         }
     }
 
@@ -124,6 +132,8 @@ impl NodeKind {
             NodeKind::ApifyActor => apify_actor::FIELDS,
             NodeKind::McpTool => mcp_tool::FIELDS,
             NodeKind::Map => map::FIELDS,
+            NodeKind::Webhook => webhook::FIELDS,
+            NodeKind::Schedule => schedule::FIELDS,
         }
     }
 
@@ -153,6 +163,10 @@ impl NodeKind {
             NodeKind::Map => {
                 "Runs its nested flow once per item of an array and yields every item's result, in item order."
             }
+            NodeKind::Webhook => {
+                "Starts the flow from an HTTP request (`serve`) and yields `{method, path, query, headers, body}`."
+            }
+            NodeKind::Schedule => "Starts the flow on its cron schedule (`serve`) and yields `{fired_at}`.",
         }
     }
 }
@@ -175,6 +189,8 @@ pub enum Config {
     ApifyActor(apify_actor::Config),
     McpTool(mcp_tool::Config),
     Map(map::Config),
+    Webhook(webhook::Config),
+    Schedule(schedule::Config),
 }
 
 /// The handles a node's outgoing edges may name.
@@ -194,10 +210,27 @@ pub fn handles(node: &model::Node) -> Vec<String> {
         | NodeKind::HuggingfaceInference
         | NodeKind::ApifyActor
         | NodeKind::McpTool
-        | NodeKind::Map => Vec::new(),
+        | NodeKind::Map
+        | NodeKind::Webhook
+        | NodeKind::Schedule => Vec::new(),
     };
     out.push("error".into());
     out
+}
+
+/// What starts the flow, for a `webhook` or `schedule` node: an `rt::Trigger` expression.
+pub fn trigger(cx: &EmitCx<'_>) -> Option<TokenStream> {
+    match &cx.node.config {
+        Config::Webhook(c) => {
+            let (name, _) = webhook::trigger_static(cx, c);
+            Some(quote! { rt::Trigger::Webhook(&#name) })
+        }
+        Config::Schedule(c) => {
+            let (name, _) = schedule::trigger_static(cx, c);
+            Some(quote! { rt::Trigger::Schedule(&#name) })
+        }
+        _ => None,
+    }
 }
 
 /// What a node depends on, as `rt::health::Need` expressions for `<bin> health`: its
@@ -211,6 +244,10 @@ fn needs_of(cx: &EmitCx<'_>) -> Vec<TokenStream> {
     let node = cx.node;
     let mut needs = Vec::new();
     if let Some(name) = &node.credential {
+        needs.push(quote! { rt::health::Need::Credential(#name) });
+    }
+    if let Config::Webhook(webhook::Config { hmac: Some(hmac), .. }) = &node.config {
+        let name = &hmac.credential;
         needs.push(quote! { rt::health::Need::Credential(#name) });
     }
     let host = |base_url: &Option<Template>, default: TokenStream| match base_url {
@@ -270,6 +307,8 @@ fn url_origin(url: &Template) -> Option<String> {
 pub struct CheckCx<'a> {
     pub sink: &'a mut Sink,
     pub node: &'a model::Node,
+    /// What the flow the node is in can see.
+    pub scope: &'a crate::check::Scope<'a>,
     /// For a `map` node: what its nested flow can see.
     pub nested: Option<&'a crate::check::Scope<'a>>,
 }
@@ -313,6 +352,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         NodeKind::ApifyActor => apify_actor::check(cx).map(Config::ApifyActor),
         NodeKind::McpTool => mcp_tool::check(cx).map(Config::McpTool),
         NodeKind::Map => map::check(cx).map(Config::Map),
+        NodeKind::Webhook => webhook::check(cx).map(Config::Webhook),
+        NodeKind::Schedule => schedule::check(cx).map(Config::Schedule),
     }
 }
 
@@ -334,6 +375,8 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::ApifyActor(c) => apify_actor::emit(cx, c),
         Config::McpTool(c) => mcp_tool::emit(cx, c),
         Config::Map(c) => map::emit(cx, c),
+        Config::Webhook(c) => webhook::emit(cx, c),
+        Config::Schedule(c) => schedule::emit(cx, c),
     }
 }
 

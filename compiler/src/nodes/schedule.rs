@@ -1,0 +1,67 @@
+//! `schedule`: starts the flow on a cron schedule in `<bin> serve`; yields `{fired_at}`.
+
+use quote::quote;
+
+use super::CheckCx;
+use crate::check::reader::{Field, Ty};
+use crate::diag::did_you_mean;
+use crate::emit::{EmitCx, NodeCode};
+
+pub const FIELDS: &[Field] = &[
+    Field::req(
+        "cron",
+        Ty::String,
+        "when to fire: 5 fields (minute hour day month weekday), 6 with seconds first, or @hourly, @daily, …",
+    ),
+    Field::opt("timezone", Ty::String, "the IANA time zone the cron times are in (default UTC)"),
+];
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub cron: String,
+    pub timezone: String,
+}
+
+pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
+    let (mut r, sink, _) = cx.read(FIELDS)?;
+    let cron = r.string(sink, "cron");
+    let timezone = r.string(sink, "timezone").unwrap_or("UTC");
+    let cron = cron?;
+    for problem in flowc_runtime::schedule::check(cron, timezone) {
+        match problem {
+            flowc_runtime::schedule::Problem::Cron(message) => r.invalid(
+                sink,
+                "cron",
+                format!("`{cron}` is not a cron expression: {message}"),
+                "e.g. \"*/15 * * * *\" (every 15 minutes), \"0 3 * * MON-FRI\" (03:00 on weekdays), \"@daily\""
+                    .to_owned(),
+            ),
+            flowc_runtime::schedule::Problem::Timezone(message) => {
+                let help = match did_you_mean(timezone, flowc_runtime::schedule::timezones()) {
+                    Some(near) => format!("did you mean `{near}`?"),
+                    None => "use an IANA time zone name, such as \"UTC\", \"Europe/Berlin\" or \"America/New_York\""
+                        .to_owned(),
+                };
+                r.invalid(sink, "timezone", message, help);
+            }
+        }
+    }
+    r.ok.then(|| Config { cron: cron.to_owned(), timezone: timezone.to_owned() })
+}
+
+/// The static that describes the schedule to `<bin> serve`.
+pub fn trigger_static(cx: &EmitCx<'_>, config: &Config) -> (proc_macro2::Ident, proc_macro2::TokenStream) {
+    let name = quote::format_ident!("SCHEDULE_{}", cx.node.name.to_uppercase());
+    let (cron, timezone) = (&config.cron, &config.timezone);
+    let doc = format!(" When `serve` fires the flow (node `{}`).", cx.node.id);
+    let item = quote! {
+        #[doc = #doc]
+        static #name: rt::schedule::Schedule = rt::schedule::Schedule { cron: #cron, timezone: #timezone };
+    };
+    (name, item)
+}
+
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+    let (_, item) = trigger_static(cx, config);
+    NodeCode::body(quote! { Ok(rt::Output::data(cx.schedule_fired())) }).with_item(item)
+}

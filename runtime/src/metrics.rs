@@ -1,0 +1,212 @@
+//! `GET /metrics` of `<bin> serve`: Prometheus text, with the prometheus-client crate.
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `flowc_runs_total` | counter | `flow`, `status` (`success`, `partial`, `error`, `cancelled`) |
+//! | `flowc_runs_in_flight` | gauge | `flow` |
+//! | `flowc_run_duration_seconds` | histogram | `flow` |
+//! | `flowc_node_duration_seconds` | histogram | `flow`, `node` (nodes that ran) |
+//! | `flowc_node_retries_total` | counter | `flow`, `node` (attempts after the first) |
+//! | `flowc_node_failures_total` | counter | `flow`, `node`, `kind` (the error kind) |
+//! | `flowc_requests_refused_total` | counter | `flow`, `reason` (`busy`, `bad_input`, `unauthorized`, `too_large`) |
+//! | `flowc_breaker_state` | gauge | `flow`, `host`, `state`: 1 for the breaker's state, 0 for the others |
+
+use std::sync::atomic::AtomicI64;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::envelope::{RunResult, RunStatus, Status};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FlowLabel {
+    flow: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    flow: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    flow: &'static str,
+    node: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    flow: &'static str,
+    node: &'static str,
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    flow: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BreakerLabels {
+    flow: &'static str,
+    host: &'static str,
+    state: &'static str,
+}
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric of one served flow.
+pub struct Metrics {
+    flow: &'static str,
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    in_flight: Family<FlowLabel, Gauge<i64, AtomicI64>>,
+    run_seconds: Histograms<FlowLabel>,
+    node_seconds: Histograms<NodeLabels>,
+    retries: Family<NodeLabels, Counter>,
+    failures: Family<FailureLabels, Counter>,
+    refused: Family<ReasonLabels, Counter>,
+    breakers: Family<BreakerLabels, Gauge<i64, AtomicI64>>,
+    /// Encoding is not reentrant with updates of the breaker gauges.
+    encoding: Mutex<()>,
+}
+
+/// Run durations: 1 ms to about 65 s.
+fn run_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// Node durations: 100 µs to about 6.5 s.
+fn node_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 17))
+}
+
+/// The outcome of a request that did not start a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Busy,
+    BadInput,
+    Unauthorized,
+    TooLarge,
+}
+
+impl Metrics {
+    pub fn new(flow: &'static str) -> Metrics {
+        let mut registry = Registry::default();
+        let runs = Family::<RunLabels, Counter>::default();
+        registry.register("flowc_runs", "Runs of the flow, by status", runs.clone());
+        let in_flight = Family::<FlowLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register("flowc_runs_in_flight", "Runs going on now", in_flight.clone());
+        let run_seconds: Histograms<FlowLabel> = Family::new_with_constructor(run_buckets);
+        registry.register("flowc_run_duration_seconds", "How long runs took", run_seconds.clone());
+        let node_seconds: Histograms<NodeLabels> = Family::new_with_constructor(node_buckets);
+        registry.register(
+            "flowc_node_duration_seconds",
+            "How long each node took, retries included",
+            node_seconds.clone(),
+        );
+        let retries = Family::<NodeLabels, Counter>::default();
+        registry.register("flowc_node_retries", "Attempts after the first, by node", retries.clone());
+        let failures = Family::<FailureLabels, Counter>::default();
+        registry.register("flowc_node_failures", "Nodes that failed, by error kind", failures.clone());
+        let refused = Family::<ReasonLabels, Counter>::default();
+        registry.register("flowc_requests_refused", "Requests that did not start a run, by reason", refused.clone());
+        let breakers = Family::<BreakerLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "flowc_breaker_state",
+            "Each circuit breaker's state (1 for the state it is in)",
+            breakers.clone(),
+        );
+        let metrics = Metrics {
+            flow,
+            registry,
+            runs,
+            in_flight,
+            run_seconds,
+            node_seconds,
+            retries,
+            failures,
+            refused,
+            breakers,
+            encoding: Mutex::new(()),
+        };
+        // Every status and reason is there from the start, at 0, so that rates work at once.
+        for status in ["success", "partial", "error", "cancelled"] {
+            let _ = metrics.runs.get_or_create(&RunLabels { flow, status });
+        }
+        for reason in ["busy", "bad_input", "unauthorized", "too_large"] {
+            let _ = metrics.refused.get_or_create(&ReasonLabels { flow, reason });
+        }
+        let _ = metrics.in_flight.get_or_create(&FlowLabel { flow });
+        metrics
+    }
+
+    /// A run has started.
+    pub fn started(&self) {
+        self.in_flight.get_or_create(&FlowLabel { flow: self.flow }).inc();
+    }
+
+    /// A run has ended: counts it and its nodes.
+    pub fn finished(&self, result: &RunResult) {
+        let flow = self.flow;
+        self.in_flight.get_or_create(&FlowLabel { flow }).dec();
+        let status = match result.status {
+            RunStatus::Success => "success",
+            RunStatus::Partial => "partial",
+            RunStatus::Error => "error",
+            RunStatus::Cancelled => "cancelled",
+        };
+        self.runs.get_or_create(&RunLabels { flow, status }).inc();
+        self.run_seconds.get_or_create(&FlowLabel { flow }).observe(result.duration_ms as f64 / 1000.0);
+        for envelope in &result.nodes {
+            if envelope.status == Status::Skipped {
+                continue;
+            }
+            let node = envelope.node;
+            self.node_seconds.get_or_create(&NodeLabels { flow, node }).observe(envelope.duration_ms as f64 / 1000.0);
+            if envelope.attempts > 1 {
+                self.retries.get_or_create(&NodeLabels { flow, node }).inc_by(u64::from(envelope.attempts - 1));
+            }
+            if let Some(error) = &envelope.error {
+                self.failures.get_or_create(&FailureLabels { flow, node, kind: error.kind.as_str() }).inc();
+            }
+        }
+    }
+
+    /// A run ended before it produced a result (the runtime could not start it).
+    pub fn abandoned(&self) {
+        self.in_flight.get_or_create(&FlowLabel { flow: self.flow }).dec();
+    }
+
+    pub fn refused(&self, why: Refusal) {
+        let reason = match why {
+            Refusal::Busy => "busy",
+            Refusal::BadInput => "bad_input",
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::TooLarge => "too_large",
+        };
+        self.refused.get_or_create(&ReasonLabels { flow: self.flow, reason }).inc();
+    }
+
+    /// The text exposition, with the breakers' states as they are now.
+    pub fn encode(&self, breakers: &[(&'static str, &'static str)]) -> String {
+        let _guard = self.encoding.lock().unwrap_or_else(|e| e.into_inner());
+        for &(host, current) in breakers {
+            for state in ["closed", "open", "half_open"] {
+                let value = i64::from(state == current);
+                self.breakers.get_or_create(&BreakerLabels { flow: self.flow, host, state }).set(value);
+            }
+        }
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,313 @@
+//! `<bin> serve`: POST /run, a signed webhook, health, readiness and metrics, the run limit,
+//! the body limit, /mcp, schedules, and a graceful SIGTERM with runs in flight — each against
+//! a program these tests start on 127.0.0.1.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use flowc_tests::flows::{build, build_with};
+use flowc_tests::server::TestServer;
+use hmac::{KeyInit, Mac};
+use serde_json::{json, Value};
+
+const SECRET: &str = "whsec-test";
+
+/// A `<bin> serve` process on a port the OS chose, with its stderr (JSON log lines) collected.
+struct Served {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Served {
+    fn start(binary: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
+        let mut command = Command::new(binary);
+        command.args(["serve", "--addr", "127.0.0.1:0"]).args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("start serve");
+        let stderr = child.stderr.take().expect("piped");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let lines = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str::<Value>(&line) {
+                    if entry["message"] == "serving" {
+                        let _ = tx.send(entry["addr"].as_str().unwrap_or_default().to_owned());
+                    }
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("serve did not start: {:?}", log.lock().unwrap()));
+        Served { child, base: format!("http://{addr}"), log }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn log_lines(&self) -> Vec<Value> {
+        self.log.lock().unwrap().iter().filter_map(|l| serde_json::from_str(l).ok()).collect()
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(mut self) -> i32 {
+        let sent = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        assert!(sent.success());
+        let began = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(began.elapsed() < Duration::from_secs(30), "serve did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `(status, headers we look at, JSON body or the text as a JSON string)`.
+fn call(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, Option<String>, Value) {
+    let agent = flowc_tests::http_agent();
+    let mut request = ureq::http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let request = request.body(body.to_owned()).unwrap();
+    let mut response = agent.run(request).unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, retry_after, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// The signature a sender puts on `body` at `timestamp`: HMAC-SHA256 of `<timestamp>.<body>`.
+fn sign(timestamp: u64, body: &str) -> String {
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.{body}").as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn hook() -> std::path::PathBuf {
+    build("serve-hook")
+}
+
+#[test]
+fn post_run_answers_the_run_result_and_refuses_bad_requests() {
+    let server = TestServer::start_blocking();
+    let served = Served::start(&hook(), &["--max-body", "2000"], &[("HOOK_SECRET", SECRET)]);
+    let body = json!({ "base_url": server.base_url(), "key": "r1", "ms": 1 }).to_string();
+    let (status, _, result) = call("POST", &served.url("/run"), &[], &body);
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["status"], "success");
+    assert_eq!(result["outputs"]["answer"], json!({ "status": 200, "key": "r1", "event": null, "source": null }));
+    assert_eq!(result["nodes"]["hook"]["data"]["body"]["key"], "r1", "POST /run gives the webhook node the body");
+
+    let (status, _, error) = call("POST", &served.url("/run"), &[], "{not json");
+    assert_eq!(status, 400);
+    assert!(error["error"].as_str().unwrap().starts_with("the request body is not JSON"), "{error}");
+    let (status, _, error) = call("POST", &served.url("/run"), &[], &"x".repeat(3000));
+    assert_eq!(status, 413, "{error}");
+    // A failed run is a 500 with its run result.
+    let failing = json!({ "base_url": "http://127.0.0.1:9", "key": "r2", "ms": 1 }).to_string();
+    let (status, _, result) = call("POST", &served.url("/run"), &[], &failing);
+    assert_eq!((status, result["status"].as_str()), (500, Some("error")));
+    let (status, _, error) = call("GET", &served.url("/nowhere"), &[], "");
+    assert_eq!(status, 404);
+    assert!(error["error"].as_str().unwrap().contains("POST /hooks/order"), "{error}");
+
+    let runs: Vec<Value> = served.log_lines().into_iter().filter(|l| l["message"] == "run finished").collect();
+    assert_eq!(runs.len(), 2, "one JSON log line per run");
+    assert_eq!(runs[0]["run_id"], result_run_id(&served, 0));
+    assert_eq!(served.stop(), 0);
+}
+
+fn result_run_id(served: &Served, n: usize) -> Value {
+    served.log_lines().into_iter().filter(|l| l["message"] == "run finished").nth(n).map(|l| l["run_id"].clone()).unwrap()
+}
+
+#[test]
+fn the_webhook_runs_only_for_a_fresh_valid_signature() {
+    let server = TestServer::start_blocking();
+    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let url = served.url("/hooks/order?source=shop");
+    let body = json!({ "base_url": server.base_url(), "key": "w1", "ms": 1 }).to_string();
+    let t = now();
+    let signature = sign(t, &body);
+    let stamp = t.to_string();
+    let signed = [("x-signature-256", signature.as_str()), ("x-timestamp", stamp.as_str()), ("x-event", "order.placed")];
+
+    let (status, _, result) = call("POST", &url, &signed, &body);
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["outputs"]["answer"], json!({ "status": 200, "key": "w1", "event": "order.placed", "source": "shop" }));
+    let request = &result["nodes"]["hook"]["data"];
+    assert_eq!((&request["method"], &request["path"]), (&json!("POST"), &json!("/hooks/order")));
+    assert_eq!(server.requests_to("/slow/w1").len(), 1);
+
+    // The same request again is a replay.
+    let (status, _, error) = call("POST", &url, &signed, &body);
+    assert_eq!(status, 401);
+    assert_eq!(error["error"], "the request was already received (a replay)");
+    // A signature of another body, a signature with another key, none at all, a stale time.
+    let other = json!({ "base_url": server.base_url(), "key": "w2", "ms": 1 }).to_string();
+    let (status, _, _) = call("POST", &url, &signed, &other);
+    assert_eq!(status, 401);
+    let mut wrong = hmac::Hmac::<sha2::Sha256>::new_from_slice(b"guess").unwrap();
+    wrong.update(format!("{t}.{other}").as_bytes());
+    let wrong = format!("sha256={}", hex::encode(wrong.finalize().into_bytes()));
+    let (status, _, _) = call("POST", &url, &[("x-signature-256", &wrong), ("x-timestamp", &stamp)], &other);
+    assert_eq!(status, 401);
+    let (status, _, error) = call("POST", &url, &[("x-timestamp", &stamp)], &other);
+    assert_eq!((status, error["error"].as_str()), (401, Some("the request has no `x-signature-256` signature header")));
+    let old = t - 1000;
+    let (status, _, error) = call("POST", &url, &[("x-signature-256", &sign(old, &other)), ("x-timestamp", &old.to_string())], &other);
+    assert_eq!(status, 401);
+    assert!(error["error"].as_str().unwrap().contains("more than the 300 s allowed"), "{error}");
+    assert_eq!(server.requests_to("/slow/w2").len(), 0, "no refused request ran the flow");
+    // Only POST is routed to the webhook.
+    let (status, _, _) = call("PUT", &url, &signed, &body);
+    assert_eq!(status, 405);
+
+    let (_, _, metrics) = call("GET", &served.url("/metrics"), &[], "");
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(metrics.contains("flowc_requests_refused_total{flow=\"serve-hook\",reason=\"unauthorized\"} 5"), "{metrics}");
+    assert_eq!(served.stop(), 0);
+}
+
+#[test]
+fn health_readiness_and_metrics_answer_and_metrics_count_runs() {
+    let server = TestServer::start_blocking();
+    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    assert_eq!(call("GET", &served.url("/healthz"), &[], "").0, 200);
+    let (status, _, ready) = call("GET", &served.url("/readyz"), &[], "");
+    assert_eq!((status, ready), (200, json!({ "status": "ready" })));
+    let (status, _, deep) = call("GET", &served.url("/readyz?deep=1"), &[], "");
+    assert_eq!(status, 200, "{deep}");
+    assert_eq!(deep["status"], "ok");
+    assert!(deep["checks"].as_array().unwrap().iter().any(|c| c["check"] == "credential" && c["target"] == "hook"), "{deep}");
+
+    let metric = |text: &str, name: &str| -> f64 {
+        text.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok()).unwrap_or(-1.0)
+    };
+    let success = "flowc_runs_total{flow=\"serve-hook\",status=\"success\"}";
+    let (_, _, before) = call("GET", &served.url("/metrics"), &[], "");
+    assert_eq!(metric(before.as_str().unwrap(), success), 0.0);
+    for key in ["m1", "m2"] {
+        let body = json!({ "base_url": server.base_url(), "key": key, "ms": 1 }).to_string();
+        assert_eq!(call("POST", &served.url("/run"), &[], &body).0, 200);
+    }
+    let (_, _, after) = call("GET", &served.url("/metrics"), &[], "");
+    let after = after.as_str().unwrap();
+    assert_eq!(metric(after, success), 2.0, "{after}");
+    assert_eq!(metric(after, "flowc_node_duration_seconds_count{flow=\"serve-hook\",node=\"call\"}"), 2.0, "{after}");
+    assert_eq!(metric(after, "flowc_runs_in_flight{flow=\"serve-hook\"}"), 0.0);
+    assert_eq!(served.stop(), 0);
+}
+
+#[test]
+fn a_full_service_answers_503_with_retry_after() {
+    let server = TestServer::start_blocking();
+    let served = Arc::new(Served::start(&hook(), &["--max-runs", "2"], &[("HOOK_SECRET", SECRET)]));
+    let slow = |key: &str| json!({ "base_url": server.base_url(), "key": key, "ms": 1500 }).to_string();
+    let running: Vec<_> = ["b1", "b2"]
+        .into_iter()
+        .map(|key| {
+            let (url, body) = (served.url("/run"), slow(key));
+            std::thread::spawn(move || call("POST", &url, &[], &body).0)
+        })
+        .collect();
+    let began = Instant::now();
+    while server.requests_to("/slow/b").len() < 2 {
+        assert!(began.elapsed() < Duration::from_secs(10), "the two runs never reached the server");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, retry_after, error) = call("POST", &served.url("/run"), &[], &slow("b3"));
+    assert_eq!((status, retry_after.as_deref()), (503, Some("1")), "{error}");
+    for run in running {
+        assert_eq!(run.join().unwrap(), 200);
+    }
+    assert_eq!(server.requests_to("/slow/b3").len(), 0);
+    // With the runs done, there is room again.
+    assert_eq!(call("POST", &served.url("/run"), &[], &json!({ "base_url": server.base_url(), "key": "b4", "ms": 1 }).to_string()).0, 200);
+}
+
+#[test]
+fn sigterm_lets_fifty_runs_in_flight_finish_then_exits_0() {
+    let server = TestServer::start_blocking();
+    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let url = served.url("/run");
+            let body = json!({ "base_url": server.base_url(), "key": format!("t{i}"), "ms": 1500 }).to_string();
+            std::thread::spawn(move || call("POST", &url, &[], &body))
+        })
+        .collect();
+    let began = Instant::now();
+    while server.requests_to("/slow/t").len() < 50 {
+        assert!(began.elapsed() < Duration::from_secs(20), "only {} runs reached the server", server.requests_to("/slow/t").len());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let base = served.base.clone();
+    let code = served.stop();
+    assert_eq!(code, 0);
+    let answers: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert!(answers.iter().all(|(status, _, result)| *status == 200 && result["status"] == "success"), "{answers:?}");
+    assert_eq!(answers.len(), 50);
+    assert!(ureq::get(format!("{base}/healthz")).call().is_err(), "the listener is closed");
+}
+
+#[test]
+fn the_schedule_fires_in_process_unless_turned_off() {
+    let server = TestServer::start_blocking();
+    let binary = build_with("nightly", "local", &[("http://127.0.0.1:9", &server.base_url())]);
+    let served = Served::start(&binary, &["--no-schedule"], &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(server.requests_to("/echo/ping").len(), 0, "--no-schedule fires nothing");
+    assert_eq!(served.stop(), 0);
+
+    let served = Served::start(&binary, &[], &[]);
+    std::thread::sleep(Duration::from_millis(3200));
+    let pings = server.requests_to("/echo/ping");
+    assert!((2..=4).contains(&pings.len()), "every second for about 3 s: {}", pings.len());
+    for ping in &pings {
+        assert!(ping.query.starts_with("at=20"), "the node yields when it fired: {}", ping.query);
+    }
+    let scheduled: Vec<Value> = served.log_lines().into_iter().filter(|l| l["trigger"] == "schedule").collect();
+    assert!(scheduled.len() >= 2 && scheduled.iter().all(|l| l["status"] == "success"), "{scheduled:?}");
+    assert_eq!(served.stop(), 0);
+}
+
+#[test]
+fn mcp_is_served_under_serve() {
+    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let initialize = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } }
+    })
+    .to_string();
+    let (status, _, answer) = call(
+        "POST",
+        &served.url("/mcp"),
+        &[("content-type", "application/json"), ("accept", "application/json, text/event-stream")],
+        &initialize,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let text = answer.to_string();
+    assert!(text.contains("serverInfo") && text.contains("serve-hook"), "{text}");
+    assert_eq!(served.stop(), 0);
+}
