@@ -222,14 +222,16 @@ impl Running {
     /// The URL that runs `flow`.
     pub fn url(&self, flow: &BenchFlow) -> String {
         match self.kind {
-            Kind::Flowc | Kind::Floor => format!("http://127.0.0.1:{}/run", self.port),
+            Kind::Flowc => format!("http://127.0.0.1:{}/bench-{}", self.port, flow.name),
+            Kind::Floor => format!("http://127.0.0.1:{}/run", self.port),
             Kind::NodeRed => format!("http://127.0.0.1:{}/bench-{}", self.port, flow.name),
             Kind::N8n => format!("http://127.0.0.1:{}/webhook/bench-{}", self.port, flow.name),
         }
     }
 }
 
-/// Starts a flowc-generated program: `<bin> serve --addr 127.0.0.1:PORT`.
+/// Starts a flowc-generated program: `<bin> serve --addr 127.0.0.1:PORT`; the flow's webhook
+/// node answers at `/bench-<name>`.
 pub fn start_flowc(dirs: &Dirs, binary: &Path, flow: &BenchFlow) -> Result<Running, String> {
     let port = free_port().map_err(|e| e.to_string())?;
     let mut c = Command::new(binary);

@@ -142,10 +142,12 @@ pub fn all() -> Vec<BenchFlow> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// flowc: flow documents (docs/flow-format.md), driven through `<bin> serve`'s `POST /run`.
+// flowc: flow documents (docs/flow-format.md), each served by `<bin> serve` at its webhook node's
+// path.
 
-fn flowc_doc(id: &str, description: &str, schema: Value, mut nodes: Vec<Value>, edges: Vec<(String, String)>) -> Value {
-    nodes.insert(0, json!({"id": "in", "type": "input", "config": {"schema": schema}}));
+fn flowc_doc(id: &str, description: &str, mut nodes: Vec<Value>, edges: Vec<(String, String)>) -> Value {
+    // Like the peers' HTTP-in nodes: a webhook node at /<id>; its data's `body` is the input.
+    nodes.insert(0, json!({"id": "hook", "type": "webhook", "config": {"path": format!("/{id}"), "method": "POST"}}));
     json!({
         "version": 1,
         "id": id,
@@ -156,11 +158,6 @@ fn flowc_doc(id: &str, description: &str, schema: Value, mut nodes: Vec<Value>, 
     })
 }
 
-fn base_key_schema() -> Value {
-    json!({"type": "object", "required": ["base_url", "key"],
-           "properties": {"base_url": {"type": "string"}, "key": {"type": "string"}}})
-}
-
 fn e(source: &str, target: &str) -> (String, String) {
     (source.to_string(), target.to_string())
 }
@@ -169,52 +166,45 @@ fn flowc_webhook() -> Value {
     flowc_doc(
         "bench-webhook",
         "Answers at once with its input",
-        json!({"type": "object"}),
-        vec![json!({"id": "out", "type": "output", "config": {"name": "result", "value": "{{ in }}"}})],
-        vec![e("in", "out")],
+        vec![json!({"id": "out", "type": "output", "config": {"name": "result", "value": "{{ hook.body }}"}})],
+        vec![e("hook", "out")],
     )
 }
 
 fn flowc_transforms() -> Value {
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
-    let mut prev = "in".to_string();
+    let mut prev = "hook".to_string();
     for i in 1..=TRANSFORMS {
         let id = format!("s{i}");
+        // The first step reads the request's body, the others the previous step.
+        let input = if i == 1 { ".body | " } else { "" };
         nodes.push(json!({"id": id, "type": "transform",
-                          "config": {"jq": format!("{{n: (.n * 2 + {i}), trace: (.trace + [.n])}}")}}));
+                          "config": {"jq": format!("{input}{{n: (.n * 2 + {i}), trace: (.trace + [.n])}}")}}));
         edges.push(e(&prev, &id));
         prev = id;
     }
     nodes.push(json!({"id": "out", "type": "output", "config": {"name": "result"}}));
     edges.push(e(&prev, "out"));
-    let schema = json!({"type": "object", "required": ["n", "trace"],
-                        "properties": {"n": {"type": "integer"}, "trace": {"type": "array"}}});
-    flowc_doc("bench-transforms", "Ten jq transforms in a chain", schema, nodes, edges)
+    flowc_doc("bench-transforms", "Ten jq transforms in a chain", nodes, edges)
 }
 
 fn flowc_http_chain() -> Value {
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
-    let mut prev = "in".to_string();
+    let mut prev = "hook".to_string();
     for i in 1..=CHAIN {
         let id = format!("c{i}");
-        let value = if i == 1 { "{{ in.key }}".to_string() } else { format!("{{{{ c{}.body.v }}}}", i - 1) };
+        let value = if i == 1 { "{{ hook.body.key }}".to_string() } else { format!("{{{{ c{}.body.v }}}}", i - 1) };
         nodes.push(json!({"id": id, "type": "http_request",
-                          "config": {"url": format!("{{{{ in.base_url }}}}/echo/{value}-{i}"), "response": "json"}}));
+                          "config": {"url": format!("{{{{ hook.body.base_url }}}}/echo/{value}-{i}"), "response": "json"}}));
         edges.push(e(&prev, &id));
         prev = id;
     }
     nodes.push(json!({"id": "out", "type": "output",
                       "config": {"name": "result", "value": format!("{{{{ {prev}.body }}}}")}}));
     edges.push(e(&prev, "out"));
-    flowc_doc(
-        "bench-http-chain",
-        "Five HTTP calls in a chain, each using the previous answer",
-        base_key_schema(),
-        nodes,
-        edges,
-    )
+    flowc_doc("bench-http-chain", "Five HTTP calls in a chain, each using the previous answer", nodes, edges)
 }
 
 fn flowc_fan_out() -> Value {
@@ -223,8 +213,8 @@ fn flowc_fan_out() -> Value {
     for i in 1..=FAN_OUT {
         let id = format!("f{i:02}");
         nodes.push(json!({"id": id, "type": "http_request",
-                          "config": {"url": format!("{{{{ in.base_url }}}}/echo/{{{{ in.key }}}}-{i}"), "response": "json"}}));
-        edges.push(e("in", &id));
+                          "config": {"url": format!("{{{{ hook.body.base_url }}}}/echo/{{{{ hook.body.key }}}}-{i}"), "response": "json"}}));
+        edges.push(e("hook", &id));
     }
     for i in 1..=FAN_OUT {
         edges.push(e(&format!("f{i:02}"), "all"));
@@ -234,18 +224,16 @@ fn flowc_fan_out() -> Value {
     nodes.push(json!({"id": "out", "type": "output", "config": {"name": "result"}}));
     edges.push(e("all", "values"));
     edges.push(e("values", "out"));
-    flowc_doc("bench-fan-out", "Twenty HTTP calls at once, merged in order", base_key_schema(), nodes, edges)
+    flowc_doc("bench-fan-out", "Twenty HTTP calls at once, merged in order", nodes, edges)
 }
 
 fn flowc_map() -> Value {
-    let schema = json!({"type": "object", "required": ["base_url", "items"],
-                        "properties": {"base_url": {"type": "string"}, "items": {"type": "array"}}});
     let map = json!({"id": "each", "type": "map", "config": {
-        "items": "{{ in.items }}",
+        "items": "{{ hook.body.items }}",
         "concurrency": MAP_CONCURRENCY,
         "nodes": [
             {"id": "fetch", "type": "http_request",
-             "config": {"url": "{{ in.base_url }}/echo/item-{{ item.id }}", "response": "json"}},
+             "config": {"url": "{{ hook.body.base_url }}/echo/item-{{ item.id }}", "response": "json"}},
             {"id": "value", "type": "output", "config": {"value": "{{ fetch.body.v }}"}}
         ],
         "edges": [{"source": "fetch", "target": "value"}]
@@ -254,9 +242,8 @@ fn flowc_map() -> Value {
     flowc_doc(
         "bench-map",
         "One HTTP call per item, 8 items at once",
-        schema,
         vec![map, out],
-        vec![e("in", "each"), e("each", "out")],
+        vec![e("hook", "each"), e("each", "out")],
     )
 }
 
