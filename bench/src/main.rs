@@ -50,6 +50,18 @@ enum Cmd {
         #[arg(long)]
         addr: String,
     },
+    /// Drive one URL with the load generator and print what it measured (for trying by hand).
+    Load {
+        #[arg(long)]
+        url: String,
+        /// The JSON body of every request.
+        #[arg(long, default_value = "null")]
+        body: String,
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        #[arg(long, default_value_t = 5.0)]
+        duration: f64,
+    },
     /// Write every engine's flow documents to a folder.
     Flows {
         #[arg(long, default_value = "target/bench/flows")]
@@ -77,8 +89,9 @@ struct AllArgs {
     /// Seconds of warm-up before each load run.
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
-    /// Seconds a request in flight may still take after a run's time is up.
-    #[arg(long, default_value_t = 20.0)]
+    /// Seconds a request in flight may still take after a run's time is up (50 maps of 1,000
+    /// items at once take Node-RED about 20 s).
+    #[arg(long, default_value_t = 40.0)]
     grace: f64,
     /// Fixed latency of the target server's answers, in ms.
     #[arg(long, default_value_t = 0)]
@@ -100,6 +113,9 @@ struct AllArgs {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // reqwest is built with `rustls-no-provider` (as the runtime has it): a client needs a
+    // provider installed, even for http:// only.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a tokio runtime");
     match cli.command {
@@ -127,6 +143,19 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::from(1)
             }
         },
+        Cmd::Load { url, body, connections, duration } => {
+            let spec = load::Load {
+                url,
+                body: Bytes::from(body),
+                connections,
+                warmup: Duration::from_millis(500),
+                duration: Duration::from_secs_f64(duration),
+                grace: Duration::from_secs(30),
+            };
+            let measured = runtime.block_on(load::run(&spec));
+            println!("{}", serde_json::to_string_pretty(&measured.to_json()).expect("json"));
+            std::process::ExitCode::SUCCESS
+        }
         Cmd::All(args) => std::process::ExitCode::from(runtime.block_on(all(args))),
     }
 }
@@ -205,6 +234,8 @@ impl Ctx {
 enum Fatal {
     /// An engine's answer differs from the expected one: nothing was timed for it.
     Mismatch(String),
+    /// The harness itself failed.
+    Harness(String),
 }
 
 async fn all(args: AllArgs) -> u8 {
@@ -246,31 +277,38 @@ async fn all(args: AllArgs) -> u8 {
         let work = tokio::spawn(async move { run_all(&c).await });
         tokio::select! {
             r = work => match r {
-                Ok(r) => r,
-                Err(e) => Err(Fatal::Mismatch(format!("the harness panicked: {e}"))),
+                Ok(r) => r.map(|()| true),
+                Err(e) => Err(Fatal::Harness(format!("the harness panicked: {e}"))),
             },
             _ = tokio::time::sleep_until((ctx.deadline + Duration::from_secs(20)).into()) => {
                 procs::stop_all();
                 ctx.note(format!("stopped at the time budget ({} s): the results are incomplete", ctx.args.budget));
-                Ok(())
+                Ok(false)
             }
             _ = tokio::signal::ctrl_c() => {
                 procs::stop_all();
                 ctx.note("interrupted: the results are incomplete".to_string());
-                Ok(())
+                Ok(false)
             }
         }
     };
     procs::stop_all();
-    let code = match outcome {
-        Ok(()) => 0,
+    let (code, complete) = match outcome {
+        Ok(complete) => (0, complete),
         Err(Fatal::Mismatch(m)) => {
             eprintln!("\nerror: the engines do not answer alike, so nothing is compared:\n{m}");
             ctx.note(format!("equivalence check failed: {m}"));
-            1
+            (1, false)
+        }
+        Err(Fatal::Harness(m)) => {
+            eprintln!("\nerror: {m}");
+            ctx.note(m);
+            (1, false)
         }
     };
-    let code = finish(&ctx).max(code);
+    let code = finish(&ctx, complete).max(code);
+    // 3: stopped at the time budget or interrupted.
+    let code = if code == 0 && !complete { 3 } else { code };
     eprintln!("done in {:.0} s", ctx.started.elapsed().as_secs_f64());
     code
 }
@@ -620,9 +658,9 @@ fn now_utc() -> String {
     command_output(Path::new("date"), &["-u", "+%Y-%m-%d %H:%M UTC"])
 }
 
-/// Prints the table, writes results.json (and BENCHMARKS.md when asked). Returns the exit
-/// code: 1 when flowc could not be measured on some flow.
-fn finish(ctx: &Ctx) -> u8 {
+/// Prints the table, writes results.json (and BENCHMARKS.md when asked and the run went to its
+/// end). Returns the exit code: 1 when flowc could not be measured on some flow.
+fn finish(ctx: &Ctx, complete: bool) -> u8 {
     let shared = ctx.shared.lock().expect("shared");
     let mut machine = machine();
     machine["load_average_at_start"] = json!(ctx.load_at_start);
@@ -736,7 +774,9 @@ fn finish(ctx: &Ctx) -> u8 {
         Ok(()) => eprintln!("wrote {}", path.display()),
         Err(e) => eprintln!("error: {}: {e}", path.display()),
     }
-    if ctx.args.write_md {
+    if ctx.args.write_md && !complete {
+        eprintln!("BENCHMARKS.md is left as it was: this run did not go to its end");
+    } else if ctx.args.write_md {
         let path = ctx.dirs.root.join("BENCHMARKS.md");
         match update_markdown(&path, &md) {
             Ok(()) => eprintln!("updated {}", path.display()),
