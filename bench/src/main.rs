@@ -103,7 +103,7 @@ struct AllArgs {
     /// The flowc binary (built by bench/run).
     #[arg(long, default_value = "target/release/flowc")]
     flowc: PathBuf,
-    /// Update BENCHMARKS.md with the table (between its markers).
+    /// Update BENCHMARKS.md with the table (between its markers) and bench/results.json.
     #[arg(long)]
     write_md: bool,
     /// The command line to record in the results.
@@ -777,6 +777,11 @@ fn finish(ctx: &Ctx, complete: bool) -> u8 {
     if ctx.args.write_md && !complete {
         eprintln!("BENCHMARKS.md is left as it was: this run did not go to its end");
     } else if ctx.args.write_md {
+        // The raw figures behind BENCHMARKS.md, kept with it.
+        let kept = ctx.dirs.root.join("bench/results.json");
+        if let Err(e) = std::fs::copy(ctx.dirs.work.join("results.json"), &kept) {
+            eprintln!("error: {}: {e}", kept.display());
+        }
         let path = ctx.dirs.root.join("BENCHMARKS.md");
         match update_markdown(&path, &md) {
             Ok(()) => eprintln!("updated {}", path.display()),
