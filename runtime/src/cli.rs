@@ -342,9 +342,15 @@ pub fn check_filters(flow: &'static Flow) -> Result<(), String> {
 /// defaults. The error lists every problem, each with the JSON pointer of the bad value.
 pub fn prepare(flow: &'static Flow, input: Value) -> Result<Value, String> {
     check_filters(flow)?;
-    let Some(schema) = flow.input_schema else { return Ok(input) };
-    let schema: Value = serde_json::from_str(schema).map_err(|e| format!("the input schema is not JSON: {e}"))?;
-    crate::input::apply(&schema, input).map_err(|problems| {
+    let Some(text) = flow.input_schema else { return Ok(input) };
+    // Parsed once per process: `serve` and `mcp` prepare every request's input. A program
+    // has one flow, so one cell holds its schema.
+    static SCHEMA: std::sync::OnceLock<Result<Value, String>> = std::sync::OnceLock::new();
+    let schema = SCHEMA
+        .get_or_init(|| serde_json::from_str(text).map_err(|e| format!("the input schema is not JSON: {e}")))
+        .as_ref()
+        .map_err(Clone::clone)?;
+    crate::input::apply(schema, input).map_err(|problems| {
         let lines: Vec<String> = problems
             .iter()
             .map(|p| format!("  at {}: {}", if p.pointer.is_empty() { "/" } else { &p.pointer }, p.message))

@@ -314,8 +314,17 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 }
 
 fn header_map(headers: &reqwest::header::HeaderMap) -> Value {
+    Value::Object(headers_object(headers, &[]))
+}
+
+/// Headers as a JSON object: names in lower case, repeated headers joined with `, `, the
+/// headers named in `leave_out` left out.
+pub(crate) fn headers_object(headers: &reqwest::header::HeaderMap, leave_out: &[&str]) -> Map<String, Value> {
     let mut out = Map::new();
     for (name, value) in headers {
+        if leave_out.contains(&name.as_str()) {
+            continue;
+        }
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
         match out.get_mut(name.as_str()) {
             Some(Value::String(existing)) => {
@@ -327,7 +336,7 @@ fn header_map(headers: &reqwest::header::HeaderMap) -> Value {
             }
         }
     }
-    Value::Object(out)
+    out
 }
 
 fn excerpt(text: &str) -> String {

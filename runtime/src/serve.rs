@@ -180,7 +180,11 @@ fn log(level: &str, flow: &Flow, message: &str, fields: Value) {
     if let (Value::Object(line), Value::Object(fields)) = (&mut line, fields) {
         line.extend(fields);
     }
-    eprintln!("{line}");
+    // Formatted first, then written at once: `eprintln!` of a JSON value is one small write
+    // per token to the unbuffered stderr, a cost on every run.
+    let mut text = line.to_string();
+    text.push('\n');
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -263,23 +267,7 @@ async fn webhook_request(State(service): State<Arc<Service>>, request: Request) 
 /// joined with `, `; credentials the sender presents (`authorization`, `cookie`) left out, so
 /// they never reach envelopes.
 fn recorded_headers(headers: &HeaderMap) -> Map<String, Value> {
-    let mut out: Map<String, Value> = Map::new();
-    for (name, value) in headers {
-        if matches!(name.as_str(), "authorization" | "proxy-authorization" | "cookie") {
-            continue;
-        }
-        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-        match out.get_mut(name.as_str()) {
-            Some(Value::String(existing)) => {
-                existing.push_str(", ");
-                existing.push_str(&value);
-            }
-            _ => {
-                out.insert(name.as_str().to_owned(), Value::String(value));
-            }
-        }
-    }
-    out
+    crate::http::headers_object(headers, &["authorization", "proxy-authorization", "cookie"])
 }
 
 /// Starts a run unless `--max-runs` are going on, and answers its result. The run is a task of

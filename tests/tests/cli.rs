@@ -7,72 +7,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, Once, OnceLock};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
+use flowc_tests::bin::{flowc_bin, Ran};
 use flowc_tests::flows::{fixture, flows_dir, root};
 use serde_json::{json, Value};
 
 fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
-}
-
-/// The `flowc` binary of this checkout, built (once per test process) with `cargo build -p
-/// flowc`. The path comes from cargo's own report, so a `CARGO_TARGET_DIR` is honoured.
-fn flowc_bin() -> PathBuf {
-    static BUILD: Once = Once::new();
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BUILD.call_once(|| {
-        let output = Command::new(cargo())
-            .args(["build", "-p", "flowc", "--bin", "flowc", "--message-format=json-render-diagnostics"])
-            .current_dir(root())
-            .stdin(Stdio::null())
-            .output()
-            .expect("run cargo build -p flowc");
-        assert!(output.status.success(), "cargo build -p flowc failed:\n{}", String::from_utf8_lossy(&output.stderr));
-        let executable = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| message["target"]["name"] == "flowc")
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .unwrap_or_else(|| root().join("target/debug/flowc"));
-        let _ = BINARY.set(executable);
-    });
-    let binary = BINARY.get().expect("flowc was built").clone();
-    assert!(binary.is_file(), "no flowc binary at {}", binary.display());
-    binary
-}
-
-/// What one run of `flowc` gave.
-#[derive(Debug)]
-struct Ran {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Ran {
-    fn from(output: Output) -> Ran {
-        Ran {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// stdout as JSON; panics with both streams if it is not.
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON value ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
-        })
-    }
-}
-
-impl std::fmt::Display for Ran {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit code {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
-    }
 }
 
 /// `flowc ARGS` in the workspace root, with extra environment variables.

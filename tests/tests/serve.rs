@@ -122,6 +122,7 @@ fn post_run_answers_the_run_result_and_refuses_bad_requests() {
     let (status, _, result) = call("POST", &served.url("/run"), &[], &body);
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["status"], "success");
+    let first_run_id = result["run_id"].clone();
     assert_eq!(result["outputs"]["answer"], json!({ "status": 200, "key": "r1", "event": null, "source": null }));
     assert_eq!(result["nodes"]["hook"]["data"]["body"]["key"], "r1", "POST /run gives the webhook node the body");
 
@@ -140,18 +141,9 @@ fn post_run_answers_the_run_result_and_refuses_bad_requests() {
 
     let runs: Vec<Value> = served.log_lines().into_iter().filter(|l| l["message"] == "run finished").collect();
     assert_eq!(runs.len(), 2, "one JSON log line per run");
-    assert_eq!(runs[0]["run_id"], result_run_id(&served, 0));
+    assert_eq!(runs[0]["run_id"], first_run_id, "the log line names the run it answered");
+    assert_eq!((&runs[0]["status"], &runs[1]["status"]), (&json!("success"), &json!("error")));
     assert_eq!(served.stop(), 0);
-}
-
-fn result_run_id(served: &Served, n: usize) -> Value {
-    served
-        .log_lines()
-        .into_iter()
-        .filter(|l| l["message"] == "run finished")
-        .nth(n)
-        .map(|l| l["run_id"].clone())
-        .unwrap()
 }
 
 #[test]
