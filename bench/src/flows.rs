@@ -147,7 +147,12 @@ pub fn all() -> Vec<BenchFlow> {
 
 fn flowc_doc(id: &str, description: &str, mut nodes: Vec<Value>, edges: Vec<(String, String)>) -> Value {
     // Like the peers' HTTP-in nodes: a webhook node at /<id>; its data's `body` is the input.
-    nodes.insert(0, json!({"id": "hook", "type": "webhook", "config": {"path": format!("/{id}"), "method": "POST"}}));
+    // Like theirs, it answers with the flow's result (`outputs`), not every node's envelope.
+    nodes.insert(
+        0,
+        json!({"id": "hook", "type": "webhook",
+               "config": {"path": format!("/{id}"), "method": "POST", "response": "outputs"}}),
+    );
     json!({
         "version": 1,
         "id": id,

@@ -51,6 +51,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/health.rs", include_str!("../../runtime/src/health.rs")),
     ("src/http.rs", include_str!("../../runtime/src/http.rs")),
     ("src/huggingface.rs", include_str!("../../runtime/src/huggingface.rs")),
+    ("src/inflight.rs", include_str!("../../runtime/src/inflight.rs")),
     ("src/input.rs", include_str!("../../runtime/src/input.rs")),
     ("src/jq.rs", include_str!("../../runtime/src/jq.rs")),
     ("src/llm.rs", include_str!("../../runtime/src/llm.rs")),

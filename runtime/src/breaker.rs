@@ -259,18 +259,17 @@ impl Breakers {
         let (Some(events), Some(transition)) = (&self.events, transition) else { return };
         let host = breaker.spec.host;
         match transition {
-            Transition::Opened { failures, from_half_open } => events.emit(
-                "breaker_open",
+            Transition::Opened { failures, from_half_open } => events.emit("breaker_open", || {
                 json!({
                     "host": host,
                     "from": if from_half_open { "half_open" } else { "closed" },
                     "failures": failures,
                     "open_ms": breaker.spec.open_ms,
-                }),
-            ),
-            Transition::HalfOpened => events.emit("breaker_half_open", json!({ "host": host })),
+                })
+            }),
+            Transition::HalfOpened => events.emit("breaker_half_open", || json!({ "host": host })),
             Transition::Closed { successes } => {
-                events.emit("breaker_closed", json!({ "host": host, "successes": successes }))
+                events.emit("breaker_closed", || json!({ "host": host, "successes": successes }))
             }
         }
     }

@@ -64,6 +64,35 @@ impl RunStatus {
     }
 }
 
+/// A run result without its envelopes ([`RunResult::outputs_only`]).
+#[derive(Debug, Serialize)]
+pub struct OutputsOnly<'a> {
+    pub flow: &'static str,
+    pub run_id: &'a str,
+    pub status: RunStatus,
+    pub started_at: &'a str,
+    pub duration_ms: u64,
+    pub outputs: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "ErrorsById::is_empty")]
+    pub errors: ErrorsById<'a>,
+}
+
+/// Node errors, serialised as an object by node id, in document order.
+#[derive(Debug)]
+pub struct ErrorsById<'a>(Vec<(&'a str, &'a Error)>);
+
+impl ErrorsById<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for ErrorsById<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(id, error)| (*id, *error)))
+    }
+}
+
 /// What `<bin> run` prints.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunResult {
@@ -83,6 +112,26 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// The result without the envelopes: `{flow, run_id, status, started_at, duration_ms,
+    /// outputs}`, and `errors` (each failed node's error, by node id) when a node failed. What a
+    /// webhook with `"response": "outputs"` answers.
+    pub fn outputs_only(&self) -> OutputsOnly<'_> {
+        let errors: Vec<(&str, &Error)> = self
+            .nodes
+            .iter()
+            .filter_map(|e| Some((e.node, e.error.as_ref().filter(|_| e.status == Status::Error)?)))
+            .collect();
+        OutputsOnly {
+            flow: self.flow,
+            run_id: &self.run_id,
+            status: self.status,
+            started_at: &self.started_at,
+            duration_ms: self.duration_ms,
+            outputs: &self.outputs,
+            errors: ErrorsById(errors),
+        }
+    }
+
     /// The envelope of the node with this id.
     pub fn node(&self, id: &str) -> Option<&Envelope> {
         self.nodes.iter().find(|e| e.node == id)
@@ -99,5 +148,10 @@ fn envelopes_by_id<S: Serializer>(nodes: &[Envelope], serializer: S) -> Result<S
 
 /// Now, as RFC 3339 with milliseconds, in UTC.
 pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `at` in RFC 3339, UTC, to the millisecond.
+pub fn rfc3339(at: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
 }

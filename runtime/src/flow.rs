@@ -264,8 +264,9 @@ pub(crate) struct RunState {
     pub mcp: crate::mcp::Sessions,
     /// The map items to re-run (`<bin> run --replay FILE`), by top-level map node id.
     pub replay: Option<Arc<crate::deadletter::Replay>>,
-    /// What started the run.
-    pub fired: Fired,
+    /// What started the run. A webhook's request is handed to the webhook node (there is at
+    /// most one, outside any map, and it runs once), which takes it rather than copying it.
+    pub fired: std::sync::Mutex<Fired>,
 }
 
 /// One execution of a graph: the flow's own nodes once per run, a map's nested flow once per
@@ -442,8 +443,8 @@ impl Cx {
     /// headers, body}`. A run started otherwise (`<bin> run`, `POST /run`) has the run input as
     /// the body, no query and no headers.
     pub fn webhook_request(&self) -> Value {
-        if let Fired::Webhook(request) = &self.run.fired {
-            return request.clone();
+        if let Fired::Webhook(request) = &mut *self.run.fired.lock().unwrap_or_else(|e| e.into_inner()) {
+            return std::mem::take(request);
         }
         let (method, path) = match self.node().trigger {
             Some(Trigger::Webhook(hook)) => (hook.method, hook.path),
@@ -455,7 +456,7 @@ impl Cx {
     /// A `schedule` node's data: `{fired_at}`, when the schedule fired (RFC 3339, UTC); a run
     /// started otherwise fires now.
     pub fn schedule_fired(&self) -> Value {
-        let fired_at = match &self.run.fired {
+        let fired_at = match &*self.run.fired.lock().unwrap_or_else(|e| e.into_inner()) {
             Fired::Schedule(at) => at.clone(),
             _ => crate::envelope::now_rfc3339(),
         };

@@ -166,7 +166,8 @@ impl Http {
     async fn exchange(&self, request: Request) -> Result<Value, Error> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())
             .map_err(|_| Error::config(format!("`{}` is not an HTTP method", request.method)))?;
-        let target = format!("{} {}", request.method, request.url);
+        // `GET <url>`, for error messages only.
+        let target = || format!("{} {}", request.method, request.url);
         let mut builder = self.client.request(method, &request.url);
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
@@ -191,7 +192,7 @@ impl Http {
             Body::Text(text) if has_content_type => builder.body(text),
             Body::Text(text) => builder.header("content-type", "text/plain; charset=utf-8").body(text),
         };
-        let response = builder.send().await.map_err(|e| transport_error(&target, &e))?;
+        let response = builder.send().await.map_err(|e| transport_error(&target(), &e))?;
         let status = response.status().as_u16();
         let headers = header_map(response.headers());
         let retry_after = response
@@ -204,7 +205,7 @@ impl Http {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.contains("json"));
-        let text = response.text().await.map_err(|e| transport_error(&target, &e))?;
+        let text = response.text().await.map_err(|e| transport_error(&target(), &e))?;
         let expected = match request.expect {
             Expect::Success => (200..300).contains(&status),
             Expect::Statuses(list) => list.contains(&status),
@@ -213,7 +214,7 @@ impl Http {
             ResponseFormat::Text => Value::String(text),
             ResponseFormat::Json if expected && text.is_empty() => Value::Null,
             ResponseFormat::Json if expected => serde_json::from_str(&text).map_err(|e| {
-                Error::validation(format!("{target}: the response is not JSON ({e}): {}", excerpt(&text)))
+                Error::validation(format!("{}: the response is not JSON ({e}): {}", target(), excerpt(&text)))
                     .with_code("invalid_json")
                     .with_status(status)
             })?,
@@ -226,11 +227,16 @@ impl Http {
             }
             _ => Value::String(text),
         };
-        let data = serde_json::json!({ "status": status, "headers": headers, "body": body });
+        // Built from the parts (`json!` would copy `headers` and `body`).
+        let mut data = Map::with_capacity(3);
+        data.insert("status".to_owned(), Value::from(status));
+        data.insert("headers".to_owned(), headers);
+        data.insert("body".to_owned(), body);
+        let data = Value::Object(data);
         if expected {
             return Ok(data);
         }
-        Err(status_error(&target, status, &data["body"]).with_retry_after(retry_after).with_data(data))
+        Err(status_error(&target(), status, &data["body"]).with_retry_after(retry_after).with_data(data))
     }
 }
 

@@ -20,6 +20,7 @@ pub mod flow;
 pub mod health;
 pub mod http;
 pub mod huggingface;
+mod inflight;
 pub mod input;
 pub mod jq;
 pub mod llm;
@@ -44,6 +45,8 @@ pub use retry::{Jitter, RetryPolicy};
 pub use value::{object, read, render, Part, Seg};
 
 pub use cli::main;
+/// The global allocator of generated programs (`#[global_allocator]` in their `main.rs`).
+pub use mimalloc::MiMalloc as Allocator;
 pub use scheduler::run;
 
 /// Waits (a `delay` node).

@@ -17,13 +17,13 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Map, Value};
 
 use crate::envelope::{Envelope, Status};
 use crate::error::{Error, ErrorKind};
 use crate::flow::{Cx, Edge, Item, Node, NodeResult, OnError, Output, Scope};
-use crate::scheduler::{execute, Limits, Topology};
+use crate::inflight::InFlight;
+use crate::scheduler::{execute, reclaim_data, Limits, Topology};
 
 /// A map's nested flow and how many of its items may run at once.
 #[derive(Debug)]
@@ -150,7 +150,7 @@ impl Cx {
 
         let topology = Topology::of(flow.nodes, flow.edges);
         let fail_fast = matches!(node.on_error, OnError::Fail);
-        let mut running = FuturesUnordered::new();
+        let mut running = InFlight::new();
         let mut next = 0;
         loop {
             while next < total && running.len() < flow.concurrency.max(1) && lock(&progress).stopped.is_none() {
@@ -199,25 +199,10 @@ impl Cx {
         let began = Instant::now();
         let limits =
             Limits { max_concurrency: run.flow.max_concurrency, deadline: None, interrupt: None, progress: None };
-        let executed = execute(run, &scope, topology, limits).await;
+        let mut executed = execute(run, &scope, topology, limits).await;
+        reclaim_data(scope, &mut executed.envelopes);
         let duration_ms = began.elapsed().as_millis() as u64;
 
-        let outputs: Vec<(&str, &Envelope)> = scope
-            .nodes
-            .iter()
-            .zip(&executed.envelopes)
-            .filter_map(|(node, envelope)| Some((node.output?, envelope)))
-            .collect();
-        let result = match outputs.as_slice() {
-            [(_, only)] if only.status == Status::Success => only.data.clone(),
-            [_] => Value::Null,
-            many => Value::Object(
-                many.iter()
-                    .filter(|(_, e)| e.status == Status::Success)
-                    .map(|(name, e)| ((*name).to_owned(), e.data.clone()))
-                    .collect(),
-            ),
-        };
         let envelopes = |only_failed: bool| -> Map<String, Value> {
             executed
                 .envelopes
@@ -235,16 +220,33 @@ impl Cx {
             None if executed.handled => Record::Partial(Box::new(Partial { duration_ms, nodes: envelopes(true) })),
             None => Record::Success,
         };
+        // The item's result moves out of its output nodes' envelopes, which are not kept (a
+        // record keeps only failed nodes' envelopes, and a failed item has no result).
+        let mut outputs: Vec<(&str, &mut Envelope)> = flow
+            .nodes
+            .iter()
+            .zip(&mut executed.envelopes)
+            .filter_map(|(node, envelope)| Some((node.output?, envelope)))
+            .collect();
+        let result = match outputs.as_mut_slice() {
+            [(_, only)] if only.status == Status::Success => std::mem::take(&mut only.data),
+            [_] => Value::Null,
+            many => Value::Object(
+                many.iter_mut()
+                    .filter(|(_, e)| e.status == Status::Success)
+                    .map(|(name, e)| ((*name).to_owned(), std::mem::take(&mut e.data)))
+                    .collect(),
+            ),
+        };
         let status = match &record {
             Record::Success => "success",
             Record::Partial(_) => "partial",
             Record::Failed(_) => "error",
         };
-        run.events.emit(
-            "map_item",
+        run.events.emit("map_item", || {
             self.scope
-                .event_fields(json!({ "node": map.id, "index": index, "status": status, "duration_ms": duration_ms })),
-        );
+                .event_fields(json!({ "node": map.id, "index": index, "status": status, "duration_ms": duration_ms }))
+        });
         (slot, if matches!(record, Record::Failed(_)) { Value::Null } else { result }, record)
     }
 }

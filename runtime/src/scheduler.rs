@@ -10,19 +10,20 @@
 //! - a failure that nothing handles (no `error` edge, `on_error: fail`) fails the run: no
 //!   further node starts, the ones running finish, the rest are reported as skipped.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
-use crate::envelope::{now_rfc3339, Envelope, RunResult, RunStatus, Status};
+use crate::envelope::{now_rfc3339, rfc3339, Envelope, RunResult, RunStatus, Status};
 use crate::error::{Error, ErrorKind};
 use crate::events::Events;
 use crate::flow::{Cx, Edge, Flow, Handle, Node, OnError, Output, Route, RunState, Scope};
 use crate::http::Http;
+use crate::inflight::InFlight;
 
 /// Options of one run.
 #[derive(Debug, Clone, Default)]
@@ -100,7 +101,22 @@ pub(crate) struct Topology {
 }
 
 impl Topology {
-    pub fn of(nodes: &[Node], edges: &'static [Edge]) -> Topology {
+    /// The topology of a graph of the program: graphs are static data, so each is worked out
+    /// once per process and shared by every run (a handful of entries, one per graph).
+    pub fn of(nodes: &'static [Node], edges: &'static [Edge]) -> Arc<Topology> {
+        type Key = (usize, usize, usize, usize);
+        static KNOWN: std::sync::Mutex<Vec<(Key, Arc<Topology>)>> = std::sync::Mutex::new(Vec::new());
+        let key = (nodes.as_ptr() as usize, nodes.len(), edges.as_ptr() as usize, edges.len());
+        let mut known = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, topology)) = known.iter().find(|(k, _)| *k == key) {
+            return topology.clone();
+        }
+        let topology = Arc::new(Topology::work_out(nodes, edges));
+        known.push((key, topology.clone()));
+        topology
+    }
+
+    fn work_out(nodes: &[Node], edges: &'static [Edge]) -> Topology {
         let n = nodes.len();
         let mut upstream: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut incoming = vec![0usize; n];
@@ -146,32 +162,34 @@ pub(crate) struct Executed {
 
 /// Runs `flow` on `input` (already validated against the input schema).
 pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Result<RunResult, Error> {
+    let RunOptions { events, interrupt, progress, replay, fired, http } = options;
     let run_id = uuid::Uuid::new_v4().to_string();
     let started_at = now_rfc3339();
     let started = Instant::now();
-    let events = Events::new(options.events, flow.id, run_id.clone());
+    let events = Events::new(events, flow.id, run_id.clone());
     let topology = Topology::of(flow.nodes, flow.edges);
     let run = Arc::new(RunState {
         flow,
         input,
-        http: match &options.http {
-            Some(shared) => shared.clone(),
+        http: match http {
+            Some(shared) => shared,
             None => Http::for_flow(flow, &events)?,
         },
         events: events.clone(),
         mcp: Default::default(),
-        replay: options.replay.clone(),
-        fired: options.fired.clone(),
+        replay,
+        fired: std::sync::Mutex::new(fired),
     });
     let scope = Arc::new(Scope::new(flow.nodes, topology.upstream.clone(), None, None));
-    events.emit("flow_start", json!({ "nodes": flow.nodes.len() }));
+    events.emit("flow_start", || json!({ "nodes": flow.nodes.len() }));
     let limits = Limits {
         max_concurrency: flow.max_concurrency,
         deadline: flow.timeout_ms.map(|ms| (tokio::time::Instant::now() + Duration::from_millis(ms), ms)),
-        interrupt: Some(&options.interrupt),
-        progress: options.progress.as_ref(),
+        interrupt: Some(&interrupt),
+        progress: progress.as_ref(),
     };
-    let executed = execute(&run, &scope, &topology, limits).await;
+    let mut executed = execute(&run, &scope, &topology, limits).await;
+    reclaim_data(scope, &mut executed.envelopes);
 
     let mut outputs = Map::new();
     for (node, envelope) in flow.nodes.iter().zip(&executed.envelopes) {
@@ -191,17 +209,34 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
         RunStatus::Success
     };
     let duration_ms = started.elapsed().as_millis() as u64;
-    events.emit("flow_complete", json!({ "status": status, "duration_ms": duration_ms }));
-    Ok(RunResult {
-        flow: flow.id,
-        run_id,
-        status,
-        started_at,
-        duration_ms,
-        outputs,
-        nodes: executed.envelopes,
-        input: run.input.clone(),
-    })
+    events.emit("flow_complete", || json!({ "status": status, "duration_ms": duration_ms }));
+    // Nothing holds the run's state any more (its nodes have finished): its input moves into
+    // the result.
+    let input = Arc::try_unwrap(run).map_or_else(|run| run.input.clone(), |run| run.input);
+    Ok(RunResult { flow: flow.id, run_id, status, started_at, duration_ms, outputs, nodes: executed.envelopes, input })
+}
+
+/// Gives each envelope back the data its node passed downstream. While the graph runs, that
+/// data lives in the scope alone, where downstream nodes read it (no copy per node); once the
+/// execution is over nothing reads the scope, and the data moves into the envelopes. (When
+/// something still holds the scope, the data is copied instead.)
+pub(crate) fn reclaim_data(scope: Arc<Scope>, envelopes: &mut [Envelope]) {
+    match Arc::try_unwrap(scope) {
+        Ok(scope) => {
+            for (cell, envelope) in scope.data.into_iter().zip(envelopes) {
+                if let Some(data) = cell.into_inner() {
+                    envelope.data = data;
+                }
+            }
+        }
+        Err(scope) => {
+            for (cell, envelope) in scope.data.iter().zip(envelopes) {
+                if let Some(data) = cell.get() {
+                    envelope.data = data.clone();
+                }
+            }
+        }
+    }
 }
 
 /// Runs the nodes of `scope` (the flow's, or one map item's): each as soon as everything
@@ -216,13 +251,18 @@ pub(crate) async fn execute(
     let nodes = scope.nodes;
     let events = &run.events;
     let n = nodes.len();
-    let permits = Arc::new(Semaphore::new(limits.max_concurrency.max(1)));
+    let max_concurrency = limits.max_concurrency.max(1);
     let mut pending = topology.incoming.clone();
     let mut live_in = vec![false; n];
     let mut envelopes: Vec<Option<Envelope>> = vec![None; n];
     let mut ready: VecDeque<usize> = (0..n).filter(|&i| topology.incoming[i] == 0).collect();
-    let mut tasks: JoinSet<Finished> = JoinSet::new();
-    let mut running: HashMap<tokio::task::Id, (usize, Instant, String)> = HashMap::new();
+    // The nodes running, as futures polled by this task: no task per node, so a node's wake-up
+    // (its HTTP answer, its timer) resumes the run where it is, without a hop between threads.
+    // Concurrency within a run is I/O concurrency; runs, map items of other runs and the HTTP
+    // connections are tasks of their own and spread over the worker threads.
+    let mut tasks = InFlight::new();
+    // When each running node started (for the envelope of a node that panics or is cut).
+    let mut running: Vec<Option<(Instant, std::time::SystemTime)>> = vec![None; n];
     let mut halted_by: Option<&'static str> = None;
     let mut failure: Option<usize> = None;
     let mut handled = false;
@@ -234,10 +274,24 @@ pub(crate) async fn execute(
             let _ = progress.send(Progress { node: nodes[i].id, status, done, total: n });
         }
     };
+    let deadline = async {
+        match limits.deadline {
+            Some((at, _)) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupt = async {
+        match limits.interrupt {
+            Some(interrupt) => interrupt.wait().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline, interrupt);
 
     loop {
-        // Start (or skip) every node whose incoming edges are all decided.
-        while let Some(i) = ready.pop_front() {
+        // Start (or skip) every node whose incoming edges are all decided, as many at once as
+        // `max_concurrency` allows; the others wait in `ready`, in the order they got there.
+        while let Some(&i) = ready.front() {
             let node = &nodes[i];
             let reason = match halted_by {
                 Some(failed) => Some(format!("not run: the flow failed at node `{failed}`")),
@@ -247,64 +301,52 @@ pub(crate) async fn execute(
                 None => None,
             };
             if let Some(reason) = reason {
-                events.emit("node_skipped", scope.event_fields(json!({ "node": node.id, "reason": reason })));
+                ready.pop_front();
+                events.emit("node_skipped", || scope.event_fields(json!({ "node": node.id, "reason": reason })));
                 envelopes[i] = Some(skipped(node, reason));
                 done += 1;
                 notify(i, Status::Skipped, done);
                 decide_edges(topology, i, |_| false, &mut pending, &mut live_in, &mut ready);
                 continue;
             }
+            if tasks.len() >= max_concurrency {
+                break;
+            }
+            ready.pop_front();
             let cx = Cx { run: run.clone(), scope: scope.clone(), node: i, attempt: 1 };
-            let permits = permits.clone();
-            let handle = tasks.spawn(async move {
-                let _permit = permits.acquire_owned().await.expect("the semaphore is never closed");
-                run_node(cx).await
-            });
-            running.insert(handle.id(), (i, Instant::now(), now_rfc3339()));
+            running[i] = Some((Instant::now(), std::time::SystemTime::now()));
+            // A panic in a node is caught here and becomes the node's error, as it would at a
+            // task's edge.
+            tasks.push(async move { (i, AssertUnwindSafe(run_node(cx)).catch_unwind().await) });
         }
         if tasks.is_empty() {
             break;
         }
 
-        let deadline = async {
-            match limits.deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        let interrupt = async {
-            match limits.interrupt {
-                Some(interrupt) => interrupt.wait().await,
-                None => std::future::pending().await,
-            }
-        };
         let joined = tokio::select! {
-            joined = tasks.join_next_with_id() => Ok(joined),
-            _ = deadline => Err(Cut::Deadline(limits.deadline.map_or(0, |(_, ms)| ms))),
-            reason = interrupt => Err(Cut::Interrupted(reason.to_owned())),
+            joined = tasks.next() => Ok(joined),
+            _ = &mut deadline => Err(Cut::Deadline(limits.deadline.map_or(0, |(_, ms)| ms))),
+            reason = &mut interrupt => Err(Cut::Interrupted(reason.to_owned())),
         };
         let finished = match joined {
-            Ok(Some(Ok((id, finished)))) => {
-                running.remove(&id);
+            Ok(Some((i, Ok(finished)))) => {
+                running[i] = None;
                 finished
             }
-            Ok(Some(Err(join_error))) => {
-                let Some((i, began, timestamp)) = running.remove(&join_error.id()) else { continue };
-                let message = match join_error.try_into_panic() {
-                    Ok(panic) => format!("the node panicked: {}", panic_message(&panic)),
-                    Err(_) => "the node's task was cancelled".to_owned(),
-                };
+            Ok(Some((i, Err(panic)))) => {
+                let (began, at) = running[i].take().expect("a running node has its start");
+                let timestamp = rfc3339(at);
+                let message = format!("the node panicked: {}", panic_message(&*panic));
                 let error = Error::internal(message).with_code("panic");
-                events.emit(
-                    "node_failed",
-                    scope.event_fields(json!({ "node": nodes[i].id, "attempts": 1, "error": error })),
-                );
+                events.emit("node_failed", || {
+                    scope.event_fields(json!({ "node": nodes[i].id, "attempts": 1, "error": error }))
+                });
                 Finished { node: i, envelope: failed(&nodes[i], timestamp, began, 1, error), route: None }
             }
-            Ok(None) => unreachable!("the loop ends when no task is left"),
+            Ok(None) => unreachable!("the loop ends when no node is left running"),
             Err(cut) => {
-                // Cancel what runs, report it, skip the rest.
-                tasks.abort_all();
+                // Cancel what runs (dropping a node's future cancels it), report it, skip the rest.
+                drop(std::mem::replace(&mut tasks, InFlight::new()));
                 let (error, not_run) = match &cut {
                     Cut::Deadline(ms) => (
                         Error::timeout(format!("the flow's deadline of {ms} ms passed while this node ran"))
@@ -317,13 +359,12 @@ pub(crate) async fn execute(
                         format!("not run: {reason}"),
                     ),
                 };
-                let mut cut_nodes: Vec<_> = running.drain().map(|(_, v)| v).collect();
-                cut_nodes.sort_by_key(|(i, _, _)| *i);
-                for (i, began, timestamp) in cut_nodes {
-                    events.emit(
-                        "node_failed",
-                        scope.event_fields(json!({ "node": nodes[i].id, "attempts": 1, "error": error })),
-                    );
+                for (i, started) in running.iter_mut().enumerate() {
+                    let Some((began, at)) = started.take() else { continue };
+                    let timestamp = rfc3339(at);
+                    events.emit("node_failed", || {
+                        scope.event_fields(json!({ "node": nodes[i].id, "attempts": 1, "error": error }))
+                    });
                     let mut envelope = failed(&nodes[i], timestamp, began, 1, error.clone());
                     crate::map::finish(scope, i, &mut envelope);
                     envelopes[i] = Some(envelope);
@@ -353,7 +394,9 @@ pub(crate) async fn execute(
                 if let Route::Named(name) = route {
                     envelope.metadata.insert("route".into(), Value::from(name));
                 }
-                let _ = scope.data[i].set(envelope.data.clone());
+                // Downstream reads it from the scope; it returns to the envelope at the end
+                // (`reclaim_data`).
+                let _ = scope.data[i].set(std::mem::take(&mut envelope.data));
                 Some(route)
             }
             None => {
@@ -361,7 +404,7 @@ pub(crate) async fn execute(
                     OnError::Fail => None,
                     // A map that goes on passes on what its items produced (`null` for each
                     // failed one); any other node passes on `null`.
-                    OnError::Continue if map.is_some() => Some(envelope.data.clone()),
+                    OnError::Continue if map.is_some() => Some(std::mem::take(&mut envelope.data)),
                     OnError::Continue => Some(Value::Null),
                     OnError::Fallback(value) => Some(value()),
                 };
@@ -369,7 +412,8 @@ pub(crate) async fn execute(
                 let is_handled = downstream.is_some() || has_error_edge;
                 if let Some(value) = downstream {
                     if !value.is_null() {
-                        envelope.data = value.clone();
+                        // Replaces the failed node's data, in the envelope too (`reclaim_data`).
+                        envelope.data = Value::Null;
                         let _ = scope.data[i].set(value);
                     }
                     let how = if matches!(node.on_error, OnError::Continue) { "continue" } else { "fallback" };
@@ -417,7 +461,7 @@ async fn run_node(mut cx: Cx) -> Finished {
     let scope = cx.scope.clone();
     let timestamp = now_rfc3339();
     let began = Instant::now();
-    events.emit("node_start", scope.event_fields(json!({ "node": node.id, "kind": node.kind })));
+    events.emit("node_start", || scope.event_fields(json!({ "node": node.id, "kind": node.kind })));
     let mut attempt = 1;
     let deadline = node.deadline_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
     let past_deadline = |attempts: u32| {
@@ -453,10 +497,9 @@ async fn run_node(mut cx: Cx) -> Finished {
         match result {
             Ok(Output { data, route, metadata }) => {
                 let duration_ms = began.elapsed().as_millis() as u64;
-                events.emit(
-                    "node_complete",
-                    scope.event_fields(json!({ "node": node.id, "duration_ms": duration_ms, "attempts": attempt })),
-                );
+                events.emit("node_complete", || {
+                    scope.event_fields(json!({ "node": node.id, "duration_ms": duration_ms, "attempts": attempt }))
+                });
                 let envelope = Envelope {
                     node: node.id,
                     kind: node.kind,
@@ -483,16 +526,15 @@ async fn run_node(mut cx: Cx) -> Finished {
                     ))
                     .with_code("node_deadline");
                     error.retryable = false;
-                    events.emit(
-                        "node_failed",
-                        scope.event_fields(json!({ "node": node.id, "attempts": attempt, "error": error })),
-                    );
+                    events.emit("node_failed", || {
+                        scope.event_fields(json!({ "node": node.id, "attempts": attempt, "error": error }))
+                    });
                     let envelope = failed_with_input(&cx, timestamp, began, attempt, error);
                     return Finished { node: i, envelope, route: None };
                 }
                 events.emit(
                     "node_retry",
-                    scope.event_fields(
+                    || scope.event_fields(
                         json!({ "node": node.id, "attempt": attempt, "delay_ms": delay.as_millis() as u64, "error": error }),
                     ),
                 );
@@ -500,10 +542,9 @@ async fn run_node(mut cx: Cx) -> Finished {
                 attempt += 1;
             }
             Err(error) => {
-                events.emit(
-                    "node_failed",
-                    scope.event_fields(json!({ "node": node.id, "attempts": attempt, "error": error })),
-                );
+                events.emit("node_failed", || {
+                    scope.event_fields(json!({ "node": node.id, "attempts": attempt, "error": error }))
+                });
                 let envelope = failed_with_input(&cx, timestamp, began, attempt, error);
                 return Finished { node: i, envelope, route: None };
             }
@@ -571,7 +612,7 @@ fn failed_with_input(cx: &Cx, timestamp: String, began: Instant, attempts: u32, 
     envelope
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {

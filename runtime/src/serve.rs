@@ -20,7 +20,10 @@
 //! SIGTERM or SIGINT stop the listener, let every run in flight finish (and answer), then the
 //! program exits 0. Logs are JSON lines on stderr, one per run with its `run_id`.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -31,9 +34,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on, post, MethodFilter};
 use axum::Router;
+use futures::future::CatchUnwind;
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TrackedFuture;
 use tokio_util::task::TaskTracker;
 
 use crate::envelope::{now_rfc3339, RunStatus};
@@ -187,8 +193,14 @@ fn log(level: &str, flow: &Flow, message: &str, fields: Value) {
     let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
 }
 
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
+fn json_response(status: StatusCode, body: &impl serde::Serialize) -> Response {
+    // Serialised straight into the answer's bytes (a run result is not turned into a `Value`
+    // first); a value that cannot be serialised answers 500.
+    let (status, body) = match serde_json::to_vec(body) {
+        Ok(bytes) => (status, bytes),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": e.to_string() }).to_string().into_bytes()),
+    };
+    let mut response = (status, body).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
@@ -226,7 +238,7 @@ async fn run(State(service): State<Arc<Service>>, request: Request) -> Response 
         Err(response) => return response,
     };
     match body_value(&bytes, true) {
-        Ok(input) => start(&service, input, Fired::Manual, "run").await,
+        Ok(input) => start(&service, input, Fired::Manual, "run", crate::webhook::Response::RunResult).await,
         Err(message) => {
             service.metrics.refused(Refusal::BadInput);
             error_response(StatusCode::BAD_REQUEST, message)
@@ -253,14 +265,16 @@ async fn webhook_request(State(service): State<Arc<Service>>, request: Request) 
     let query: Map<String, Value> = url::form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
-    let request = json!({
-        "method": parts.method.as_str(),
-        "path": parts.uri.path(),
-        "query": query,
-        "headers": recorded_headers(&parts.headers),
-        "body": body,
-    });
-    start(&service, body, Fired::Webhook(request), "webhook").await
+    // Built from its parts (`json!` would copy each of them): the body once as the run's
+    // input, once in the request the webhook node yields.
+    let mut request = Map::with_capacity(5);
+    request.insert("method".to_owned(), Value::from(parts.method.as_str()));
+    request.insert("path".to_owned(), Value::from(parts.uri.path()));
+    request.insert("query".to_owned(), Value::Object(query));
+    request.insert("headers".to_owned(), Value::Object(recorded_headers(&parts.headers)));
+    request.insert("body".to_owned(), body.clone());
+    let response = service.webhook.map_or(crate::webhook::Response::RunResult, |hook| hook.response);
+    start(&service, body, Fired::Webhook(Value::Object(request)), "webhook", response).await
 }
 
 /// The request's headers as the webhook node yields them: names in lower case, repeated ones
@@ -270,9 +284,15 @@ fn recorded_headers(headers: &HeaderMap) -> Map<String, Value> {
     crate::http::headers_object(headers, &["authorization", "proxy-authorization", "cookie"])
 }
 
-/// Starts a run unless `--max-runs` are going on, and answers its result. The run is a task of
-/// its own: it goes on if the client goes away, and shutdown waits for it.
-async fn start(service: &Arc<Service>, input: Value, fired: Fired, trigger: &'static str) -> Response {
+/// Starts a run unless `--max-runs` are going on, and answers its result. The run goes on if
+/// the client goes away, and shutdown waits for it ([`Detachable`]).
+async fn start(
+    service: &Arc<Service>,
+    input: Value,
+    fired: Fired,
+    trigger: &'static str,
+    answer: crate::webhook::Response,
+) -> Response {
     let Ok(permit) = service.runs.clone().try_acquire_owned() else {
         service.metrics.refused(Refusal::Busy);
         let mut response = error_response(
@@ -289,24 +309,87 @@ async fn start(service: &Arc<Service>, input: Value, fired: Fired, trigger: &'st
             return error_response(StatusCode::BAD_REQUEST, message);
         }
     };
-    let task = {
+    let run = {
         let service = service.clone();
-        service.tracker.clone().spawn(async move {
+        async move {
             let _permit = permit;
             execute(&service, input, fired, trigger).await
-        })
+        }
     };
-    match task.await {
+    match Detachable::new(&service.tracker, run).await {
         Ok(Ok(result)) => {
             let status = match result.status {
                 RunStatus::Success | RunStatus::Partial => StatusCode::OK,
                 RunStatus::Error => StatusCode::INTERNAL_SERVER_ERROR,
                 RunStatus::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
             };
-            json_response(status, &serde_json::to_value(&result).unwrap_or(Value::Null))
+            match answer {
+                crate::webhook::Response::RunResult => json_response(status, &result),
+                crate::webhook::Response::Outputs => json_response(status, &result.outputs_only()),
+            }
         }
         Ok(Err(message)) => error_response(StatusCode::INTERNAL_SERVER_ERROR, message),
-        Err(join) => error_response(StatusCode::INTERNAL_SERVER_ERROR, format!("the run failed: {join}")),
+        Err(panic) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the run failed: {}", crate::scheduler::panic_message(&*panic)),
+        ),
+    }
+}
+
+/// A run that goes on when the request that started it goes away. It is awaited where the
+/// request is handled, so a run's wake-ups stay on the request's task, with no hop to another
+/// task and thread while the client waits; if the handler is dropped first (the client hung
+/// up), the run is handed to a task of its own and finishes there. Either way `serve`'s
+/// shutdown waits for it (the tracker counts it), and a panic in it is caught.
+struct Detachable<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    run: Option<Pin<Box<GuardedRun<F>>>>,
+}
+
+/// A run counted by the service's tracker, its panics caught.
+type GuardedRun<F> = CatchUnwind<AssertUnwindSafe<TrackedFuture<F>>>;
+
+impl<F> Detachable<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    fn new(tracker: &TaskTracker, run: F) -> Self {
+        Detachable { run: Some(Box::pin(AssertUnwindSafe(tracker.track_future(run)).catch_unwind())) }
+    }
+}
+
+impl<F> Future for Detachable<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let Some(run) = self.run.as_mut() else { panic!("a Detachable polled after it finished") };
+        let done = std::task::ready!(run.as_mut().poll(cx));
+        self.run = None;
+        std::task::Poll::Ready(done)
+    }
+}
+
+impl<F> Drop for Detachable<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send,
+{
+    fn drop(&mut self) {
+        // Dropped before the run finished: the run goes on in a task of its own (unless the
+        // runtime itself is shutting down, when nothing could run it).
+        if let Some(run) = self.run.take() {
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(run);
+            }
+        }
     }
 }
 

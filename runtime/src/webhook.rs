@@ -24,6 +24,19 @@ pub struct Webhook {
     /// The path `<bin> serve` answers it at (`/hooks/github`).
     pub path: &'static str,
     pub hmac: Option<Hmac>,
+    /// What a request is answered with.
+    pub response: Response,
+}
+
+/// What `<bin> serve` answers a webhook's request with, once the run is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Response {
+    /// The whole run result, every node's envelope included (as `POST /run` answers).
+    RunResult,
+    /// `{flow, run_id, status, duration_ms, outputs}`, and `errors` (each failed node's error,
+    /// by node id) when a node failed: what the caller needs, without the envelopes of the
+    /// flow's internal calls (their headers, their answers).
+    Outputs,
 }
 
 /// How a webhook's requests are signed.

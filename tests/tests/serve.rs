@@ -203,6 +203,48 @@ fn the_webhook_runs_only_for_a_fresh_valid_signature() {
 }
 
 #[test]
+fn a_webhook_with_response_outputs_answers_without_the_envelopes() {
+    let server = TestServer::start_blocking();
+    let binary = build_with(
+        "serve-hook",
+        "outputs",
+        &[(r#""tolerance_secs": 300 } } },"#, r#""tolerance_secs": 300 }, "response": "outputs" } },"#)],
+    );
+    let served = Served::start(&binary, &[], &[("HOOK_SECRET", SECRET)]);
+    let url = served.url("/hooks/order?source=shop");
+    let post = |body: &str| {
+        let t = now();
+        let (signature, stamp) = (sign(t, body), t.to_string());
+        call("POST", &url, &[("x-signature-256", &signature), ("x-timestamp", &stamp)], body)
+    };
+
+    let (status, _, answer) = post(&json!({ "base_url": server.base_url(), "key": "o1", "ms": 1 }).to_string());
+    assert_eq!(status, 200, "{answer}");
+    let mut keys: Vec<&str> = answer.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["duration_ms", "flow", "outputs", "run_id", "started_at", "status"], "{answer}");
+    assert_eq!(answer["status"], "success");
+    assert_eq!(answer["flow"], "serve-hook-outputs");
+    assert_eq!(answer["outputs"]["answer"], json!({ "status": 200, "key": "o1", "event": null, "source": "shop" }));
+
+    // A failed run answers 500 with each failed node's error, still without envelopes.
+    let (status, _, answer) = post(&json!({ "base_url": "http://127.0.0.1:1", "key": "o2", "ms": 1 }).to_string());
+    assert_eq!(status, 500, "{answer}");
+    assert_eq!(answer["status"], "error");
+    assert!(answer.get("nodes").is_none(), "{answer}");
+    assert_eq!(answer["outputs"], json!({}));
+    let errors = answer["errors"].as_object().unwrap();
+    assert_eq!(errors.keys().collect::<Vec<_>>(), ["call"], "{answer}");
+    assert_eq!(errors["call"]["kind"], "network", "{answer}");
+
+    // `POST /run` still answers the whole run result.
+    let input = json!({ "base_url": server.base_url(), "key": "o3", "ms": 1 }).to_string();
+    let (status, _, result) = call("POST", &served.url("/run"), &[], &input);
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["nodes"]["call"]["status"], "success", "{result}");
+}
+
+#[test]
 fn health_readiness_and_metrics_answer_and_metrics_count_runs() {
     let server = TestServer::start_blocking();
     let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);

@@ -623,6 +623,10 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
 
         use ::flowc_runtime as rt;
 
+        /// The runtime's allocator (mimalloc): runs allocate many small, short-lived values.
+        #[global_allocator]
+        static ALLOCATOR: rt::Allocator = rt::Allocator;
+
         fn main() -> ::std::process::ExitCode {
             rt::main(&FLOW)
         }

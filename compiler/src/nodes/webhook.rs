@@ -37,9 +37,15 @@ pub const FIELDS: &[Field] = &[
     Field::opt("path", Ty::String, "where `<bin> serve` answers it (default `/webhook/<node id>`)"),
     Field::opt("method", Ty::Enum(METHODS), "the HTTP method (default POST)"),
     Field::opt("hmac", Ty::Object(HMAC_FIELDS), "require an HMAC-SHA256 signature of the body"),
+    Field::opt(
+        "response",
+        Ty::Enum(RESPONSES),
+        "what the request is answered with: the whole run result (`result`, the default) or only its outputs (`outputs`)",
+    ),
 ];
 
 const METHODS: &[&str] = &["POST", "PUT", "PATCH", "GET", "DELETE"];
+const RESPONSES: &[&str] = &["result", "outputs"];
 
 /// Paths `<bin> serve` answers itself.
 const RESERVED: &[&str] = &["/run", "/healthz", "/readyz", "/metrics", "/mcp"];
@@ -49,6 +55,8 @@ pub struct Config {
     pub path: String,
     pub method: &'static str,
     pub hmac: Option<Hmac>,
+    /// `result` or `outputs`.
+    pub response: &'static str,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +92,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         );
     }
     let method = r.one_of(sink, "method", METHODS).unwrap_or("POST");
+    let response = r.one_of(sink, "response", RESPONSES).unwrap_or("result");
     let hmac = match r.get("hmac") {
         None => None,
         Some(value) => hmac(sink, value, &r.child("hmac"), credentials),
@@ -91,7 +100,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     if r.get("hmac").is_some() && hmac.is_none() {
         r.ok = false;
     }
-    r.ok.then_some(Config { path, method, hmac })
+    r.ok.then_some(Config { path, method, hmac, response })
 }
 
 fn hmac(sink: &mut crate::check::reader::Sink, value: &Value, pointer: &str, credentials: &[String]) -> Option<Hmac> {
@@ -164,10 +173,22 @@ pub fn trigger_static(cx: &EmitCx<'_>, config: &Config) -> (proc_macro2::Ident, 
             }
         }
     };
-    let doc = format!(" Where `serve` answers node `{}`, and how it checks the requests' signatures.", cx.node.id);
+    let response = match config.response {
+        "outputs" => quote! { rt::webhook::Response::Outputs },
+        _ => quote! { rt::webhook::Response::RunResult },
+    };
+    let doc = format!(
+        " Where `serve` answers node `{}`, how it checks the requests' signatures and what it answers.",
+        cx.node.id
+    );
     let item = quote! {
         #[doc = #doc]
-        static #name: rt::webhook::Webhook = rt::webhook::Webhook { method: #method, path: #path, hmac: #hmac };
+        static #name: rt::webhook::Webhook = rt::webhook::Webhook {
+            method: #method,
+            path: #path,
+            hmac: #hmac,
+            response: #response,
+        };
     };
     (name, item)
 }
