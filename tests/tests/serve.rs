@@ -2,7 +2,7 @@
 //! the body limit, /mcp, schedules, and a graceful SIGTERM with runs in flight — each against
 //! a program these tests start on 127.0.0.1.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -242,6 +242,38 @@ fn a_webhook_with_response_outputs_answers_without_the_envelopes() {
     let (status, _, result) = call("POST", &served.url("/run"), &[], &input);
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["nodes"]["call"]["status"], "success", "{result}");
+}
+
+#[test]
+fn a_run_goes_on_when_its_client_hangs_up() {
+    let server = TestServer::start_blocking();
+    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let body = json!({ "base_url": server.base_url(), "key": "gone", "ms": 700 }).to_string();
+    let mut client = std::net::TcpStream::connect(served.base.trim_start_matches("http://")).unwrap();
+    write!(
+        client,
+        "POST /run HTTP/1.1\r\nhost: flowc\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    // Hang up once the run's call has reached the service (which answers 700 ms later).
+    let began = Instant::now();
+    while server.requests_to("/slow/gone").is_empty() {
+        assert!(began.elapsed() < Duration::from_secs(10), "the run did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(client);
+    let finished = loop {
+        let found = served.log_lines().into_iter().find(|l| l["message"] == "run finished");
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(began.elapsed() < Duration::from_secs(10), "the run did not finish: {:?}", served.log_lines());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(finished["status"], "success", "{finished}");
+    assert!(finished["duration_ms"].as_u64().unwrap() >= 700, "{finished}");
+    assert_eq!(served.stop(), 0);
 }
 
 #[test]
