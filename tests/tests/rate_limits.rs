@@ -19,12 +19,14 @@ fn arrivals(server: &TestServer) -> Vec<Duration> {
 }
 
 /// At 10 per second with a burst of 2, no window of length `w` holds more than `2 + 10 w`
-/// requests (a few ms of slack for the clocks), and the 12 calls take at least 1 s.
+/// requests, and the 12 calls take at least 1 s. The slack, 30 ms, is for the clocks and for
+/// the first calls, which open their connections and so may reach the server later than the
+/// limit let them go (on a loaded machine, by more than 10 ms).
 fn assert_within_the_limit(times: &[Duration]) {
     assert_eq!(times.len(), CALLS, "{times:?}");
     for (i, start) in times.iter().enumerate() {
         for (j, end) in times.iter().enumerate().skip(i) {
-            let window = (*end - *start).as_secs_f64() + 0.01;
+            let window = (*end - *start).as_secs_f64() + 0.03;
             let allowed = 2.0 + 10.0 * window;
             assert!((j - i + 1) as f64 <= allowed, "calls {i}..={j} within {window:.3} s: {times:?}");
         }
