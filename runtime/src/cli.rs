@@ -59,15 +59,42 @@ struct ServeArgs {
     /// Write each run's progress events (JSON lines) to stderr.
     #[arg(long)]
     events: bool,
-    /// `/mcp` also accepts this `Host` (DNS-rebinding protection accepts loopback names only).
+    /// `POST /run` and `/mcp` also accept this `Host` (`name`, `*.example.com`, or `*` for any).
+    /// Accepted without it: IP addresses, `localhost`, one-label names and names under `.svc`
+    /// and `.svc.cluster.local` (DNS-rebinding protection).
     #[arg(long = "allow-host", value_name = "HOST")]
     allow_hosts: Vec<String>,
-    /// `/mcp` also accepts requests from this browser origin.
+    /// `POST /run` and `/mcp` also accept requests from this browser origin
+    /// (`https://app.example.com`, `:*` for any port); loopback origins are accepted.
     #[arg(long = "allow-origin", value_name = "ORIGIN")]
     allow_origins: Vec<String>,
-    /// `/mcp` requires `Authorization: Bearer <secret>`, the secret being this credential.
+    /// `POST /run`, `/mcp`, an unsigned webhook and `/readyz?deep=1` require
+    /// `Authorization: Bearer <secret>`, the secret being this credential of the flow.
     #[arg(long, value_name = "NAME")]
     auth_credential: Option<String>,
+    #[command(flatten)]
+    sessions: McpSessionArgs,
+    /// Signed webhook deliveries remembered within the replay window, at the most; past that,
+    /// deliveries are answered 503 (never forgotten early).
+    #[arg(long, value_name = "N", default_value_t = crate::webhook::DEFAULT_REPLAY_CACHE)]
+    replay_cache: usize,
+    /// A connection that has not sent a request's headers within this many seconds is closed.
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// A request whose body has not arrived within this many seconds is answered 408.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    body_timeout_secs: u64,
+}
+
+/// How many `/mcp` sessions may be open, and for how long idle.
+#[derive(Args, Debug, Clone)]
+struct McpSessionArgs {
+    /// `/mcp` sessions open at once; one more `initialize` is answered 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = crate::mcp_server::DEFAULT_MAX_SESSIONS)]
+    max_mcp_sessions: usize,
+    /// An `/mcp` session without a request for this many seconds is closed.
+    #[arg(long, value_name = "SECS", default_value_t = crate::mcp_server::DEFAULT_SESSION_IDLE.as_secs())]
+    mcp_session_idle_secs: u64,
 }
 
 /// The options of `mcp`.
@@ -85,6 +112,8 @@ struct McpArgs {
     /// Require `Authorization: Bearer <secret>`, the secret being this credential of the flow.
     #[arg(long, value_name = "NAME", requires = "http")]
     auth_credential: Option<String>,
+    #[command(flatten)]
+    sessions: McpSessionArgs,
     /// Write each run's progress events (JSON lines) to stderr.
     #[arg(long)]
     events: bool,
@@ -175,10 +204,14 @@ fn mcp(flow: &'static Flow, args: McpArgs) -> ExitCode {
             None => crate::mcp_server::serve_stdio(flow, args.events).await,
             Some(addr) => {
                 let options = crate::mcp_server::HttpOptions {
-                    allow_hosts: args.allow_hosts,
-                    allow_origins: args.allow_origins,
-                    token,
+                    guard: crate::guard::Guard {
+                        allow_hosts: args.allow_hosts,
+                        allow_origins: args.allow_origins,
+                        token,
+                    },
                     events: args.events,
+                    max_sessions: args.sessions.max_mcp_sessions,
+                    session_idle: std::time::Duration::from_secs(args.sessions.mcp_session_idle_secs),
                 };
                 crate::mcp_server::serve_http(flow, addr, options).await
             }
@@ -208,11 +241,17 @@ fn serve(flow: &'static Flow, args: ServeArgs) -> ExitCode {
         max_body: args.max_body,
         schedule: !args.no_schedule,
         events: args.events,
+        guard: crate::guard::Guard { allow_hosts: args.allow_hosts, allow_origins: args.allow_origins, token },
         mcp: crate::mcp_server::HttpOptions {
-            allow_hosts: args.allow_hosts,
-            allow_origins: args.allow_origins,
-            token,
             events: args.events,
+            max_sessions: args.sessions.max_mcp_sessions,
+            session_idle: std::time::Duration::from_secs(args.sessions.mcp_session_idle_secs),
+            ..Default::default()
+        },
+        replay_cache: args.replay_cache,
+        timeouts: crate::serve::Timeouts {
+            headers: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+            body: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
         },
     };
     match runtime.block_on(crate::serve::serve(flow, options)) {

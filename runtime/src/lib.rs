@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod firecrawl;
 pub mod flow;
+pub mod guard;
 pub mod health;
 pub mod http;
 pub mod huggingface;

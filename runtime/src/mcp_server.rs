@@ -12,6 +12,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation, InitializeResult,
@@ -26,19 +27,30 @@ use serde_json::{json, Value};
 
 use crate::envelope::{RunResult, RunStatus, Status};
 use crate::flow::Flow;
+use crate::guard::Guard;
+use crate::metrics::Refusal;
 use crate::scheduler::{self, Interrupt, RunOptions};
+use crate::serve::Runner;
 
 /// The flow, served as one MCP tool.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct FlowServer {
     flow: &'static Flow,
     /// Write each run's events to stderr.
     events: bool,
+    /// Under `<bin> serve`: the process's run slots (`--max-runs`), metrics and HTTP client,
+    /// shared with `POST /run` and the webhook.
+    runner: Option<Arc<Runner>>,
 }
 
 impl FlowServer {
     pub fn new(flow: &'static Flow, events: bool) -> Self {
-        FlowServer { flow, events }
+        FlowServer { flow, events, runner: None }
+    }
+
+    /// A tool whose runs are those of `<bin> serve`'s runner.
+    pub(crate) fn with_runner(flow: &'static Flow, events: bool, runner: Arc<Runner>) -> Self {
+        FlowServer { flow, events, runner: Some(runner) }
     }
 
     /// The input schema as the tool takes it, and whether the input is wrapped in `input`.
@@ -85,9 +97,22 @@ impl FlowServer {
         if wrapped {
             input = input.get("input").cloned().unwrap_or(Value::Null);
         }
+        // Under serve, a run needs one of `--max-runs` slots, as a run of `POST /run` does.
+        let permit = match &self.runner {
+            None => None,
+            Some(runner) => match runner.admit() {
+                Ok(permit) => Some(permit),
+                Err(message) => return CallToolResult::error(vec![ContentBlock::text(message)]),
+            },
+        };
         let input = match crate::cli::prepare(flow, input) {
             Ok(input) => input,
-            Err(message) => return CallToolResult::error(vec![ContentBlock::text(message)]),
+            Err(message) => {
+                if let Some(runner) = &self.runner {
+                    runner.metrics.refused(Refusal::BadInput);
+                }
+                return CallToolResult::error(vec![ContentBlock::text(message)]);
+            }
         };
         let interrupt = Interrupt::default();
         let mut options = RunOptions { events: self.events, interrupt: interrupt.clone(), ..RunOptions::default() };
@@ -115,7 +140,11 @@ impl FlowServer {
             cancelled.cancelled().await;
             interrupt.interrupt("the MCP request was cancelled");
         });
-        let result = scheduler::run(flow, input, options).await;
+        let result = match &self.runner {
+            None => scheduler::run(flow, input, options).await,
+            Some(runner) => runner.execute(input, options, "mcp").await,
+        };
+        drop(permit);
         watcher.abort();
         if let Some(forward) = forward {
             // The sender went with the options: the forwarder ends once it has sent the rest.
@@ -201,65 +230,103 @@ pub async fn serve_stdio(flow: &'static Flow, events: bool) -> Result<(), String
     service.waiting().await.map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// How `<bin> mcp --http` guards its endpoint.
-#[derive(Debug, Clone, Default)]
+/// How the Streamable HTTP endpoint guards itself and bounds its sessions.
+#[derive(Debug, Clone)]
 pub struct HttpOptions {
-    /// `Host` values accepted besides loopback ones (DNS-rebinding protection).
-    pub allow_hosts: Vec<String>,
-    /// Browser `Origin`s accepted besides loopback ones; other origins are refused.
-    pub allow_origins: Vec<String>,
-    /// A bearer token every request must carry.
-    pub token: Option<String>,
+    /// Its `Host`, `Origin` and bearer checks ([`crate::guard`]).
+    pub guard: Guard,
     /// Write each run's events to stderr.
     pub events: bool,
+    /// Sessions open at once; an `initialize` past that is answered 503 with `Retry-After`.
+    pub max_sessions: usize,
+    /// A session without a request for this long is closed.
+    pub session_idle: Duration,
 }
 
-/// The `/mcp` endpoint as an axum router (also what `serve` mounts).
-pub fn router(flow: &'static Flow, options: HttpOptions) -> axum::Router {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"].map(String::from).to_vec();
-    hosts.extend(options.allow_hosts);
-    let mut origins: Vec<String> =
-        ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from).to_vec();
-    origins.extend(options.allow_origins);
-    let config = StreamableHttpServerConfig::default().with_allowed_hosts(hosts).with_allowed_origins(origins);
-    let service = StreamableHttpService::new(
-        move || Ok(FlowServer::new(flow, options.events)),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let router = axum::Router::new().nest_service("/mcp", service);
-    match options.token {
-        None => router,
-        Some(token) => router.layer(axum::middleware::from_fn(move |request, next| {
-            let token = token.clone();
-            require_bearer(token, request, next)
-        })),
+/// The default of `--max-mcp-sessions`. A session holds about 130 KB (its worker task and
+/// channels), so this bounds them to about 17 MB.
+pub const DEFAULT_MAX_SESSIONS: usize = 128;
+/// The default of `--mcp-session-idle-secs`.
+pub const DEFAULT_SESSION_IDLE: Duration = Duration::from_secs(120);
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            guard: Guard::default(),
+            events: false,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            session_idle: DEFAULT_SESSION_IDLE,
+        }
     }
 }
 
-async fn require_bearer(
-    token: String,
+/// The `/mcp` endpoint as an axum router (also what `serve` mounts, with its runner).
+pub(crate) fn router(flow: &'static Flow, options: HttpOptions, runner: Option<Arc<Runner>>) -> axum::Router {
+    // The Host and Origin checks are the guard's, the same as `POST /run`'s.
+    let config = StreamableHttpServerConfig::default().disable_allowed_hosts();
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(options.session_idle);
+    let sessions = Arc::new(manager);
+    let events = options.events;
+    let make = {
+        let runner = runner.clone();
+        move || {
+            Ok(match &runner {
+                None => FlowServer::new(flow, events),
+                Some(runner) => FlowServer::with_runner(flow, events, runner.clone()),
+            })
+        }
+    };
+    let service = StreamableHttpService::new(make, sessions.clone(), config);
+    if let Some(runner) = &runner {
+        let _ = runner.mcp_sessions.set(sessions.clone());
+    }
+    let limits = Arc::new(Limits { guard: options.guard, sessions, max_sessions: options.max_sessions, runner });
+    axum::Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(limits, guard_sessions))
+}
+
+/// What the middleware in front of `/mcp` checks.
+struct Limits {
+    guard: Guard,
+    sessions: Arc<LocalSessionManager>,
+    max_sessions: usize,
+    runner: Option<Arc<Runner>>,
+}
+
+/// Host, Origin and bearer first; then, for a request that would open a session (a POST
+/// without `Mcp-Session-Id`), room for one more session.
+async fn guard_sessions(
+    axum::extract::State(limits): axum::extract::State<Arc<Limits>>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let given = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let expected = format!("Bearer {token}");
-    if given.is_some_and(|given| constant_time_eq(given.as_bytes(), expected.as_bytes())) {
-        next.run(request).await
-    } else {
-        (
-            axum::http::StatusCode::UNAUTHORIZED,
-            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
-            "a bearer token is required\n",
-        )
-            .into_response()
+    let refuse = |why: Refusal| {
+        if let Some(runner) = &limits.runner {
+            runner.metrics.refused(why);
+        }
+    };
+    if let Err(refused) = limits.guard.check(request.headers(), request.uri().authority().map(|a| a.as_str())) {
+        refuse(if refused.status == axum::http::StatusCode::UNAUTHORIZED {
+            Refusal::Unauthorized
+        } else {
+            Refusal::Forbidden
+        });
+        return refused.into_response();
     }
-}
-
-/// Compares without stopping at the first difference, so timing does not reveal the token.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let opens = request.method() == axum::http::Method::POST && !request.headers().contains_key("mcp-session-id");
+    if opens && limits.sessions.sessions.read().await.len() >= limits.max_sessions {
+        refuse(Refusal::McpSessions);
+        let message = format!(
+            "{} MCP sessions are open already (`--max-mcp-sessions`): close one (DELETE /mcp) or try again",
+            limits.max_sessions
+        );
+        let mut response = crate::guard::json_error(axum::http::StatusCode::SERVICE_UNAVAILABLE, &message);
+        response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+        return response;
+    }
+    next.run(request).await
 }
 
 /// Serves the flow over Streamable HTTP at `http://ADDR/mcp` until SIGINT or SIGTERM.
@@ -267,10 +334,10 @@ pub async fn serve_http(flow: &'static Flow, addr: SocketAddr, options: HttpOpti
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("serving flow `{}` over MCP at http://{local}/mcp", flow.id);
-    axum::serve(listener, router(flow, options))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    crate::serve::serve_connections(listener, router(flow, options, None), crate::serve::Timeouts::default(), async {
+        shutdown_signal().await;
+    })
+    .await
 }
 
 async fn shutdown_signal() {

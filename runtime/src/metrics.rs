@@ -8,7 +8,8 @@
 //! | `flowc_node_duration_seconds` | histogram | `flow`, `node` (nodes that ran) |
 //! | `flowc_node_retries_total` | counter | `flow`, `node` (attempts after the first) |
 //! | `flowc_node_failures_total` | counter | `flow`, `node`, `kind` (the error kind) |
-//! | `flowc_requests_refused_total` | counter | `flow`, `reason` (`busy`, `bad_input`, `unauthorized`, `too_large`) |
+//! | `flowc_requests_refused_total` | counter | `flow`, `reason` (`busy`, `bad_input`, `unauthorized`, `forbidden`, `too_large`, `timed_out`, `replay_cache_full`, `mcp_sessions`) |
+//! | `flowc_mcp_sessions` | gauge | `flow`: `/mcp` sessions open |
 //! | `flowc_breaker_state` | gauge | `flow`, `host`, `state`: 1 for the breaker's state, 0 for the others |
 
 use std::sync::atomic::AtomicI64;
@@ -74,6 +75,7 @@ pub struct Metrics {
     failures: Family<FailureLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
     breakers: Family<BreakerLabels, Gauge<i64, AtomicI64>>,
+    mcp_sessions: Family<FlowLabel, Gauge<i64, AtomicI64>>,
     /// Encoding is not reentrant with updates of the breaker gauges.
     encoding: Mutex<()>,
 }
@@ -91,10 +93,48 @@ fn node_buckets() -> Histogram {
 /// The outcome of a request that did not start a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// No run slot free (`--max-runs`).
     Busy,
+    /// Input that is not JSON, not `application/json`, or not of the input schema.
     BadInput,
+    /// No or a wrong bearer, or a bad, stale or replayed webhook signature.
     Unauthorized,
+    /// A foreign `Host` or `Origin`, or `POST /run` of a signed webhook's flow.
+    Forbidden,
+    /// A body over `--max-body`.
     TooLarge,
+    /// A body slower than `--body-timeout-secs`.
+    TimedOut,
+    /// The webhook's replay cache is full (`--replay-cache`).
+    ReplayCacheFull,
+    /// `/mcp` has `--max-mcp-sessions` sessions open.
+    McpSessions,
+}
+
+impl Refusal {
+    const ALL: [Refusal; 8] = [
+        Refusal::Busy,
+        Refusal::BadInput,
+        Refusal::Unauthorized,
+        Refusal::Forbidden,
+        Refusal::TooLarge,
+        Refusal::TimedOut,
+        Refusal::ReplayCacheFull,
+        Refusal::McpSessions,
+    ];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Refusal::Busy => "busy",
+            Refusal::BadInput => "bad_input",
+            Refusal::Unauthorized => "unauthorized",
+            Refusal::Forbidden => "forbidden",
+            Refusal::TooLarge => "too_large",
+            Refusal::TimedOut => "timed_out",
+            Refusal::ReplayCacheFull => "replay_cache_full",
+            Refusal::McpSessions => "mcp_sessions",
+        }
+    }
 }
 
 impl Metrics {
@@ -124,6 +164,8 @@ impl Metrics {
             "Each circuit breaker's state (1 for the state it is in)",
             breakers.clone(),
         );
+        let mcp_sessions = Family::<FlowLabel, Gauge<i64, AtomicI64>>::default();
+        registry.register("flowc_mcp_sessions", "MCP sessions open on /mcp", mcp_sessions.clone());
         let metrics = Metrics {
             flow,
             registry,
@@ -135,14 +177,15 @@ impl Metrics {
             failures,
             refused,
             breakers,
+            mcp_sessions,
             encoding: Mutex::new(()),
         };
         // Every status and reason is there from the start, at 0, so that rates work at once.
         for status in ["success", "partial", "error", "cancelled"] {
             let _ = metrics.runs.get_or_create(&RunLabels { flow, status });
         }
-        for reason in ["busy", "bad_input", "unauthorized", "too_large"] {
-            let _ = metrics.refused.get_or_create(&ReasonLabels { flow, reason });
+        for why in Refusal::ALL {
+            let _ = metrics.refused.get_or_create(&ReasonLabels { flow, reason: why.as_str() });
         }
         let _ = metrics.in_flight.get_or_create(&FlowLabel { flow });
         metrics
@@ -186,18 +229,14 @@ impl Metrics {
     }
 
     pub fn refused(&self, why: Refusal) {
-        let reason = match why {
-            Refusal::Busy => "busy",
-            Refusal::BadInput => "bad_input",
-            Refusal::Unauthorized => "unauthorized",
-            Refusal::TooLarge => "too_large",
-        };
-        self.refused.get_or_create(&ReasonLabels { flow: self.flow, reason }).inc();
+        self.refused.get_or_create(&ReasonLabels { flow: self.flow, reason: why.as_str() }).inc();
     }
 
-    /// The text exposition, with the breakers' states as they are now.
-    pub fn encode(&self, breakers: &[(&'static str, &'static str)]) -> String {
+    /// The text exposition, with the breakers' states and the number of `/mcp` sessions as
+    /// they are now.
+    pub fn encode(&self, breakers: &[(&'static str, &'static str)], mcp_sessions: usize) -> String {
         let _guard = self.encoding.lock().unwrap_or_else(|e| e.into_inner());
+        self.mcp_sessions.get_or_create(&FlowLabel { flow: self.flow }).set(mcp_sessions as i64);
         for &(host, current) in breakers {
             for state in ["closed", "open", "half_open"] {
                 let value = i64::from(state == current);

@@ -114,26 +114,32 @@ fn hook() -> std::path::PathBuf {
     build("serve-hook")
 }
 
+/// `POST /run` of the signed hook's flow needs `--auth-credential` (a run by hand would go
+/// around the signature), and a JSON content type.
+const RUN: &[(&str, &str)] = &[("content-type", "application/json"), ("authorization", "Bearer whsec-test")];
+const AUTH: [&str; 2] = ["--auth-credential", "hook"];
+
 #[test]
 fn post_run_answers_the_run_result_and_refuses_bad_requests() {
     let server = TestServer::start_blocking();
-    let served = Served::start(&hook(), &["--max-body", "2000"], &[("HOOK_SECRET", SECRET)]);
+    let served =
+        Served::start(&hook(), &["--max-body", "2000", "--auth-credential", "hook"], &[("HOOK_SECRET", SECRET)]);
     let body = json!({ "base_url": server.base_url(), "key": "r1", "ms": 1 }).to_string();
-    let (status, _, result) = call("POST", &served.url("/run"), &[], &body);
+    let (status, _, result) = call("POST", &served.url("/run"), RUN, &body);
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["status"], "success");
     let first_run_id = result["run_id"].clone();
     assert_eq!(result["outputs"]["answer"], json!({ "status": 200, "key": "r1", "event": null, "source": null }));
     assert_eq!(result["nodes"]["hook"]["data"]["body"]["key"], "r1", "POST /run gives the webhook node the body");
 
-    let (status, _, error) = call("POST", &served.url("/run"), &[], "{not json");
+    let (status, _, error) = call("POST", &served.url("/run"), RUN, "{not json");
     assert_eq!(status, 400);
     assert!(error["error"].as_str().unwrap().starts_with("the request body is not JSON"), "{error}");
-    let (status, _, error) = call("POST", &served.url("/run"), &[], &"x".repeat(3000));
+    let (status, _, error) = call("POST", &served.url("/run"), RUN, &"x".repeat(3000));
     assert_eq!(status, 413, "{error}");
     // A failed run is a 500 with its run result.
     let failing = json!({ "base_url": "http://127.0.0.1:9", "key": "r2", "ms": 1 }).to_string();
-    let (status, _, result) = call("POST", &served.url("/run"), &[], &failing);
+    let (status, _, result) = call("POST", &served.url("/run"), RUN, &failing);
     assert_eq!((status, result["status"].as_str()), (500, Some("error")));
     let (status, _, error) = call("GET", &served.url("/nowhere"), &[], "");
     assert_eq!(status, 404);
@@ -149,7 +155,7 @@ fn post_run_answers_the_run_result_and_refuses_bad_requests() {
 #[test]
 fn the_webhook_runs_only_for_a_fresh_valid_signature() {
     let server = TestServer::start_blocking();
-    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let served = Served::start(&hook(), &AUTH, &[("HOOK_SECRET", SECRET)]);
     let url = served.url("/hooks/order?source=shop");
     let body = json!({ "base_url": server.base_url(), "key": "w1", "ms": 1 }).to_string();
     let t = now();
@@ -210,7 +216,7 @@ fn a_webhook_with_response_outputs_answers_without_the_envelopes() {
         "outputs",
         &[(r#""tolerance_secs": 300 } } },"#, r#""tolerance_secs": 300 }, "response": "outputs" } },"#)],
     );
-    let served = Served::start(&binary, &[], &[("HOOK_SECRET", SECRET)]);
+    let served = Served::start(&binary, &AUTH, &[("HOOK_SECRET", SECRET)]);
     let url = served.url("/hooks/order?source=shop");
     let post = |body: &str| {
         let t = now();
@@ -239,7 +245,7 @@ fn a_webhook_with_response_outputs_answers_without_the_envelopes() {
 
     // `POST /run` still answers the whole run result.
     let input = json!({ "base_url": server.base_url(), "key": "o3", "ms": 1 }).to_string();
-    let (status, _, result) = call("POST", &served.url("/run"), &[], &input);
+    let (status, _, result) = call("POST", &served.url("/run"), RUN, &input);
     assert_eq!(status, 200, "{result}");
     assert_eq!(result["nodes"]["call"]["status"], "success", "{result}");
 }
@@ -247,12 +253,12 @@ fn a_webhook_with_response_outputs_answers_without_the_envelopes() {
 #[test]
 fn a_run_goes_on_when_its_client_hangs_up() {
     let server = TestServer::start_blocking();
-    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let served = Served::start(&hook(), &AUTH, &[("HOOK_SECRET", SECRET)]);
     let body = json!({ "base_url": server.base_url(), "key": "gone", "ms": 700 }).to_string();
     let mut client = std::net::TcpStream::connect(served.base.trim_start_matches("http://")).unwrap();
     write!(
         client,
-        "POST /run HTTP/1.1\r\nhost: flowc\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        "POST /run HTTP/1.1\r\nhost: flowc\r\nauthorization: Bearer {SECRET}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -279,11 +285,11 @@ fn a_run_goes_on_when_its_client_hangs_up() {
 #[test]
 fn health_readiness_and_metrics_answer_and_metrics_count_runs() {
     let server = TestServer::start_blocking();
-    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let served = Served::start(&hook(), &AUTH, &[("HOOK_SECRET", SECRET)]);
     assert_eq!(call("GET", &served.url("/healthz"), &[], "").0, 200);
     let (status, _, ready) = call("GET", &served.url("/readyz"), &[], "");
     assert_eq!((status, ready), (200, json!({ "status": "ready" })));
-    let (status, _, deep) = call("GET", &served.url("/readyz?deep=1"), &[], "");
+    let (status, _, deep) = call("GET", &served.url("/readyz?deep=1"), &[RUN[1]], "");
     assert_eq!(status, 200, "{deep}");
     assert_eq!(deep["status"], "ok");
     assert!(
@@ -303,7 +309,7 @@ fn health_readiness_and_metrics_answer_and_metrics_count_runs() {
     assert_eq!(metric(before.as_str().unwrap(), success), 0.0);
     for key in ["m1", "m2"] {
         let body = json!({ "base_url": server.base_url(), "key": key, "ms": 1 }).to_string();
-        assert_eq!(call("POST", &served.url("/run"), &[], &body).0, 200);
+        assert_eq!(call("POST", &served.url("/run"), RUN, &body).0, 200);
     }
     let (_, _, after) = call("GET", &served.url("/metrics"), &[], "");
     let after = after.as_str().unwrap();
@@ -316,13 +322,14 @@ fn health_readiness_and_metrics_answer_and_metrics_count_runs() {
 #[test]
 fn a_full_service_answers_503_with_retry_after() {
     let server = TestServer::start_blocking();
-    let served = Arc::new(Served::start(&hook(), &["--max-runs", "2"], &[("HOOK_SECRET", SECRET)]));
+    let served =
+        Arc::new(Served::start(&hook(), &["--max-runs", "2", "--auth-credential", "hook"], &[("HOOK_SECRET", SECRET)]));
     let slow = |key: &str| json!({ "base_url": server.base_url(), "key": key, "ms": 1500 }).to_string();
     let running: Vec<_> = ["b1", "b2"]
         .into_iter()
         .map(|key| {
             let (url, body) = (served.url("/run"), slow(key));
-            std::thread::spawn(move || call("POST", &url, &[], &body).0)
+            std::thread::spawn(move || call("POST", &url, RUN, &body).0)
         })
         .collect();
     let began = Instant::now();
@@ -330,7 +337,7 @@ fn a_full_service_answers_503_with_retry_after() {
         assert!(began.elapsed() < Duration::from_secs(10), "the two runs never reached the server");
         std::thread::sleep(Duration::from_millis(10));
     }
-    let (status, retry_after, error) = call("POST", &served.url("/run"), &[], &slow("b3"));
+    let (status, retry_after, error) = call("POST", &served.url("/run"), RUN, &slow("b3"));
     assert_eq!((status, retry_after.as_deref()), (503, Some("1")), "{error}");
     for run in running {
         assert_eq!(run.join().unwrap(), 200);
@@ -341,7 +348,7 @@ fn a_full_service_answers_503_with_retry_after() {
         call(
             "POST",
             &served.url("/run"),
-            &[],
+            RUN,
             &json!({ "base_url": server.base_url(), "key": "b4", "ms": 1 }).to_string()
         )
         .0,
@@ -352,12 +359,12 @@ fn a_full_service_answers_503_with_retry_after() {
 #[test]
 fn sigterm_lets_fifty_runs_in_flight_finish_then_exits_0() {
     let server = TestServer::start_blocking();
-    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let served = Served::start(&hook(), &AUTH, &[("HOOK_SECRET", SECRET)]);
     let clients: Vec<_> = (0..50)
         .map(|i| {
             let url = served.url("/run");
             let body = json!({ "base_url": server.base_url(), "key": format!("t{i}"), "ms": 1500 }).to_string();
-            std::thread::spawn(move || call("POST", &url, &[], &body))
+            std::thread::spawn(move || call("POST", &url, RUN, &body))
         })
         .collect();
     let began = Instant::now();
@@ -401,7 +408,7 @@ fn the_schedule_fires_in_process_unless_turned_off() {
 
 #[test]
 fn mcp_is_served_under_serve() {
-    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let served = Served::start(&hook(), &AUTH, &[("HOOK_SECRET", SECRET)]);
     let initialize = json!({
         "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } }
@@ -410,11 +417,307 @@ fn mcp_is_served_under_serve() {
     let (status, _, answer) = call(
         "POST",
         &served.url("/mcp"),
-        &[("content-type", "application/json"), ("accept", "application/json, text/event-stream")],
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("authorization", "Bearer whsec-test"),
+        ],
         &initialize,
     );
     assert_eq!(status, 200, "{answer}");
     let text = answer.to_string();
     assert!(text.contains("serverInfo") && text.contains("serve-hook"), "{text}");
     assert_eq!(served.stop(), 0);
+}
+
+// --- What a stranger can do to a served flow (issue 13) -------------------------------------
+
+/// The signed hook with a delivery id header as well.
+fn hook_with_id() -> std::path::PathBuf {
+    build_with(
+        "serve-hook",
+        "id",
+        &[(r#""tolerance_secs": 300 }"#, r#""tolerance_secs": 300, "id_header": "X-Delivery" }"#)],
+    )
+}
+
+#[test]
+fn a_captured_delivery_cannot_be_replayed_under_another_id_without_one_or_in_upper_case() {
+    let server = TestServer::start_blocking();
+    let served = Served::start(&hook_with_id(), &[], &[("HOOK_SECRET", SECRET)]);
+    let url = served.url("/hooks/order");
+    let body = json!({ "base_url": server.base_url(), "key": "rp", "ms": 1 }).to_string();
+    let (t, signature) = (now().to_string(), sign(now(), &body));
+    let (status, _, result) =
+        call("POST", &url, &[("x-signature-256", &signature), ("x-timestamp", &t), ("x-delivery", "d-1")], &body);
+    assert_eq!(status, 200, "{result}");
+    let upper = format!("SHA256={}", signature.trim_start_matches("sha256=").to_uppercase());
+    for headers in [
+        vec![("x-signature-256", signature.as_str()), ("x-timestamp", t.as_str()), ("x-delivery", "d-2")],
+        vec![("x-signature-256", signature.as_str()), ("x-timestamp", t.as_str())],
+        vec![("x-signature-256", upper.as_str()), ("x-timestamp", t.as_str()), ("x-delivery", "d-3")],
+    ] {
+        let (status, _, error) = call("POST", &url, &headers, &body);
+        assert_eq!((status, error["error"].as_str()), (401, Some("the request was already received (a replay)")));
+    }
+    assert_eq!(server.requests_to("/slow/rp").len(), 1, "the flow ran once");
+}
+
+#[test]
+fn a_delivery_answered_503_is_not_remembered_and_the_replay_cache_is_bounded() {
+    let server = TestServer::start_blocking();
+    let args = ["--max-runs", "1", "--replay-cache", "2", "--auth-credential", "hook"];
+    let served = Arc::new(Served::start(&hook(), &args, &[("HOOK_SECRET", SECRET)]));
+    let url = served.url("/hooks/order");
+    let post = |key: &str| {
+        let body = json!({ "base_url": server.base_url(), "key": key, "ms": 1 }).to_string();
+        let t = now();
+        let (signature, stamp) = (sign(t, &body), t.to_string());
+        move |url: &str| call("POST", url, &[("x-signature-256", &signature), ("x-timestamp", &stamp)], &body)
+    };
+    // The one run slot is taken...
+    let busy = {
+        let (url, body) = (served.url("/run"), json!({ "base_url": server.base_url(), "key": "slot", "ms": 1500 }));
+        std::thread::spawn(move || call("POST", &url, RUN, &body.to_string()).0)
+    };
+    let began = Instant::now();
+    while server.requests_to("/slow/slot").is_empty() {
+        assert!(began.elapsed() < Duration::from_secs(10), "the slow run did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // ...so the delivery is answered 503, and its retry later runs the flow.
+    let delivery = post("lost");
+    let (status, retry_after, error) = delivery(&url);
+    assert_eq!((status, retry_after.as_deref()), (503, Some("1")), "{error}");
+    assert_eq!(busy.join().unwrap(), 200);
+    let (status, _, result) = delivery(&url);
+    assert_eq!(status, 200, "the retry of a delivery answered 503 runs: {result}");
+    assert_eq!(server.requests_to("/slow/lost").len(), 1);
+
+    // Two deliveries remembered fill the cache: the next is refused, not let through.
+    assert_eq!(post("second")(&url).0, 200);
+    let (status, retry_after, error) = post("third")(&url);
+    assert_eq!(status, 503, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("--replay-cache"), "{error}");
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() > 250);
+    assert_eq!(server.requests_to("/slow/third").len(), 0);
+    let (_, _, metrics) = call("GET", &served.url("/metrics"), &[], "");
+    let metrics = metrics.as_str().unwrap();
+    assert!(metrics.contains("reason=\"replay_cache_full\"} 1"), "{metrics}");
+}
+
+#[test]
+fn post_run_needs_the_bearer_a_json_body_a_served_host_and_no_foreign_origin() {
+    let server = TestServer::start_blocking();
+    let body = json!({ "base_url": server.base_url(), "key": "g", "ms": 1 }).to_string();
+    // A flow triggered by a signed webhook serves no `/run` without `--auth-credential`.
+    let served = Served::start(&hook(), &[], &[("HOOK_SECRET", SECRET)]);
+    let (status, _, error) = call("POST", &served.url("/run"), &[("content-type", "application/json")], &body);
+    assert_eq!(status, 403, "{error}");
+    assert!(error["error"].as_str().unwrap().contains("signed webhook"), "{error}");
+    drop(served);
+
+    let served = Served::start(
+        &hook(),
+        &["--auth-credential", "hook", "--allow-host", "flows.example.com"],
+        &[("HOOK_SECRET", SECRET)],
+    );
+    let url = served.url("/run");
+    let json = ("content-type", "application/json");
+    let (status, _, error) = call("POST", &url, &[json], &body);
+    assert_eq!(status, 401, "no bearer: {error}");
+    let (status, _, _) = call("POST", &url, &[json, ("authorization", "Bearer guess")], &body);
+    assert_eq!(status, 401, "a wrong bearer");
+    let (status, _, error) = call("POST", &url, &[("content-type", "text/plain"), RUN[1]], &body);
+    assert_eq!(status, 415, "a body a cross-site form could send: {error}");
+    let (status, _, error) = call("POST", &url, &[RUN[0], RUN[1], ("origin", "https://evil.example")], &body);
+    assert_eq!(status, 403, "a foreign origin: {error}");
+    let (status, _, error) = call("POST", &url, &[RUN[0], RUN[1], ("host", "rebound.example.com")], &body);
+    assert_eq!(status, 403, "a foreign Host (DNS rebinding): {error}");
+    for host in ["flow.default.svc.cluster.local:8080", "flow", "10.0.0.7:8080", "flows.example.com"] {
+        let (status, _, result) = call("POST", &url, &[RUN[0], RUN[1], ("host", host)], &body);
+        assert_eq!(status, 200, "{host}: {result}");
+    }
+    let (status, _, _) = call("POST", &url, &[RUN[0], RUN[1], ("origin", "http://localhost:3000")], &body);
+    assert_eq!(status, 200, "a loopback origin");
+    // /mcp refuses the foreign origin and the missing bearer too; /readyz?deep=1 needs the bearer.
+    let mcp = [("content-type", "application/json"), ("accept", "application/json, text/event-stream")];
+    assert_eq!(
+        call("POST", &served.url("/mcp"), &[mcp[0], mcp[1], RUN[1], ("origin", "https://evil.example")], "{}").0,
+        403
+    );
+    assert_eq!(call("POST", &served.url("/mcp"), &mcp, "{}").0, 401);
+    assert_eq!(call("GET", &served.url("/readyz?deep=1"), &[], "").0, 401);
+    assert_eq!(call("GET", &served.url("/readyz"), &[], "").0, 200, "probes need no bearer");
+    assert_eq!(server.requests_to("/slow/g").len(), 5, "only the accepted requests ran the flow");
+}
+
+#[test]
+fn an_unsigned_webhook_needs_the_bearer_when_the_service_has_one() {
+    let server = TestServer::start_blocking();
+    let binary = build_with(
+        "serve-hook",
+        "unsigned",
+        &[(
+            r#",
+                  "hmac": { "credential": "hook", "header": "X-Signature-256", "timestamp_header": "X-Timestamp",
+                            "tolerance_secs": 300 } } },"#,
+            " } },",
+        )],
+    );
+    let served = Served::start(&binary, &AUTH, &[("HOOK_SECRET", SECRET)]);
+    let body = json!({ "base_url": server.base_url(), "key": "u", "ms": 1 }).to_string();
+    assert_eq!(call("POST", &served.url("/hooks/order"), &[], &body).0, 401);
+    assert_eq!(call("POST", &served.url("/hooks/order"), &[RUN[1]], &body).0, 200);
+    assert_eq!(server.requests_to("/slow/u").len(), 1);
+}
+
+/// The resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+fn initialize() -> String {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": { "name": "test", "version": "1" } }
+    })
+    .to_string()
+}
+
+#[test]
+fn five_thousand_mcp_initializes_leave_memory_bounded() {
+    let served = Served::start(&hook(), &AUTH, &[("HOOK_SECRET", SECRET)]);
+    let headers = [("content-type", "application/json"), ("accept", "application/json, text/event-stream"), RUN[1]];
+    assert_eq!(call("POST", &served.url("/mcp"), &headers, &initialize()).0, 200);
+    let before = rss(served.child.id());
+    let mut refused = 0;
+    for _ in 0..5000 {
+        match call("POST", &served.url("/mcp"), &headers, &initialize()).0 {
+            200 => {}
+            503 => refused += 1,
+            other => panic!("initialize answered {other}"),
+        }
+    }
+    let after = rss(served.child.id());
+    assert!(after < before + 50 * 1024 * 1024, "RSS went from {before} to {after} bytes");
+    assert_eq!(refused, 5000 - 127, "sessions past --max-mcp-sessions (128) are refused");
+    let (_, _, metrics) = call("GET", &served.url("/metrics"), &[], "");
+    let metrics = metrics.as_str().unwrap();
+    assert!(metrics.contains("flowc_mcp_sessions{flow=\"serve-hook\"} 128"), "{metrics}");
+    assert!(metrics.contains(&format!("reason=\"mcp_sessions\"}} {refused}")), "{metrics}");
+}
+
+/// An MCP session over `/mcp`: initialize, then JSON-RPC requests under its session id.
+struct McpSession {
+    url: String,
+    id: String,
+}
+
+impl McpSession {
+    fn open(url: String) -> McpSession {
+        let agent = flowc_tests::http_agent();
+        let response = agent
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", "Bearer whsec-test")
+            .send(initialize())
+            .unwrap();
+        let id = response.headers().get("mcp-session-id").unwrap().to_str().unwrap().to_owned();
+        let session = McpSession { url, id };
+        session.send(&json!({ "jsonrpc": "2.0", "method": "notifications/initialized" }));
+        session
+    }
+
+    /// Sends a message; the answer's JSON-RPC result (from JSON or the last SSE data line).
+    fn send(&self, message: &Value) -> Value {
+        let agent = flowc_tests::http_agent();
+        let mut response = agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("authorization", "Bearer whsec-test")
+            .header("mcp-session-id", &self.id)
+            .header("mcp-protocol-version", "2025-06-18")
+            .send(message.to_string())
+            .unwrap();
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let data = text.lines().filter_map(|l| l.strip_prefix("data:")).map(str::trim).rfind(|d| !d.is_empty());
+        serde_json::from_str(data.unwrap_or(&text)).unwrap_or(Value::Null)
+    }
+
+    fn call_tool(&self, arguments: Value) -> Value {
+        let message = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                              "params": { "name": "serve-hook-breaker", "arguments": arguments } });
+        self.send(&message)["result"].clone()
+    }
+}
+
+#[test]
+fn mcp_tool_calls_take_run_slots_count_in_metrics_and_share_the_breakers() {
+    let server = TestServer::start_blocking();
+    let binary = build_with(
+        "serve-hook",
+        "breaker",
+        &[(
+            r#""credentials": {"#,
+            r#""settings": { "circuit_breakers": [ { "host": "127.0.0.1:1", "failure_threshold": 1, "open_ms": 600000 } ] },
+  "credentials": {"#,
+        )],
+    );
+    let served =
+        Arc::new(Served::start(&binary, &["--max-runs", "1", "--auth-credential", "hook"], &[("HOOK_SECRET", SECRET)]));
+    let session = McpSession::open(served.url("/mcp"));
+
+    // A tool call fails against a closed port: the process's breaker for it opens...
+    let result = session.call_tool(json!({ "base_url": "http://127.0.0.1:1", "key": "m", "ms": 1 }));
+    assert_eq!(result["isError"], true, "{result}");
+    let (_, _, metrics) = call("GET", &served.url("/metrics"), &[], "");
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(metrics.contains("host=\"127.0.0.1:1\",state=\"open\"} 1"), "the call used the shared breakers: {metrics}");
+    assert!(metrics.contains("flowc_runs_total{flow=\"serve-hook-breaker\",status=\"error\"} 1"), "{metrics}");
+    // ...so POST /run sees it open, without a request.
+    let body = json!({ "base_url": "http://127.0.0.1:1", "key": "r", "ms": 1 }).to_string();
+    let (_, _, run) = call("POST", &served.url("/run"), RUN, &body);
+    assert_eq!(run["nodes"]["call"]["error"]["code"], "circuit_open", "{run}");
+
+    // With the one run slot taken by POST /run, a tool call is refused.
+    let busy = {
+        let (url, body) = (served.url("/run"), json!({ "base_url": server.base_url(), "key": "slot", "ms": 1500 }));
+        std::thread::spawn(move || call("POST", &url, RUN, &body.to_string()).0)
+    };
+    let began = Instant::now();
+    while server.requests_to("/slow/slot").is_empty() {
+        assert!(began.elapsed() < Duration::from_secs(10), "the slow run did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let result = session.call_tool(json!({ "base_url": server.base_url(), "key": "m2", "ms": 1 }));
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(result.to_string().contains("--max-runs"), "{result}");
+    assert_eq!(busy.join().unwrap(), 200);
+    assert_eq!(server.requests_to("/slow/m2").len(), 0);
+}
+
+#[test]
+fn a_connection_that_never_finishes_its_headers_is_closed() {
+    use std::io::Read;
+    let served = Served::start(&hook(), &["--header-timeout-secs", "1"], &[("HOOK_SECRET", SECRET)]);
+    let mut slow = std::net::TcpStream::connect(served.base.trim_start_matches("http://")).unwrap();
+    slow.write_all(b"POST /run HTTP/1.1\r\nhost: flowc\r\n").unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let began = Instant::now();
+    let mut buffer = [0u8; 512];
+    // The server answers 408 or just closes: either way the read ends, well before 8 s.
+    let ended = loop {
+        match slow.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(ended && began.elapsed() < Duration::from_secs(6), "the connection stayed open {:?}", began.elapsed());
 }
