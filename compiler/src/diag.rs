@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::source::{line_col, Document, Range};
+use crate::source::{Document, LineIndex, Range};
 
 /// The catalogue of codes. Codes are stable: tools may match on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -145,6 +145,7 @@ pub struct Diagnostics {
     /// The file's name as the user gave it.
     pub file: String,
     source: String,
+    lines: LineIndex,
     items: Vec<Diagnostic>,
 }
 
@@ -165,7 +166,7 @@ impl Diagnostics {
             pos(a).cmp(&pos(b)).then(a.code.cmp(&b.code)).then(a.message.cmp(&b.message))
         });
         items.dedup();
-        Diagnostics { file: file.to_owned(), source: source.to_owned(), items }
+        Diagnostics { file: file.to_owned(), source: source.to_owned(), lines: LineIndex::new(source), items }
     }
 
     pub fn items(&self) -> &[Diagnostic] {
@@ -182,7 +183,7 @@ impl Diagnostics {
 
     fn position(&self, d: &Diagnostic) -> ((usize, usize), (usize, usize)) {
         let range = d.range.unwrap_or(Range { start: 0, end: 0 });
-        (line_col(&self.source, range.start), line_col(&self.source, range.end))
+        (self.lines.line_col(&self.source, range.start), self.lines.line_col(&self.source, range.end))
     }
 
     /// The human rendering: one block per problem, with a snippet of the line.
@@ -193,14 +194,14 @@ impl Diagnostics {
             let pointer = if d.pointer.is_empty() { "/".to_owned() } else { d.pointer.clone() };
             let _ = writeln!(out, "error[{}]: {}", d.code.as_str(), d.message);
             let _ = writeln!(out, "  --> {}:{line}:{col} (at {pointer})", self.file);
-            if let Some(text) = self.source.lines().nth(line - 1) {
+            if let Some(text) = self.lines.line(&self.source, line) {
                 let gutter = line.to_string().len();
                 let width = if end_line == line { end_col.saturating_sub(col).max(1) } else { 1 };
                 // Very long lines (minified documents) are cut around the column.
-                let (shown, shift) = window(text, col);
+                let at = d.range.map_or(0, |r| r.start).saturating_sub(self.lines.start(line));
+                let (shown, caret_col) = window(text, at);
                 let _ = writeln!(out, "{:gutter$} |", "");
                 let _ = writeln!(out, "{line} | {shown}");
-                let caret_col = col - shift;
                 let width = width.min(shown.chars().count().saturating_sub(caret_col - 1).max(1));
                 let _ = writeln!(out, "{:gutter$} | {}{}", "", " ".repeat(caret_col - 1), "^".repeat(width));
             }
@@ -246,16 +247,25 @@ impl std::fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
-/// At most 100 characters of `text` around 1-based column `col`; returns them and how many
-/// characters were cut from the front.
-fn window(text: &str, col: usize) -> (String, usize) {
-    const WIDTH: usize = 100;
-    let count = text.chars().count();
-    if count <= WIDTH {
-        return (text.to_owned(), 0);
+/// At most 100 characters of `text` around byte offset `at`, and the 1-based column of `at`
+/// in them. It looks at those characters only, so a diagnostic on a 1.5 MB line costs no more
+/// than one on a short line.
+fn window(text: &str, at: usize) -> (String, usize) {
+    const HALF: usize = 50;
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
     }
-    let start = col.saturating_sub(WIDTH / 2).min(count - WIDTH);
-    (text.chars().skip(start).take(WIDTH).collect(), start)
+    let before: Vec<char> = text[..at].chars().rev().take(HALF).collect();
+    let start = at - before.iter().map(|c| c.len_utf8()).sum::<usize>();
+    let after: String = text[at..].chars().take(2 * HALF - before.len()).collect();
+    let mut shown: String = before.iter().rev().collect();
+    shown.push_str(&after);
+    // Fewer than 50 characters after: show more of what comes before instead.
+    let missing = (2 * HALF).saturating_sub(before.len() + after.chars().count());
+    let extra: String = text[..start].chars().rev().take(missing).collect::<Vec<_>>().into_iter().rev().collect();
+    let caret = extra.chars().count() + before.len() + 1;
+    (extra + &shown, caret)
 }
 
 /// The closest of `candidates` to `word`, if one is close enough to be a likely typo.

@@ -109,6 +109,17 @@ const INVALID: u8 = 1;
 const UNREADABLE: u8 = 2;
 
 fn main() -> ExitCode {
+    // The checker's parsers (serde, syn, jaq) recurse; the nesting limits keep documents within
+    // a normal stack, and a thread with a large one is the backstop for what they do not see.
+    // (Only touched pages of the stack take memory.)
+    const STACK: usize = 512 * 1024 * 1024;
+    match std::thread::Builder::new().name("flowc".into()).stack_size(STACK).spawn(run_cli) {
+        Ok(thread) => thread.join().unwrap_or(ExitCode::from(UNREADABLE)),
+        Err(_) => run_cli(),
+    }
+}
+
+fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Check { flow, format } => {

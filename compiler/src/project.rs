@@ -66,6 +66,7 @@ const RUNTIME_FILES: &[(&str, &str)] = &[
     ("src/serve.rs", include_str!("../../runtime/src/serve.rs")),
     ("src/value.rs", include_str!("../../runtime/src/value.rs")),
     ("src/webhook.rs", include_str!("../../runtime/src/webhook.rs")),
+    ("src/guard.rs", include_str!("../../runtime/src/guard.rs")),
 ];
 
 /// The relative paths of the vendored runtime's files (tests check none is missing).

@@ -164,7 +164,9 @@ pub fn escape(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
-/// 1-based line and column (in characters) of a byte offset.
+/// 1-based line and column (in characters) of a byte offset, by a scan of the text: the
+/// reference [`LineIndex`] is tested against.
+#[cfg(test)]
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..floor_char_boundary(text, offset)];
@@ -172,6 +174,44 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let col = before[line_start..].chars().count() + 1;
     (line, col)
+}
+
+/// Where each line of a text starts: line and column of any offset by a binary search, so that
+/// rendering N diagnostics costs O(N log L) rather than a scan of the text per diagnostic.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    /// The byte offset of each line's first character.
+    starts: Vec<usize>,
+    /// Whether the text is all ASCII: then a column is a byte difference.
+    ascii: bool,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        LineIndex { starts, ascii: text.is_ascii() }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset, as [`line_col`] computes them.
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line - 1];
+        let col = if self.ascii { offset - start } else { text[start..offset].chars().count() };
+        (line, col + 1)
+    }
+
+    /// The byte offset where 1-based line `line` starts.
+    pub fn start(&self, line: usize) -> usize {
+        self.starts.get(line.saturating_sub(1)).copied().unwrap_or(0)
+    }
+
+    /// The text of 1-based line `line`, without its line break.
+    pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
+        let start = *self.starts.get(line.checked_sub(1)?)?;
+        let end = self.starts.get(line).map_or(text.len(), |next| next - 1);
+        Some(text[start..end].strip_suffix('\r').unwrap_or(&text[start..end]))
+    }
 }
 
 fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -197,6 +237,19 @@ mod tests {
         assert_eq!(doc.duplicate_keys, vec!["/a".to_owned()]);
         // a missing member falls back to its parent
         assert_eq!(doc.value_range("/a/1/zzz"), doc.value_range("/a/1"));
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_a_scan() {
+        for text in ["", "a", "{\n  \"é\": [1,\r\n 2]\n}\n", "\n\n\nx", "ünï\ncödé\n"] {
+            let index = LineIndex::new(text);
+            for offset in 0..=text.len() + 2 {
+                assert_eq!(index.line_col(text, offset), line_col(text, offset), "{text:?} at {offset}");
+            }
+            for (n, line) in text.lines().enumerate() {
+                assert_eq!(index.line(text, n + 1), Some(line), "{text:?} line {}", n + 1);
+            }
+        }
     }
 
     #[test]

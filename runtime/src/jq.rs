@@ -49,7 +49,65 @@ pub fn check_all(codes: &[&str]) -> Vec<Result<(), Vec<Problem>>> {
     codes.iter().map(|code| check(code)).collect()
 }
 
+/// How deep brackets may nest, and how many operators a filter may chain, in a jq filter or
+/// a `code` node's Rust. Both parsers recurse per level (jaq also per `|`), so a few thousand
+/// levels in a 4 KB document overflowed the stack; no hand-written filter comes near these.
+pub const MAX_NESTING: usize = 128;
+pub const MAX_CHAIN: usize = 1000;
+
+/// The deepest nesting of `()`, `[]` and `{}` in `code`, and the number of `|` and `,`
+/// outside string literals: what [`MAX_NESTING`] and [`MAX_CHAIN`] bound. A linear scan,
+/// without recursion, so any input is safe to measure.
+pub fn complexity(code: &str) -> (usize, usize) {
+    let (mut depth, mut deepest, mut chain) = (0usize, 0usize, 0usize);
+    let mut chars = code.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' | '[' | '{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '|' | ',' => chain += 1,
+            _ => {}
+        }
+    }
+    (deepest, chain)
+}
+
+/// The problem of a filter too deep or too long to parse safely, if it is one.
+fn too_complex(code: &str) -> Option<Problem> {
+    let (deepest, chain) = complexity(code);
+    if deepest > MAX_NESTING {
+        return Some(Problem {
+            offset: 0,
+            message: format!("the filter nests brackets {deepest} levels deep; at most {MAX_NESTING} are allowed"),
+        });
+    }
+    if chain > MAX_CHAIN {
+        return Some(Problem {
+            offset: 0,
+            message: format!("the filter chains {chain} `|` and `,`; at most {MAX_CHAIN} are allowed: split it"),
+        });
+    }
+    None
+}
+
 fn compile(code: &str) -> Result<Compiled, Vec<Problem>> {
+    if let Some(problem) = too_complex(code) {
+        return Err(vec![problem]);
+    }
     let offset = |s: &str| {
         let start = code.as_ptr() as usize;
         let at = s.as_ptr() as usize;

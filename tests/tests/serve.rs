@@ -463,6 +463,19 @@ fn a_captured_delivery_cannot_be_replayed_under_another_id_without_one_or_in_upp
     assert_eq!(server.requests_to("/slow/rp").len(), 1, "the flow ran once");
 }
 
+/// Starts a run of 1.5 s over `POST /run` and waits until it has reached `server`: with
+/// `--max-runs 1`, the one run slot is taken until the returned thread (its status) ends.
+fn take_the_run_slot(served: &Served, server: &TestServer) -> std::thread::JoinHandle<u16> {
+    let (url, body) = (served.url("/run"), json!({ "base_url": server.base_url(), "key": "slot", "ms": 1500 }));
+    let busy = std::thread::spawn(move || call("POST", &url, RUN, &body.to_string()).0);
+    let began = Instant::now();
+    while server.requests_to("/slow/slot").is_empty() {
+        assert!(began.elapsed() < Duration::from_secs(10), "the slow run did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    busy
+}
+
 #[test]
 fn a_delivery_answered_503_is_not_remembered_and_the_replay_cache_is_bounded() {
     let server = TestServer::start_blocking();
@@ -476,15 +489,7 @@ fn a_delivery_answered_503_is_not_remembered_and_the_replay_cache_is_bounded() {
         move |url: &str| call("POST", url, &[("x-signature-256", &signature), ("x-timestamp", &stamp)], &body)
     };
     // The one run slot is taken...
-    let busy = {
-        let (url, body) = (served.url("/run"), json!({ "base_url": server.base_url(), "key": "slot", "ms": 1500 }));
-        std::thread::spawn(move || call("POST", &url, RUN, &body.to_string()).0)
-    };
-    let began = Instant::now();
-    while server.requests_to("/slow/slot").is_empty() {
-        assert!(began.elapsed() < Duration::from_secs(10), "the slow run did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let busy = take_the_run_slot(&served, &server);
     // ...so the delivery is answered 503, and its retry later runs the flow.
     let delivery = post("lost");
     let (status, retry_after, error) = delivery(&url);
@@ -685,15 +690,7 @@ fn mcp_tool_calls_take_run_slots_count_in_metrics_and_share_the_breakers() {
     assert_eq!(run["nodes"]["call"]["error"]["code"], "circuit_open", "{run}");
 
     // With the one run slot taken by POST /run, a tool call is refused.
-    let busy = {
-        let (url, body) = (served.url("/run"), json!({ "base_url": server.base_url(), "key": "slot", "ms": 1500 }));
-        std::thread::spawn(move || call("POST", &url, RUN, &body.to_string()).0)
-    };
-    let began = Instant::now();
-    while server.requests_to("/slow/slot").is_empty() {
-        assert!(began.elapsed() < Duration::from_secs(10), "the slow run did not start");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let busy = take_the_run_slot(&served, &server);
     let result = session.call_tool(json!({ "base_url": server.base_url(), "key": "m2", "ms": 1 }));
     assert_eq!(result["isError"], true, "{result}");
     assert!(result.to_string().contains("--max-runs"), "{result}");

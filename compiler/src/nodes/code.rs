@@ -35,6 +35,24 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let source = r.string(sink, "rust");
     let ok = r.ok;
     let source = source?;
+    // syn recurses per nesting level: a deep block would overflow the stack before it could
+    // say anything.
+    let (deepest, _) = flowc_runtime::jq::complexity(&source);
+    if deepest > flowc_runtime::jq::MAX_NESTING {
+        sink.push(
+            Diagnostic::new(
+                Code::E020,
+                format!("{pointer}/rust"),
+                format!(
+                    "the Rust of node `{}` nests brackets {deepest} levels deep; at most {} are allowed",
+                    node.id,
+                    flowc_runtime::jq::MAX_NESTING
+                ),
+            )
+            .help("move the deep part into a helper function or a literal the code reads"),
+        );
+        return None;
+    }
     let text = format!("{{\n{source}\n}}");
     let block = match syn::parse_str::<syn::Block>(&text) {
         Ok(block) => block,
