@@ -398,13 +398,18 @@ fn block(value: &Value, indent: usize, out: &mut String) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (k, v) in map {
+                let k = key(k);
+                // An implicit key is at most 1024 characters: a longer one is explicit (`? key`).
+                let explicit = k.chars().count() > 1000;
+                let head = if explicit { format!("{pad}? {k}\n{pad}:") } else { format!("{pad}{k}:") };
                 if is_block(v) {
-                    out.push_str(&format!("{pad}{}:\n", key(k)));
+                    out.push_str(&head);
+                    out.push('\n');
                     // Sequences under a key are not indented further (the common style).
-                    let inner = if v.is_array() { indent } else { indent + 2 };
+                    let inner = if v.is_array() && !explicit { indent } else { indent + 2 };
                     block(v, inner, out);
                 } else {
-                    out.push_str(&format!("{pad}{}: {}\n", key(k), scalar(v)));
+                    out.push_str(&format!("{head} {}\n", scalar(v)));
                 }
             }
         }

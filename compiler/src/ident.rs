@@ -23,7 +23,7 @@ pub fn is_env_name(name: &str) -> bool {
 
 /// Allocates one snake_case base name per node id, unique among all of them even when
 /// upper-cased (for constants): `my-node` → `my_node`, `1st` → `n_1st`, `A` and `a` → `a`
-/// and `a_2`.
+/// and `a_2`, `-` and `_` → `n` and `n_2`.
 #[derive(Debug, Default)]
 pub struct Names {
     taken: BTreeSet<String>,
@@ -31,10 +31,15 @@ pub struct Names {
 
 impl Names {
     pub fn allocate(&mut self, id: &str) -> String {
-        let mut base: String =
+        // Words joined by single underscores, none at either end: `node_{name}`, `code_{name}`
+        // and the rest are then snake case (rustc's `non_snake_case` lint warns about `a__b`,
+        // which `a--b` or `_b` would give otherwise).
+        let mapped: String =
             id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-        // `_` alone is not an identifier (it is the wildcard pattern).
-        if base.is_empty() || base == "_" || base.starts_with(|c: char| c.is_ascii_digit()) {
+        let mut base = mapped.split('_').filter(|w| !w.is_empty()).collect::<Vec<_>>().join("_");
+        if base.is_empty() {
+            base = "n".to_owned();
+        } else if base.starts_with(|c: char| c.is_ascii_digit()) {
             base = format!("n_{base}");
         }
         let mut name = base.clone();
@@ -61,9 +66,10 @@ mod tests {
         assert_eq!(names.allocate("A"), "a");
         assert_eq!(names.allocate("a"), "a_2");
         assert_eq!(names.allocate("Self"), "self");
-        assert_eq!(names.allocate("_"), "n__");
-        assert_eq!(names.allocate("-"), "n___2");
-        assert_eq!(names.allocate("__"), "__");
+        assert_eq!(names.allocate("_"), "n");
+        assert_eq!(names.allocate("-"), "n_2");
+        assert_eq!(names.allocate("a--b_"), "a_b");
+        assert_eq!(names.allocate("_x"), "x");
     }
 
     #[test]
