@@ -98,22 +98,27 @@ fn escape_json_text(text: &str) -> String {
     out
 }
 
-/// `text` as a TOML basic string (`"..."`), with the hazards written as `\u{..}` text first:
-/// for Cargo metadata, which Cargo passes on in environment variables, where a NUL cannot go.
-pub fn toml_text(text: &str) -> String {
-    use toml_writer::ToTomlValue as _;
-    toml_writer::TomlStringBuilder::new(&one_line_keeping_breaks(text)).as_basic().to_toml_value()
-}
-
-/// `text` as a TOML basic string, exactly (for a path).
+/// `text` as a TOML basic string (`"..."`), exactly, with every hazard escaped (`toml_writer`
+/// escapes the control characters; the others become `\uXXXX` too).
 pub fn toml_string(text: &str) -> String {
     use toml_writer::ToTomlValue as _;
-    toml_writer::TomlStringBuilder::new(text).as_basic().to_toml_value()
+    let quoted = toml_writer::TomlStringBuilder::new(text).as_basic().to_toml_value();
+    let mut out = String::with_capacity(quoted.len());
+    for c in quoted.chars() {
+        if is_hazard(c) {
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
-/// Like [`one_line`], but keeps `\n` (TOML escapes it).
-fn one_line_keeping_breaks(text: &str) -> String {
-    text.split('\n').map(one_line).collect::<Vec<_>>().join("\n")
+/// `text` as a TOML basic string for Cargo metadata (the `description`): the hazards as
+/// `\u{..}` text, line breaks kept. Cargo passes the metadata on to rustc in environment
+/// variables (`CARGO_PKG_DESCRIPTION`), where a NUL cannot go: with one, it cannot start rustc.
+pub fn cargo_text(text: &str) -> String {
+    toml_string(&text.split('\n').map(one_line).collect::<Vec<_>>().join("\n"))
 }
 
 /// `text` as Markdown inline text that renders as written: the characters that make inline
@@ -190,8 +195,8 @@ mod tests {
         let json = json_string(text);
         assert!(json.is_ascii(), "{json}");
         assert_eq!(serde_json::from_str::<String>(&json).unwrap(), text);
-        let toml = toml_text("x\u{0}\u{7f}\n\"y\"");
-        assert_eq!(toml, r#""x\\u{0}\\u{7f}\n\"y\"""#);
+        assert_eq!(cargo_text("x\u{0}\n\u{202e}"), r#""x\\u{0}\n\\u{202e}""#);
+        assert_eq!(toml_string("x\u{0}\u{7f}\n\"y\"\u{202e}"), r#""x\u0000\u007F\n\"y\"\u202e""#);
         let pretty = json_pretty(&serde_json::json!({"k\u{2028}": ["v\u{7f}"]}));
         assert_eq!(
             serde_json::from_str::<serde_json::Value>(&pretty).unwrap(),

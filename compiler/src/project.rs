@@ -168,7 +168,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         "id": ir.id,
         "name_md": escape::markdown(&ir.name, false),
         "description_md": escape::markdown(&ir.description, true),
-        "description_toml": escape::toml_text(&ir.description),
+        "description_toml": escape::cargo_text(&ir.description),
         "runtime_path_toml": escape::toml_string(&runtime_path),
         "credentials": credentials,
         "nodes": nodes,
