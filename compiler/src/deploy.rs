@@ -350,6 +350,8 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
 /// A JSON value as a YAML document, in block style. A string is written plain when no YAML
 /// reader can take it for anything else (`batch/v1`, `shop-sync`, `RuntimeDefault`), double-quoted
 /// otherwise (JSON's string syntax is YAML's double-quoted style): `"1"`, `"true"`, `"256Mi"`.
+/// In a quoted string every character YAML does not take raw (DEL, C1 controls, U+2028 and
+/// U+2029, which YAML 1.1 reads as line breaks, the BOM) is a `\u` escape.
 pub fn yaml(value: &Value) -> String {
     let mut out = String::new();
     block(value, 0, &mut out);
@@ -369,6 +371,7 @@ fn scalar(value: &Value) -> String {
         Value::Object(map) if map.is_empty() => "{}".to_owned(),
         Value::Array(items) if items.is_empty() => "[]".to_owned(),
         Value::String(text) if plain_safe(text) => text.clone(),
+        Value::String(text) => crate::escape::json_string(text),
         other => other.to_string(),
     }
 }
@@ -386,7 +389,7 @@ fn key(text: &str) -> String {
     if plain_safe(text) {
         text.to_owned()
     } else {
-        Value::from(text).to_string()
+        crate::escape::json_string(text)
     }
 }
 
@@ -395,13 +398,18 @@ fn block(value: &Value, indent: usize, out: &mut String) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (k, v) in map {
+                let k = key(k);
+                // An implicit key is at most 1024 characters: a longer one is explicit (`? key`).
+                let explicit = k.chars().count() > 1000;
+                let head = if explicit { format!("{pad}? {k}\n{pad}:") } else { format!("{pad}{k}:") };
                 if is_block(v) {
-                    out.push_str(&format!("{pad}{}:\n", key(k)));
+                    out.push_str(&head);
+                    out.push('\n');
                     // Sequences under a key are not indented further (the common style).
-                    let inner = if v.is_array() { indent } else { indent + 2 };
+                    let inner = if v.is_array() && !explicit { indent } else { indent + 2 };
                     block(v, inner, out);
                 } else {
-                    out.push_str(&format!("{pad}{}: {}\n", key(k), scalar(v)));
+                    out.push_str(&format!("{head} {}\n", scalar(v)));
                 }
             }
         }

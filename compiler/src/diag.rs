@@ -67,6 +67,8 @@ pub enum Code {
     /// A trigger node (`webhook`, `schedule`) is not where a trigger can be: a second one,
     /// one inside a map, one with an incoming edge.
     E027,
+    /// A name that must be an identifier is not one: an environment variable's name.
+    E028,
 }
 
 impl Code {
@@ -99,6 +101,7 @@ impl Code {
             Code::E025 => "E025",
             Code::E026 => "E026",
             Code::E027 => "E027",
+            Code::E028 => "E028",
         }
     }
 }

@@ -13,6 +13,7 @@ mod check;
 pub mod deploy;
 pub mod diag;
 mod emit;
+mod escape;
 pub mod graph;
 mod ident;
 pub mod image;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
+use crate::escape;
 use crate::ir::Ir;
 use crate::model::CredentialSource;
 
@@ -106,18 +107,35 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         }
         RuntimeSource::Path(path) => path.display().to_string(),
     };
+    // Every document string reaches the templates already escaped for where it goes (see
+    // `escape`): `_md` for Markdown, `_comment` for a `#` comment line; ids need nothing (their
+    // form is checked).
     let credentials: Vec<_> = ir
         .credentials
         .iter()
-        .map(|c| match &c.source {
-            CredentialSource::Env(var) => json!({"name": c.name, "env": var}),
-            CredentialSource::File(path) => json!({"name": c.name, "file": path}),
+        .map(|c| {
+            let mut credential = json!({
+                "name_md": escape::markdown_code(&c.name),
+                "name_comment": escape::one_line(&c.name),
+            });
+            match &c.source {
+                // The name's form is checked (E028): it can start a line of `.env.example`.
+                CredentialSource::Env(var) => {
+                    credential["env"] = json!(var);
+                    credential["env_md"] = json!(escape::markdown_code(var));
+                }
+                CredentialSource::File(path) => {
+                    credential["file_md"] = json!(escape::markdown_code(path));
+                    credential["file_comment"] = json!(escape::one_line(path));
+                }
+            }
+            credential
         })
         .collect();
     let nodes: Vec<_> = ir
         .nodes
         .iter()
-        .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "label": n.label.as_deref().unwrap_or("").replace('|', "\\|")}))
+        .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "label_md": escape::markdown(n.label.as_deref().unwrap_or(""), false)}))
         .collect();
     // What an MCP client's configuration needs to launch the program as a server: the
     // environment variables of its credentials, never their values.
@@ -133,13 +151,13 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
     if !env.is_empty() {
         server["env"] = serde_json::Value::Object(env);
     }
-    let mcp_config = serde_json::to_string_pretty(&json!({"mcpServers": {ir.id.clone(): server}})).unwrap_or_default();
+    let mcp_config = escape::json_pretty(&json!({"mcpServers": {ir.id.clone(): server}}));
     // The programs that stdio MCP servers run, for the Dockerfile's note (as JSON strings, so
     // nothing in a command can end the comment line).
     let mut stdio_commands: Vec<String> = Vec::new();
     for used in &ir.mcp_servers {
         if let crate::nodes::mcp_tool::Transport::Stdio { command, .. } = &used.server.transport {
-            let quoted = serde_json::Value::from(command.as_str()).to_string();
+            let quoted = escape::json_string(command);
             if !stdio_commands.contains(&quoted) {
                 stdio_commands.push(quoted);
             }
@@ -149,14 +167,14 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
     let context = json!({
         "flowc_version": env!("CARGO_PKG_VERSION"),
         "id": ir.id,
-        "name": ir.name,
-        "description": ir.description,
-        // serde_json's string syntax is a valid TOML basic string.
-        "description_toml": serde_json::Value::from(ir.description.as_str()).to_string(),
-        "runtime_path_toml": serde_json::Value::from(runtime_path).to_string(),
+        "name_md": escape::markdown(&ir.name, false),
+        "description_md": escape::markdown(&ir.description, true),
+        "description_toml": escape::cargo_text(&ir.description),
+        "runtime_path_toml": escape::toml_string(&runtime_path),
         "credentials": credentials,
         "nodes": nodes,
-        "example_input": example_input.to_string().replace('\'', "'\\''"),
+        // In single quotes in a shell example: one line of JSON, `'` closed, escaped, reopened.
+        "example_input": escape::json_compact(&example_input).replace('\'', "'\\''"),
         "mcp_config": mcp_config,
         "stdio_commands": stdio_commands,
     });

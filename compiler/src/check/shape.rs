@@ -503,7 +503,12 @@ fn credentials(sink: &mut Sink, value: &Value) -> Vec<Credential> {
         let what = format!("credential `{name}`");
         let Some(mut r) = Reader::new(sink, spec, &pointer, CREDENTIAL_FIELDS, &what) else { continue };
         let source = match (r.string(sink, "env"), r.string(sink, "file")) {
-            (Some(var), None) if !var.is_empty() => Some(CredentialSource::Env(var.to_owned())),
+            (Some(var), None) if !var.is_empty() => {
+                if !crate::ident::is_env_name(var) {
+                    sink.push(env_name_diagnostic(format!("{pointer}/env"), var, &what));
+                }
+                Some(CredentialSource::Env(var.to_owned()))
+            }
             (None, Some(path)) if !path.is_empty() => Some(CredentialSource::File(path.to_owned())),
             _ if !r.ok => None,
             _ => {
@@ -523,6 +528,24 @@ fn credentials(sink: &mut Sink, value: &Value) -> Vec<Credential> {
         }
     }
     out
+}
+
+/// E028 for a string that must name an environment variable and does not; `what` is where it
+/// is ("credential `api`").
+pub fn env_name_diagnostic(pointer: String, name: &str, what: &str) -> Diagnostic {
+    let shown = crate::escape::one_line(name);
+    let suggestion: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+    let suggestion = if suggestion.starts_with(|c: char| c.is_ascii_digit()) || suggestion.is_empty() {
+        format!("_{suggestion}")
+    } else {
+        suggestion
+    };
+    Diagnostic::new(Code::E028, pointer, format!("`{shown}` in {what} is not an environment variable name")).help(
+        format!(
+            "an environment variable name is ASCII letters, digits and `_`, not starting with a digit, such as `{suggestion}`"
+        ),
+    )
 }
 
 /// Reads one node, at `pointer` (`/nodes/3`, or `/nodes/3/config/nodes/0` inside a map).

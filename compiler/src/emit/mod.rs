@@ -611,8 +611,9 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
     if !ir.description.is_empty() {
         title = format!("{title}: {}", ir.description);
     }
-    // One doc line per line of text, so that every line renders as `//!`.
-    let title_lines: Vec<String> = title.lines().map(|line| format!(" {}", line.replace('\r', ""))).collect();
+    // One doc line per line of text, so that every line renders as `//!`; no hazard raw (a
+    // bidirectional control is an error in a comment, a bare CR in a doc comment).
+    let title_lines: Vec<String> = crate::escape::lines(&title).into_iter().map(|line| format!(" {line}")).collect();
     let usage =
         format!(" Compiled by flowc from the flow `{}`. Run it with `{} run --input-json '{{...}}'`;", ir.id, ir.id);
     format_tokens(quote! {

@@ -53,6 +53,21 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         );
         return None;
     }
+    // rustc denies these anywhere in source ("Trojan Source"); an escape in a literal is fine.
+    if let Some((line, column, c)) = source.lines().enumerate().find_map(|(i, text)| {
+        text.chars().position(crate::escape::is_bidi).map(|at| (i + 1, at + 1, text.chars().nth(at).unwrap_or(' ')))
+    }) {
+        let code = format!("{:x}", c as u32);
+        sink.push(
+            Diagnostic::new(
+                Code::E020,
+                format!("{pointer}/rust"),
+                format!("the Rust of node `{}` holds the bidirectional control U+{} (line {line}, column {column} of the code), which rustc refuses", node.id, code.to_uppercase()),
+            )
+            .help(format!("in a string or char literal write it as `\\u{{{code}}}`; elsewhere remove it")),
+        );
+        return None;
+    }
     let text = format!("{{\n{source}\n}}");
     let block = match syn::parse_str::<syn::Block>(&text) {
         Ok(block) => block,

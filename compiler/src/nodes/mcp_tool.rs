@@ -157,6 +157,21 @@ fn read_transport(
         let env = r.string_map(sink, "env").unwrap_or_default();
         let cwd = r.string(sink, "cwd").map(str::to_owned);
         let credential_env = r.string(sink, "credential_env").map(str::to_owned);
+        for (key, _) in &env {
+            if !crate::ident::is_env_name(key) {
+                let at = format!("{}/{}", r.child("env"), crate::source::escape(key));
+                sink.push(crate::check::shape::env_name_diagnostic(at, key, &format!("`env` of {what}")).at_key());
+                r.ok = false;
+            }
+        }
+        if let Some(name) = credential_env.as_deref().filter(|name| !crate::ident::is_env_name(name)) {
+            sink.push(crate::check::shape::env_name_diagnostic(
+                r.child("credential_env"),
+                name,
+                &format!("`credential_env` of {what}"),
+            ));
+            r.ok = false;
+        }
         match (&node.credential, &credential_env) {
             (Some(credential), None) => sink.push(
                 Diagnostic::new(
