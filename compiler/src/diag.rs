@@ -254,18 +254,19 @@ impl std::error::Error for Diagnostics {}
 /// in them. It looks at those characters only, so a diagnostic on a 1.5 MB line costs no more
 /// than one on a short line.
 fn window(text: &str, at: usize) -> (String, usize) {
-    const HALF: usize = 50;
+    const WIDTH: usize = 100;
     let mut at = at.min(text.len());
     while !text.is_char_boundary(at) {
         at -= 1;
     }
-    let before: Vec<char> = text[..at].chars().rev().take(HALF).collect();
+    // 49 characters before the caret's, the caret's and 50 after.
+    let before: Vec<char> = text[..at].chars().rev().take(WIDTH / 2 - 1).collect();
     let start = at - before.iter().map(|c| c.len_utf8()).sum::<usize>();
-    let after: String = text[at..].chars().take(2 * HALF - before.len()).collect();
+    let after: String = text[at..].chars().take(WIDTH - before.len()).collect();
     let mut shown: String = before.iter().rev().collect();
     shown.push_str(&after);
-    // Fewer than 50 characters after: show more of what comes before instead.
-    let missing = (2 * HALF).saturating_sub(before.len() + after.chars().count());
+    // Fewer characters after: show more of what comes before instead.
+    let missing = WIDTH.saturating_sub(before.len() + after.chars().count());
     let extra: String = text[..start].chars().rev().take(missing).collect::<Vec<_>>().into_iter().rev().collect();
     let caret = extra.chars().count() + before.len() + 1;
     (extra + &shown, caret)

@@ -209,6 +209,10 @@ impl LineIndex {
     /// The text of 1-based line `line`, without its line break.
     pub fn line<'t>(&self, text: &'t str, line: usize) -> Option<&'t str> {
         let start = *self.starts.get(line.checked_sub(1)?)?;
+        // As `str::lines`: no line starts at the end of the text.
+        if start >= text.len() {
+            return None;
+        }
         let end = self.starts.get(line).map_or(text.len(), |next| next - 1);
         Some(text[start..end].strip_suffix('\r').unwrap_or(&text[start..end]))
     }
@@ -249,6 +253,7 @@ mod tests {
             for (n, line) in text.lines().enumerate() {
                 assert_eq!(index.line(text, n + 1), Some(line), "{text:?} line {}", n + 1);
             }
+            assert_eq!(index.line(text, text.lines().count() + 1), None, "{text:?} has no more lines");
         }
     }
 

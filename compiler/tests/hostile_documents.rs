@@ -20,9 +20,10 @@ fn messages(text: &str) -> String {
 
 #[test]
 fn two_thousand_nested_braces_in_a_code_node_are_a_diagnostic() {
+    // 2,000 braces, and the parentheses of `json!(1)` inside them.
     let rust = format!("{}json!(1){}", "{".repeat(2000), "}".repeat(2000));
     let out = messages(&flow(json!({ "id": "n", "type": "code", "config": { "rust": rust } })));
-    assert!(out.contains("nests brackets 2000 levels deep; at most 128"), "{out}");
+    assert!(out.contains("nests brackets 2001 levels deep; at most 128"), "{out}");
 }
 
 #[test]
