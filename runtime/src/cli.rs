@@ -68,6 +68,10 @@ struct ServeArgs {
     /// `/mcp` requires `Authorization: Bearer <secret>`, the secret being this credential.
     #[arg(long, value_name = "NAME")]
     auth_credential: Option<String>,
+    /// Refuse every request to a loopback, private or link-local address, as the flow's
+    /// `settings.http.deny_private_networks` does.
+    #[arg(long)]
+    deny_private_networks: bool,
 }
 
 /// The options of `mcp`.
@@ -214,6 +218,7 @@ fn serve(flow: &'static Flow, args: ServeArgs) -> ExitCode {
             token,
             events: args.events,
         },
+        deny_private_networks: args.deny_private_networks,
     };
     match runtime.block_on(crate::serve::serve(flow, options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,6 +65,8 @@ pub struct ServeOptions {
     pub events: bool,
     /// How `/mcp` checks its requests.
     pub mcp: crate::mcp_server::HttpOptions,
+    /// Refuse requests to private addresses, whatever the flow's settings say.
+    pub deny_private_networks: bool,
 }
 
 /// What every request handler shares.
@@ -105,7 +107,7 @@ pub async fn serve(flow: &'static Flow, options: ServeOptions) -> Result<(), Str
     }
     // Breakers of a served flow outlive each run; their events go out with the process's id.
     let events = Events::new(options.events, flow.id, "serve".to_owned());
-    let http = Http::for_flow(flow, &events).map_err(|e| e.message)?;
+    let http = Http::for_flow(flow, &events, options.deny_private_networks).map_err(|e| e.message)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
