@@ -267,8 +267,17 @@ impl Http {
     /// `Proxy-Authorization` headers the node set; they stay off for the hops after it. Each
     /// hop's address is checked when private networks are denied.
     async fn exchange(&self, request: Request) -> Result<Value, Error> {
-        let Request { method: method_name, url, query, headers, body, auth, expect, response: format, max_response_bytes } =
-            request;
+        let Request {
+            method: method_name,
+            url,
+            query,
+            headers,
+            body,
+            auth,
+            expect,
+            response: format,
+            max_response_bytes,
+        } = request;
         let mut method = reqwest::Method::from_bytes(method_name.as_bytes())
             .map_err(|_| Error::config(format!("`{method_name}` is not an HTTP method")))?;
         // `GET <url>`, for error messages only.
@@ -308,7 +317,9 @@ impl Http {
                 Some(Body::Json(value)) => builder.json(value),
                 Some(Body::Form(pairs)) => builder.form(pairs),
                 Some(Body::Text(text)) if has_content_type => builder.body(text.clone()),
-                Some(Body::Text(text)) => builder.header("content-type", "text/plain; charset=utf-8").body(text.clone()),
+                Some(Body::Text(text)) => {
+                    builder.header("content-type", "text/plain; charset=utf-8").body(text.clone())
+                }
             };
             let response = builder.send().await.map_err(|e| transport_error(&target(), &e))?;
             let status = response.status().as_u16();
@@ -318,9 +329,12 @@ impl Http {
             };
             hops += 1;
             if hops > MAX_REDIRECTS {
-                return Err(Error::new(ErrorKind::ClientError, format!("{}: more than {MAX_REDIRECTS} redirects", target()))
-                    .with_code("too_many_redirects")
-                    .with_status(status));
+                return Err(Error::new(
+                    ErrorKind::ClientError,
+                    format!("{}: more than {MAX_REDIRECTS} redirects", target()),
+                )
+                .with_code("too_many_redirects")
+                .with_status(status));
             }
             let next = location
                 .to_str()
@@ -331,7 +345,11 @@ impl Http {
                     let location = String::from_utf8_lossy(location.as_bytes());
                     Error::new(
                         ErrorKind::ClientError,
-                        format!("{}: answered {status} to `{}`, which is not an http or https URL", target(), clip(&location, 200)),
+                        format!(
+                            "{}: answered {status} to `{}`, which is not an http or https URL",
+                            target(),
+                            clip(&location, 200)
+                        ),
                     )
                     .with_code("bad_redirect")
                     .with_status(status)
@@ -391,7 +409,9 @@ impl Http {
                 data.insert("headers".to_owned(), response_headers);
                 data.insert("body".to_owned(), body);
                 let data = Value::Object(data);
-                return Err(status_error(&target(), status, &data["body"]).with_retry_after(retry_after).with_data(data));
+                return Err(status_error(&target(), status, &data["body"])
+                    .with_retry_after(retry_after)
+                    .with_data(data));
             }
         };
         let body = match format {
@@ -438,7 +458,8 @@ async fn read_limited(mut response: reqwest::Response, limit: u64) -> Result<Str
     if declared.is_some_and(|n| n > limit) {
         return Err(Read::TooLarge);
     }
-    let mut bytes: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0) as usize);
+    // The declared length is the server's word: a first allocation of at most 16 MiB.
+    let mut bytes: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0).min(16 * 1024 * 1024) as usize);
     while let Some(chunk) = response.chunk().await.map_err(Read::Transport)? {
         if (bytes.len() + chunk.len()) as u64 > limit {
             return Err(Read::TooLarge);
@@ -677,8 +698,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 /// A wait a service asked for in (fractional) seconds, cut to [`MAX_RETRY_AFTER`]; `None` for a
 /// negative, infinite or NaN number.
 pub fn wait_of_seconds(seconds: f64) -> Option<Duration> {
-    (seconds.is_finite() && seconds >= 0.0)
-        .then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER.as_secs_f64())))
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(MAX_RETRY_AFTER.as_secs_f64())))
 }
 
 fn header_map(headers: &reqwest::header::HeaderMap) -> Value {

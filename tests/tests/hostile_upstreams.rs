@@ -63,7 +63,12 @@ fn credentials_do_not_follow_a_redirect_to_another_origin() {
         let url = server().url(&format!("/redirect?status={status}&to={}", encode(&target)));
         let result = run_auth(&url);
         for node in ["bearer", "basic", "header"] {
-            assert_eq!(result.node(node)["data"]["status"], 200, "{node} followed the redirect: {:#}", result.node(node));
+            assert_eq!(
+                result.node(node)["data"]["status"],
+                200,
+                "{node} followed the redirect: {:#}",
+                result.node(node)
+            );
         }
         let landed = other().requests_to(&format!("/echo/landed-{status}"));
         assert_eq!(landed.len(), 3, "every node followed the {status}");
@@ -73,8 +78,11 @@ fn credentials_do_not_follow_a_redirect_to_another_origin() {
             assert!(request.header("x-plain").is_some(), "headers without credentials still go");
         }
         // The first origin did get them: the test sends what it means to.
-        let first: Vec<_> =
-            server().requests_to("/redirect").into_iter().filter(|r| r.query.contains(&format!("status={status}"))).collect();
+        let first: Vec<_> = server()
+            .requests_to("/redirect")
+            .into_iter()
+            .filter(|r| r.query.contains(&format!("status={status}")))
+            .collect();
         assert_eq!(first.len(), 3);
         assert!(first.iter().all(|r| !leaked(&r.headers).is_empty()));
     }
@@ -264,4 +272,20 @@ fn serve_deny_private_networks_refuses_what_the_flow_alone_allows() {
     let result = answer.expect("POST /run").expect("a JSON answer");
     assert_refused(&result["nodes"]["get"], "served");
     assert_eq!(server().requests_to("/echo/served-denied").len(), 0);
+}
+
+#[test]
+fn the_schema_lists_the_http_settings_and_the_node_limit() {
+    let ran = flowc_tests::bin::flowc(&["schema"], &[]);
+    assert_eq!(ran.code, 0, "{ran}");
+    let schema = ran.json();
+    let http = &schema["properties"]["settings"]["properties"]["http"];
+    assert_eq!(http["properties"]["max_response_bytes"]["type"], "integer", "{http:#}");
+    assert_eq!(http["properties"]["deny_private_networks"]["type"], "boolean", "{http:#}");
+    assert_eq!(http["additionalProperties"], false);
+    let node = schema["properties"]["nodes"]["items"]["allOf"]
+        .as_array()
+        .and_then(|all| all.iter().find(|k| k["if"]["properties"]["type"]["const"] == "http_request"))
+        .expect("the http_request config schema");
+    assert_eq!(node["then"]["properties"]["config"]["properties"]["max_response_bytes"]["type"], "integer");
 }
