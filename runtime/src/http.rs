@@ -395,7 +395,8 @@ impl Http {
             Err(Read::Transport(e)) => return Err(transport_error(&target(), &e)),
             Err(Read::TooLarge) if expected => {
                 return Err(Error::validation(format!(
-                    "{}: the response is larger than {limit} bytes (max_response_bytes); it was not read",
+                    "{}: the response is larger than {limit} bytes (max_response_bytes): raise the node's \
+                     `max_response_bytes` or `settings.http.max_response_bytes` if it is expected",
                     target()
                 ))
                 .with_code("response_too_large")
