@@ -45,10 +45,10 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub struct Http {
     /// For [`Http::send`]: follows no redirect itself (`send` follows them, hop by hop).
-    client: reqwest::Client,
+    direct: reqwest::Client,
     /// For integrations that drive reqwest themselves (MCP, health checks): follows up to 10
     /// redirects, checking each hop's address when private networks are denied.
-    follow: reqwest::Client,
+    client: reqwest::Client,
     settings: HttpSettings,
     /// Which addresses are refused when private networks are denied: [`is_private_address`]
     /// (tests put in another rule to see redirect hops refused).
@@ -182,8 +182,8 @@ impl Http {
         let build = |builder: reqwest::ClientBuilder| {
             builder.build().map_err(|e| Error::config(format!("cannot start the HTTP client: {e}")))
         };
-        let client = build(builder().redirect(reqwest::redirect::Policy::none()))?;
-        let follow = build(builder().redirect(reqwest::redirect::Policy::custom(move |attempt| {
+        let direct = build(builder().redirect(reqwest::redirect::Policy::none()))?;
+        let client = build(builder().redirect(reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
                 return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
             }
@@ -192,7 +192,7 @@ impl Http {
                 None => attempt.follow(),
             }
         })))?;
-        Ok(Http { client, follow, settings, refuse, limiters: Default::default(), breakers: Default::default() })
+        Ok(Http { direct, client, settings, refuse, limiters: Default::default(), breakers: Default::default() })
     }
 
     /// The client for a run of `flow`, with its `settings.http`, its rate limits and its
@@ -234,7 +234,7 @@ impl Http {
     /// redirects (reqwest drops `Authorization` and cookies on one to another host); the response
     /// size limit is theirs to apply.
     pub fn client(&self) -> &reqwest::Client {
-        &self.follow
+        &self.client
     }
 
     /// Sends `request`; the result is `{status, headers, body}`. A status outside `expect` is
@@ -283,7 +283,7 @@ impl Http {
         // `GET <url>`, for error messages only.
         let target = || format!("{method_name} {url}");
         let limit = max_response_bytes.unwrap_or(self.settings.max_response_bytes);
-        let mut builder = self.client.request(method.clone(), &url);
+        let mut builder = self.direct.request(method.clone(), &url);
         if !query.is_empty() {
             builder = builder.query(&query);
         }
@@ -294,7 +294,7 @@ impl Http {
         let mut hops = 0;
         let response = loop {
             self.check_destination(&hop_url)?;
-            let mut builder = self.client.request(method.clone(), hop_url.clone());
+            let mut builder = self.direct.request(method.clone(), hop_url.clone());
             for (name, value) in &headers {
                 if credentials || !is_credential_header(name) {
                     builder = builder.header(*name, value);
