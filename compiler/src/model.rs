@@ -25,6 +25,27 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub rate_limits: Vec<RateLimit>,
     pub circuit_breakers: Vec<CircuitBreaker>,
+    pub http: HttpSettings,
+}
+
+/// `settings.http`: the limits of every request the run makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub max_response_bytes: u64,
+    pub deny_private_networks: bool,
+}
+
+impl HttpSettings {
+    /// 32 MiB, as the runtime's `HttpSettings::DEFAULT_MAX_RESPONSE_BYTES`.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 32 * 1024 * 1024;
+    /// The largest `max_response_bytes` flowc accepts: 4 GiB.
+    pub const MAX_RESPONSE_BYTES_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings { max_response_bytes: HttpSettings::DEFAULT_MAX_RESPONSE_BYTES, deny_private_networks: false }
+    }
 }
 
 impl Default for Settings {
@@ -35,6 +56,7 @@ impl Default for Settings {
             retry: RetryPolicy::default(),
             rate_limits: Vec::new(),
             circuit_breakers: Vec::new(),
+            http: HttpSettings::default(),
         }
     }
 }

@@ -84,6 +84,10 @@ struct ServeArgs {
     /// A request whose body has not arrived within this many seconds is answered 408.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     body_timeout_secs: u64,
+    /// Refuse every request to a loopback, private or link-local address, as the flow's
+    /// `settings.http.deny_private_networks` does.
+    #[arg(long)]
+    deny_private_networks: bool,
 }
 
 /// How many `/mcp` sessions may be open, and for how long idle.
@@ -253,6 +257,7 @@ fn serve(flow: &'static Flow, args: ServeArgs) -> ExitCode {
             headers: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
             body: std::time::Duration::from_secs(args.body_timeout_secs.max(1)),
         },
+        deny_private_networks: args.deny_private_networks,
     };
     match runtime.block_on(crate::serve::serve(flow, options)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -40,6 +40,8 @@ pub struct Flow {
     pub rate_limits: &'static [crate::ratelimit::RateLimit],
     /// Circuit breakers by host, shared by every node (`settings.circuit_breakers`).
     pub circuit_breakers: &'static [crate::breaker::CircuitBreaker],
+    /// The limits of every request (`settings.http`).
+    pub http: crate::http::HttpSettings,
 }
 
 impl Flow {

@@ -2,8 +2,6 @@
 //! (`POST {base_url}/models/{model}` with `{"inputs", "parameters"}`), hosted or on an
 //! Inference Endpoint / text-embeddings-inference server with the same shape.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 
 use crate::error::{Error, ErrorKind};
@@ -82,11 +80,12 @@ fn api_error(mut error: Error) -> Error {
         error.message = format!("Hugging Face: {message} (HTTP {})", error.status.unwrap_or_default());
     }
     if error.status == Some(503) {
-        if let Some(seconds) = body["estimated_time"].as_f64().filter(|s| s.is_finite() && *s >= 0.0) {
+        // Cut to an hour, as `Retry-After` is: `1e20` must not panic the node.
+        if let Some(wait) = body["estimated_time"].as_f64().and_then(crate::http::wait_of_seconds) {
             error.kind = ErrorKind::ServerError;
             error.retryable = true;
             error.code = Some("model_loading".into());
-            error.retry_after = Some(Duration::from_secs_f64(seconds));
+            error.retry_after = Some(wait);
         }
     }
     error
@@ -95,6 +94,7 @@ fn api_error(mut error: Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_loading_model_waits_its_estimated_time() {
@@ -104,6 +104,16 @@ mod tests {
         assert_eq!(error.code.as_deref(), Some("model_loading"));
         assert_eq!(error.retry_after, Some(Duration::from_millis(1500)));
         assert!(error.message.contains("currently loading"));
+    }
+
+    #[test]
+    fn a_huge_estimated_time_is_cut_to_an_hour_not_a_panic() {
+        for estimated in [json!(1e20), json!(f64::MAX), json!(-1.0)] {
+            let error = crate::http::status_error("POST x", 503, &Value::Null)
+                .with_data(json!({"body": {"error": "Model m is currently loading", "estimated_time": estimated}}));
+            let wait = api_error(error).retry_after;
+            assert!(wait.is_none_or(|w| w <= crate::http::MAX_RETRY_AFTER), "{estimated}: {wait:?}");
+        }
     }
 
     #[test]

@@ -292,6 +292,10 @@ async fn connect(
             })?
         }
         Transport::Http { url, headers } => {
+            // An IP address in the URL is not resolved, so the resolver cannot refuse it.
+            if let Ok(parsed) = reqwest::Url::parse(url) {
+                http.check_destination(&parsed)?;
+            }
             let mut custom = HashMap::new();
             for (name, value) in *headers {
                 let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())

@@ -173,7 +173,7 @@ pub async fn run(flow: &'static Flow, input: Value, options: RunOptions) -> Resu
         input,
         http: match http {
             Some(shared) => shared,
-            None => Http::for_flow(flow, &events)?,
+            None => Http::for_flow(flow, &events, false)?,
         },
         events: events.clone(),
         mcp: Default::default(),

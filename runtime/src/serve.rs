@@ -75,6 +75,8 @@ pub struct ServeOptions {
     /// Signed webhook deliveries remembered within the replay window, at the most.
     pub replay_cache: usize,
     pub timeouts: Timeouts,
+    /// Refuse requests to private addresses, whatever the flow's settings say.
+    pub deny_private_networks: bool,
 }
 
 /// How long a client may take to send its request.
@@ -213,7 +215,7 @@ pub async fn serve(flow: &'static Flow, options: ServeOptions) -> Result<(), Str
     }
     // Breakers of a served flow outlive each run; their events go out with the process's id.
     let events = Events::new(options.events, flow.id, "serve".to_owned());
-    let http = Http::for_flow(flow, &events).map_err(|e| e.message)?;
+    let http = Http::for_flow(flow, &events, options.deny_private_networks).map_err(|e| e.message)?;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;

@@ -15,6 +15,9 @@
 //! | `/status/{code}` | that status with `{"status":code}` |
 //! | `/json` | 200 `{"items":[{"id":1,"name":"a"},{"id":2,"name":"b"}],"total":2}` |
 //! | `/text` | 200 `text/plain` `hello` |
+//! | `/redirect?to=URL&status=S` (S = 302) | S with `Location: URL` and an empty body |
+//! | `/retry-after-value?value=V&status=S` (S = 200) | S with `Retry-After: V` (V as given, any text) and `{"status":S}` |
+//! | `/big?bytes=N&length=L` | 200 `text/plain`: N bytes of `a`, generated in 64 KiB chunks (never held whole); with `Content-Length` when L is `1`, chunked otherwise |
 //! | `POST /openai/{scenario}/v1/chat/completions` | an OpenAI chat-completions stand-in (below) |
 //! | anything else | 404 `{"error":"not found"}` |
 //!
@@ -283,6 +286,9 @@ fn router(shared: Arc<Shared>) -> Router {
         .route("/status/{code}", any(status))
         .route("/json", any(json_doc))
         .route("/text", any(text))
+        .route("/redirect", any(redirect))
+        .route("/retry-after-value", any(retry_after_value))
+        .route("/big", any(big))
         .route("/openai/{scenario}/v1/chat/completions", axum::routing::post(openai))
         .route("/firecrawl/{scenario}/v1/scrape", axum::routing::post(firecrawl))
         .route("/hf/{scenario}/models/{*model}", axum::routing::post(huggingface))
@@ -450,6 +456,58 @@ async fn json_doc() -> Json<Value> {
 
 async fn text() -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "hello").into_response()
+}
+
+#[derive(Deserialize)]
+struct RedirectParams {
+    to: String,
+    status: Option<u16>,
+}
+
+async fn redirect(Query(params): Query<RedirectParams>) -> Response {
+    let status = params.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::FOUND);
+    match HeaderValue::from_str(&params.to) {
+        Ok(location) => (status, [(header::LOCATION, location)]).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, Json(json!({"error": "`to` cannot be a header value"}))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct RetryAfterValueParams {
+    value: String,
+    status: Option<u16>,
+}
+
+async fn retry_after_value(Query(params): Query<RetryAfterValueParams>) -> Response {
+    let status = params.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::OK);
+    match HeaderValue::from_str(&params.value) {
+        Ok(value) => (status, [(header::RETRY_AFTER, value)], Json(json!({"status": status.as_u16()}))).into_response(),
+        Err(_) => (StatusCode::BAD_REQUEST, Json(json!({"error": "`value` cannot be a header value"}))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct BigParams {
+    bytes: u64,
+    length: Option<u8>,
+}
+
+/// `bytes` bytes of `a`, streamed in chunks of one static buffer.
+async fn big(Query(params): Query<BigParams>) -> Response {
+    static CHUNK: [u8; 64 * 1024] = [b'a'; 64 * 1024];
+    let total = params.bytes;
+    let chunks = (0..total.div_ceil(CHUNK.len() as u64)).map(move |i| {
+        let start = i * CHUNK.len() as u64;
+        let len = (total - start).min(CHUNK.len() as u64) as usize;
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(&CHUNK[..len]))
+    });
+    let mut response = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    if params.length == Some(1) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(total));
+    }
+    response
 }
 
 fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {

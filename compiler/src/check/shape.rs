@@ -7,8 +7,8 @@ use serde_json::Value;
 use super::reader::{list, type_name, Field, Reader, Sink, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::model::{
-    CircuitBreaker, Credential, CredentialSource, Edge, Flow, Node, NodeRetry, OnError, RateKey, RateLimit,
-    RetryPolicy, Settings,
+    CircuitBreaker, Credential, CredentialSource, Edge, Flow, HttpSettings, Node, NodeRetry, OnError, RateKey,
+    RateLimit, RetryPolicy, Settings,
 };
 use crate::nodes::{NodeKind, Support};
 
@@ -48,6 +48,19 @@ pub const CIRCUIT_BREAKER_FIELDS: &[Field] = &[
     Field::opt("success_threshold", Ty::Integer, "consecutive successful trial calls that close it again (default 1)"),
 ];
 
+pub const HTTP_FIELDS: &[Field] = &[
+    Field::opt(
+        "max_response_bytes",
+        Ty::Integer,
+        "the largest response body a request reads, in bytes (default 33554432: 32 MiB)",
+    ),
+    Field::opt(
+        "deny_private_networks",
+        Ty::Boolean,
+        "refuse loopback, private, link-local and other non-public addresses (default false)",
+    ),
+];
+
 pub const SETTINGS_FIELDS: &[Field] = &[
     Field::opt("max_concurrency", Ty::Integer, "how many nodes may run at once (default 16)"),
     Field::opt("timeout_ms", Ty::Integer, "a deadline for the whole run"),
@@ -62,6 +75,7 @@ pub const SETTINGS_FIELDS: &[Field] = &[
         Ty::ListOf(CIRCUIT_BREAKER_FIELDS),
         "per host: stop calling a failing service for a while",
     ),
+    Field::opt("http", Ty::Object(HTTP_FIELDS), "limits of every HTTP request: response size, private networks"),
 ];
 
 pub const CREDENTIAL_FIELDS: &[Field] = &[
@@ -272,6 +286,22 @@ fn settings(sink: &mut Sink, value: &Value) -> Settings {
     }
     if let Some(value) = r.get("circuit_breakers") {
         out.circuit_breakers = circuit_breakers(sink, value);
+    }
+    if let Some(value) = r.get("http") {
+        out.http = http_settings(sink, value);
+    }
+    out
+}
+
+/// `settings.http`.
+fn http_settings(sink: &mut Sink, value: &Value) -> HttpSettings {
+    let mut out = HttpSettings::default();
+    let Some(mut r) = Reader::new(sink, value, "/settings/http", HTTP_FIELDS, "`settings.http`") else { return out };
+    if let Some(n) = r.integer(sink, "max_response_bytes", 1, HttpSettings::MAX_RESPONSE_BYTES_LIMIT) {
+        out.max_response_bytes = n;
+    }
+    if let Some(deny) = r.boolean(sink, "deny_private_networks") {
+        out.deny_private_networks = deny;
     }
     out
 }

@@ -602,6 +602,18 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
             }
         }
     });
+    let http = if ir.settings.http == crate::model::HttpSettings::default() {
+        quote! { rt::http::HttpSettings::DEFAULT }
+    } else {
+        let max_response_bytes = Literal::u64_unsuffixed(ir.settings.http.max_response_bytes);
+        let deny_private_networks = ir.settings.http.deny_private_networks;
+        quote! {
+            rt::http::HttpSettings {
+                max_response_bytes: #max_response_bytes,
+                deny_private_networks: #deny_private_networks,
+            }
+        }
+    };
     let mcp_idents = ir.mcp_servers.iter().map(|s| nodes::mcp_tool::server_ident(&s.name));
     let mcp_statics = ir.mcp_servers.iter().map(|s| {
         let users: Vec<&str> = s.users.iter().map(String::as_str).collect();
@@ -648,6 +660,7 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
             mcp_servers: &[#(&#mcp_idents),*],
             rate_limits: &[#(#rate_limits),*],
             circuit_breakers: &[#(#circuit_breakers),*],
+            http: #http,
         };
 
         #(#mcp_statics)*

@@ -34,6 +34,11 @@ pub const FIELDS: &[Field] = &[
         Ty::Enum(&["auto", "json", "text"]),
         "how the body is read (default auto: JSON when the Content-Type says so)",
     ),
+    Field::opt(
+        "max_response_bytes",
+        Ty::Integer,
+        "the largest response body read, in bytes (default settings.http.max_response_bytes)",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -63,6 +68,8 @@ pub struct Config {
     /// `None`: any 2xx.
     pub expect_status: Option<Vec<u16>>,
     pub response: &'static str,
+    /// `None`: `settings.http.max_response_bytes`.
+    pub max_response_bytes: Option<u64>,
 }
 
 pub fn valid_header_name(name: &str) -> bool {
@@ -188,14 +195,18 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         }
     };
     let response = r.one_of(sink, "response", &["auto", "json", "text"]).unwrap_or("auto");
+    let max_response_bytes =
+        r.integer(sink, "max_response_bytes", 1, crate::model::HttpSettings::MAX_RESPONSE_BYTES_LIMIT);
     match (r.ok, url) {
-        (true, Some(url)) => Some(Config { method, url, query, headers, body, auth, expect_status, response }),
+        (true, Some(url)) => {
+            Some(Config { method, url, query, headers, body, auth, expect_status, response, max_response_bytes })
+        }
         _ => None,
     }
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let Config { method, url, query, headers, body, auth, expect_status, response } = config;
+    let Config { method, url, query, headers, body, auth, expect_status, response, max_response_bytes } = config;
     let url = cx.string(url);
     let pairs = |list: &[(String, Template)]| -> TokenStream {
         let items = list.iter().map(|(k, v)| {
@@ -236,6 +247,13 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         "text" => quote! { rt::http::ResponseFormat::Text },
         _ => quote! { rt::http::ResponseFormat::Auto },
     };
+    let max_response_bytes = match max_response_bytes {
+        None => quote! { None },
+        Some(n) => {
+            let n = proc_macro2::Literal::u64_unsuffixed(*n);
+            quote! { Some(#n) }
+        }
+    };
     NodeCode::body(quote! {
         let request = rt::http::Request {
             method: #method,
@@ -246,6 +264,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             auth: #auth,
             expect: #expect,
             response: #response,
+            max_response_bytes: #max_response_bytes,
         };
         let response = cx.http().send(request).await?;
         Ok(rt::Output::data(response))
