@@ -266,7 +266,11 @@ fn serve_deny_private_networks_refuses_what_the_flow_alone_allows() {
     let addr = addr.expect("serve started");
     let agent = flowc_tests::http_agent();
     let body = json!({ "url": server().url("/echo/served-denied") }).to_string();
-    let answer = agent.post(&format!("http://{addr}/run")).send(body).map(|mut r| r.body_mut().read_json::<Value>());
+    let answer = agent
+        .post(&format!("http://{addr}/run"))
+        .header("content-type", "application/json")
+        .send(body)
+        .map(|mut r| r.body_mut().read_json::<Value>());
     let _ = child.kill();
     let _ = child.wait();
     let result = answer.expect("POST /run").expect("a JSON answer");
