@@ -37,7 +37,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let source = source?;
     // syn recurses per nesting level: a deep block would overflow the stack before it could
     // say anything.
-    let (deepest, _) = flowc_runtime::jq::complexity(&source);
+    let (deepest, _) = flowc_runtime::jq::complexity(source);
     if deepest > flowc_runtime::jq::MAX_NESTING {
         sink.push(
             Diagnostic::new(
