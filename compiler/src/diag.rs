@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::escape;
 use crate::source::{Document, LineIndex, Range};
 
 /// The catalogue of codes. Codes are stable: tools may match on them.
@@ -195,21 +196,30 @@ impl Diagnostics {
         for d in &self.items {
             let ((line, col), (end_line, end_col)) = self.position(d);
             let pointer = if d.pointer.is_empty() { "/".to_owned() } else { d.pointer.clone() };
-            let _ = writeln!(out, "error[{}]: {}", d.code.as_str(), d.message);
-            let _ = writeln!(out, "  --> {}:{line}:{col} (at {pointer})", self.file);
+            // A document's strings reach the terminal here: control characters (escape
+            // sequences) and bidirectional controls are written as `\u{..}`.
+            let _ = writeln!(out, "error[{}]: {}", d.code.as_str(), printable(&d.message));
+            let _ = writeln!(out, "  --> {}:{line}:{col} (at {})", escape::one_line(&self.file), escape::one_line(&pointer));
             if let Some(text) = self.lines.line(&self.source, line) {
                 let gutter = line.to_string().len();
                 let width = if end_line == line { end_col.saturating_sub(col).max(1) } else { 1 };
                 // Very long lines (minified documents) are cut around the column.
                 let at = d.range.map_or(0, |r| r.start).saturating_sub(self.lines.start(line));
                 let (shown, caret_col) = window(text, at);
+                // Escaping widens what comes before the caret and under it.
+                let (before, rest) = shown.split_at(shown.char_indices().nth(caret_col - 1).map_or(shown.len(), |(i, _)| i));
+                let (before, rest) = (escape::one_line(before), escape::one_line(rest));
+                let under: usize = shown.chars().skip(caret_col - 1).take(width).map(|c| escape::one_line(&c.to_string()).chars().count()).sum();
+                let caret_col = before.chars().count() + 1;
+                let width = under.max(1);
+                let shown = before + &rest;
                 let _ = writeln!(out, "{:gutter$} |", "");
                 let _ = writeln!(out, "{line} | {shown}");
                 let width = width.min(shown.chars().count().saturating_sub(caret_col - 1).max(1));
                 let _ = writeln!(out, "{:gutter$} | {}{}", "", " ".repeat(caret_col - 1), "^".repeat(width));
             }
             if let Some(help) = &d.help {
-                let _ = writeln!(out, "  = help: {help}");
+                let _ = writeln!(out, "  = help: {}", printable(help));
             }
             out.push('\n');
         }
@@ -249,6 +259,12 @@ impl std::fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// `text` for a terminal: its lines as written, every hazard in them (escape sequences, a lone
+/// carriage return, bidirectional controls) as `\u{..}`.
+fn printable(text: &str) -> String {
+    escape::lines(text).join("\n")
+}
 
 /// At most 100 characters of `text` around byte offset `at`, and the 1-based column of `at`
 /// in them. It looks at those characters only, so a diagnostic on a 1.5 MB line costs no more

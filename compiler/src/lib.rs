@@ -28,6 +28,26 @@ mod template;
 pub use diag::{Diagnostic, Diagnostics};
 pub use project::{Options, Project, RuntimeSource};
 
+/// The text of a flow document read as bytes: a document that is not UTF-8 is an E001
+/// diagnostic at the first byte that is not, like any other document that is not JSON.
+pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostics> {
+    String::from_utf8(bytes).map_err(|error| {
+        let at = error.utf8_error().valid_up_to();
+        let bytes = error.as_bytes();
+        let bad: Vec<String> = bytes[at..].iter().take(error.utf8_error().error_len().unwrap_or(bytes.len() - at).max(1)).map(|b| format!("0x{b:02X}")).collect();
+        let text = String::from_utf8_lossy(bytes);
+        let d = Diagnostic::new(
+            diag::Code::E001,
+            "",
+            format!("the file is not UTF-8: at byte offset {at}, {} is not a UTF-8 character", bad.join(" ")),
+        )
+        .help("flow documents are JSON in UTF-8: save the file as UTF-8 (without a byte-order mark)")
+        // The lossy text has the same bytes up to `at`, then U+FFFD for the bad ones.
+        .at_range(source::Range { start: at, end: at + '\u{fffd}'.len_utf8() });
+        Diagnostics::new(file, &text, None, vec![d])
+    })
+}
+
 /// Checks a flow document: `Ok` with a summary when it is valid, every problem otherwise.
 pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
     check::check(file, text).map(|ir| Summary::of(&ir))

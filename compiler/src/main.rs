@@ -123,9 +123,12 @@ fn run_cli() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Check { flow, format } => {
-            let Some(text) = read(&flow) else { return ExitCode::from(UNREADABLE) };
             let name = flow.display().to_string();
-            let result = flowc::check(&name, &text);
+            let result = match read(&flow) {
+                Ok(text) => flowc::check(&name, &text),
+                Err(Unread::Io) => return ExitCode::from(UNREADABLE),
+                Err(Unread::Encoding(diagnostics)) => Err(diagnostics),
+            };
             match (format, result) {
                 (DiagFormat::Human, Ok(summary)) => {
                     println!(
@@ -187,7 +190,10 @@ fn run_cli() -> ExitCode {
             }
         }
         Cmd::Graph { flow, format } => {
-            let Some(text) = read(&flow) else { return ExitCode::from(UNREADABLE) };
+            let text = match read_or_report(&flow) {
+                Ok(text) => text,
+                Err(code) => return ExitCode::from(code),
+            };
             let format = match format {
                 GraphFormat::Mermaid => flowc::graph::Format::Mermaid,
                 GraphFormat::Dot => flowc::graph::Format::Dot,
@@ -208,7 +214,10 @@ fn run_cli() -> ExitCode {
             Err(code) => ExitCode::from(code),
         },
         Cmd::Deploy { target: DeployTarget::K8s { flow, output, image, serve } } => {
-            let Some(text) = read(&flow) else { return ExitCode::from(UNREADABLE) };
+            let text = match read_or_report(&flow) {
+                Ok(text) => text,
+                Err(code) => return ExitCode::from(code),
+            };
             let options = flowc::deploy::Options { image, serve };
             let manifests = match flowc::k8s(&flow.display().to_string(), &text, &options) {
                 Ok(manifests) => manifests,
@@ -241,14 +250,31 @@ fn run_cli() -> ExitCode {
     }
 }
 
-fn read(path: &Path) -> Option<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => Some(text),
-        Err(error) => {
-            eprintln!("error: cannot read {}: {error}", path.display());
-            None
+/// Why a flow document could not be read.
+enum Unread {
+    /// The file cannot be read at all (exit 2).
+    Io,
+    /// It is not UTF-8: a diagnostic like any other invalid document's (exit 1).
+    Encoding(flowc::Diagnostics),
+}
+
+fn read(path: &Path) -> Result<String, Unread> {
+    let bytes = std::fs::read(path).map_err(|error| {
+        eprintln!("error: cannot read {}: {error}", path.display());
+        Unread::Io
+    })?;
+    flowc::decode(&path.display().to_string(), bytes).map_err(Unread::Encoding)
+}
+
+/// Reads a flow document for a command that prints human diagnostics: `Err` is the exit code.
+fn read_or_report(path: &Path) -> Result<String, u8> {
+    read(path).map_err(|unread| match unread {
+        Unread::Io => UNREADABLE,
+        Unread::Encoding(diagnostics) => {
+            eprint!("{}", diagnostics.render());
+            INVALID
         }
-    }
+    })
 }
 
 fn absolute(path: &Path) -> PathBuf {
@@ -257,7 +283,7 @@ fn absolute(path: &Path) -> PathBuf {
 
 /// Reads and compiles a flow; the error is the exit code (2 unreadable, 1 invalid).
 fn compile(flow: &Path, runtime: flowc::RuntimeSource) -> Result<flowc::Project, u8> {
-    let text = read(flow).ok_or(UNREADABLE)?;
+    let text = read_or_report(flow)?;
     flowc::compile(&flow.display().to_string(), &text, &flowc::Options { runtime }).map_err(|diagnostics| {
         eprint!("{}", diagnostics.render());
         INVALID
