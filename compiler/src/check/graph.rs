@@ -1,6 +1,6 @@
 //! Phase 2, graph: unique ids, edges that name real nodes and real handles, no cycles.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::reader::{list, Sink};
 use crate::diag::{did_you_mean, Code, Diagnostic};
@@ -21,9 +21,16 @@ pub struct Graph {
     pub uncertain: Vec<bool>,
     /// Nodes in or behind a graph error, left out of later phases.
     pub broken: Vec<bool>,
+    /// Each id's node: the first with that id (the one edges name; a duplicate is reported).
+    by_id: HashMap<String, usize>,
 }
 
 impl Graph {
+    /// The node with this id (the first, when two have it).
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
     pub fn is_ancestor(&self, ancestor: usize, of: usize) -> bool {
         self.ancestors.get(of).and_then(|bits| bits.get(ancestor / 64)).is_some_and(|w| w & (1 << (ancestor % 64)) != 0)
     }
@@ -31,7 +38,7 @@ impl Graph {
 
 /// Checks the nodes and edges of one flow (the document's, or a map's nested flow; only the
 /// document's may have an `input` node, which a map's check reports).
-pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &[String], top_level: bool) -> Graph {
+pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &BTreeSet<String>, top_level: bool) -> Graph {
     let n = nodes.len();
     let mut broken = vec![false; n];
     let mut by_id: HashMap<&str, usize> = HashMap::new();
@@ -86,7 +93,7 @@ pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &[
             if let Some(&i) = by_id.get(id) {
                 return Some(i);
             }
-            if broken_ids.iter().any(|b| b == id) {
+            if broken_ids.contains(id) {
                 return None; // already reported in the shape phase
             }
             let help = match did_you_mean(id, nodes.iter().map(|n| n.id.as_str())) {
@@ -179,7 +186,8 @@ pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &[
 
     let (order, ancestors) = topological(&succ, n, &mut uncertain);
     let order = if cyclic { Vec::new() } else { order };
-    Graph { edges, order, ancestors, uncertain, broken }
+    let by_id = by_id.into_iter().map(|(id, i)| (id.to_owned(), i)).collect();
+    Graph { edges, order, ancestors, uncertain, broken, by_id }
 }
 
 /// Kahn's algorithm, with each node's ancestors as a bitset. Nodes it never reaches (in or

@@ -6,7 +6,7 @@ pub mod graph;
 pub mod reader;
 pub mod shape;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
 use crate::ir::Ir;
@@ -126,7 +126,7 @@ pub fn check_scope(
     scope: &Scope<'_>,
     nodes: &[Node],
     edges: &[Edge],
-    broken_ids: &[String],
+    broken_ids: &BTreeSet<String>,
     check_templates: bool,
 ) -> (graph::Graph, Vec<Option<Config>>) {
     let graph = graph::check(sink, nodes, edges, broken_ids, scope.map.is_none());
@@ -247,7 +247,7 @@ fn check_reads(
     sink: &mut Sink,
     scope: &Scope<'_>,
     nodes: &[Node],
-    broken_ids: &[String],
+    broken_ids: &BTreeSet<String>,
     graph: &graph::Graph,
     reader: usize,
     templates: &[(String, crate::template::Template)],
@@ -260,7 +260,7 @@ fn check_reads(
                 continue; // the map item, or its index
             }
             // The first node with an id is the one edges name (a duplicate is reported).
-            let Some(source) = nodes.iter().position(|n| n.id == path.root) else {
+            let Some(source) = graph.index_of(&path.root) else {
                 if broken_ids.contains(&path.root) || scope.outer.iter().any(|(id, _)| *id == path.root) {
                     continue; // the node exists, with errors of its own; or upstream of the map
                 }

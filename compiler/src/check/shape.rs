@@ -2,6 +2,8 @@
 //! [`Flow`]; a node with a shape error is left out of it (and of the later phases), but its
 //! id is remembered so that edges to it are not reported as dangling too.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use super::reader::{list, type_name, Field, Reader, Sink, Ty};
@@ -160,7 +162,7 @@ pub struct Shaped {
     /// The top-level object had fields flowc does not know (a misspelt `edges`, say).
     pub top_level_unknown: bool,
     /// Ids of nodes left out for shape errors.
-    pub broken_ids: Vec<String>,
+    pub broken_ids: BTreeSet<String>,
     /// Every name under `credentials`, even one whose definition has errors of its own.
     pub declared: Vec<String>,
 }
@@ -217,7 +219,7 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         settings.rate_limits = rate_limits(sink, value, &declared);
     }
     let mut nodes = Vec::new();
-    let mut broken_ids = Vec::new();
+    let mut broken_ids = BTreeSet::new();
     match top.get("nodes") {
         Some(Value::Array(items)) if items.is_empty() => sink.push(
             Diagnostic::new(Code::E004, "/nodes", "the flow has no nodes")
@@ -228,7 +230,9 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
                 let checked = node(sink, item, format!("/nodes/{i}"), i, &settings, &declared);
                 match checked {
                     Ok(node) => nodes.push(node),
-                    Err(Some(id)) => broken_ids.push(id),
+                    Err(Some(id)) => {
+                        broken_ids.insert(id);
+                    }
                     Err(None) => {}
                 }
             }

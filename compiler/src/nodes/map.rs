@@ -69,7 +69,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 
     // The nested flow's nodes and edges, read as the document's are.
     let mut nodes = Vec::new();
-    let mut broken_ids = Vec::new();
+    let mut broken_ids = std::collections::BTreeSet::new();
     match r.get("nodes") {
         Some(Value::Array(list)) if list.is_empty() => {
             sink.push(
@@ -85,8 +85,12 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
                 let at = format!("{pointer}/nodes/{i}");
                 match shape::node(sink, value, at, i, nested.settings, nested.credentials) {
                     Ok(inner) if nested_node_ok(sink, &inner, &node.id, nested) => nodes.push(inner),
-                    Ok(inner) => broken_ids.push(inner.id),
-                    Err(Some(id)) => broken_ids.push(id),
+                    Ok(inner) => {
+                        broken_ids.insert(inner.id);
+                    }
+                    Err(Some(id)) => {
+                        broken_ids.insert(id);
+                    }
                     Err(None) => {}
                 }
             }
