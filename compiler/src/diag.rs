@@ -70,6 +70,8 @@ pub enum Code {
     E027,
     /// A name that must be an identifier is not one: an environment variable's name.
     E028,
+    /// A template reads a field or element that the node's output type cannot have.
+    E029,
 }
 
 impl Code {
@@ -103,6 +105,7 @@ impl Code {
             Code::E026 => "E026",
             Code::E027 => "E027",
             Code::E028 => "E028",
+            Code::E029 => "E029",
         }
     }
 }
@@ -199,7 +202,12 @@ impl Diagnostics {
             // A document's strings reach the terminal here: control characters (escape
             // sequences) and bidirectional controls are written as `\u{..}`.
             let _ = writeln!(out, "error[{}]: {}", d.code.as_str(), printable(&d.message));
-            let _ = writeln!(out, "  --> {}:{line}:{col} (at {})", escape::one_line(&self.file), escape::one_line(&pointer));
+            let _ = writeln!(
+                out,
+                "  --> {}:{line}:{col} (at {})",
+                escape::one_line(&self.file),
+                escape::one_line(&pointer)
+            );
             if let Some(text) = self.lines.line(&self.source, line) {
                 let gutter = line.to_string().len();
                 let width = if end_line == line { end_col.saturating_sub(col).max(1) } else { 1 };
@@ -207,9 +215,15 @@ impl Diagnostics {
                 let at = d.range.map_or(0, |r| r.start).saturating_sub(self.lines.start(line));
                 let (shown, caret_col) = window(text, at);
                 // Escaping widens what comes before the caret and under it.
-                let (before, rest) = shown.split_at(shown.char_indices().nth(caret_col - 1).map_or(shown.len(), |(i, _)| i));
+                let (before, rest) =
+                    shown.split_at(shown.char_indices().nth(caret_col - 1).map_or(shown.len(), |(i, _)| i));
                 let (before, rest) = (escape::one_line(before), escape::one_line(rest));
-                let under: usize = shown.chars().skip(caret_col - 1).take(width).map(|c| escape::one_line(&c.to_string()).chars().count()).sum();
+                let under: usize = shown
+                    .chars()
+                    .skip(caret_col - 1)
+                    .take(width)
+                    .map(|c| escape::one_line(&c.to_string()).chars().count())
+                    .sum();
                 let caret_col = before.chars().count() + 1;
                 let width = under.max(1);
                 let shown = before + &rest;

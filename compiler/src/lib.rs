@@ -24,6 +24,7 @@ mod project;
 pub mod schema;
 mod source;
 mod template;
+mod types;
 
 pub use diag::{Diagnostic, Diagnostics};
 pub use project::{Options, Project, RuntimeSource};
@@ -34,7 +35,11 @@ pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostics> {
     String::from_utf8(bytes).map_err(|error| {
         let at = error.utf8_error().valid_up_to();
         let bytes = error.as_bytes();
-        let bad: Vec<String> = bytes[at..].iter().take(error.utf8_error().error_len().unwrap_or(bytes.len() - at).max(1)).map(|b| format!("0x{b:02X}")).collect();
+        let bad: Vec<String> = bytes[at..]
+            .iter()
+            .take(error.utf8_error().error_len().unwrap_or(bytes.len() - at).max(1))
+            .map(|b| format!("0x{b:02X}"))
+            .collect();
         let text = String::from_utf8_lossy(bytes);
         let d = Diagnostic::new(
             diag::Code::E001,

@@ -80,7 +80,7 @@ pub struct TemplateError {
     pub help: String,
 }
 
-fn is_plain_key(key: &str) -> bool {
+pub fn is_plain_key(key: &str) -> bool {
     !key.is_empty() && key.chars().all(is_ident_char)
 }
 

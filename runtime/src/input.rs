@@ -14,8 +14,18 @@ pub struct Problem {
     pub message: String,
 }
 
-const KEYWORDS: [&str; 9] =
-    ["type", "properties", "required", "default", "enum", "items", "title", "description", "examples"];
+const KEYWORDS: [&str; 10] = [
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "default",
+    "enum",
+    "items",
+    "title",
+    "description",
+    "examples",
+];
 
 const TYPES: [&str; 7] = ["object", "array", "string", "number", "integer", "boolean", "null"];
 
@@ -87,6 +97,15 @@ fn check(schema: &Value, ptr: &str, problems: &mut Vec<Problem>) {
                 ),
             },
             "items" => check(value, &at, problems),
+            "additionalProperties" => match value {
+                Value::Bool(_) => {}
+                Value::Object(_) => check(value, &at, problems),
+                _ => problem(
+                    problems,
+                    &at,
+                    format!("`additionalProperties` must be a boolean or a schema, found {}", describe(value)),
+                ),
+            },
             "enum" => match value.as_array() {
                 Some(values) if values.is_empty() => {
                     problem(problems, &at, "`enum` must list at least one value".to_string())
@@ -185,6 +204,33 @@ fn validate(schema: &Value, value: Value, ptr: &str, problems: &mut Vec<Problem>
                     let message = format!("missing required property {}", compact(&Value::from(name)));
                     problem(problems, &child(ptr, name), message);
                 }
+            }
+            // Members `properties` does not list: kept, unless `additionalProperties` says
+            // otherwise (`false` refuses them, a schema checks them).
+            match schema.get("additionalProperties") {
+                Some(Value::Bool(false)) => {
+                    for name in obj.keys().filter(|name| !props.is_some_and(|p| p.contains_key(name.as_str()))) {
+                        let message = format!(
+                            "unexpected property {}: the schema lists only its `properties`",
+                            compact(&Value::from(name.as_str()))
+                        );
+                        problem(problems, &child(ptr, name), message);
+                    }
+                }
+                Some(extra @ Value::Object(_)) => {
+                    let names: Vec<String> = obj
+                        .keys()
+                        .filter(|name| !props.is_some_and(|p| p.contains_key(name.as_str())))
+                        .cloned()
+                        .collect();
+                    for name in names {
+                        if let Some(v) = obj.remove(&name) {
+                            let checked = validate(extra, v, &child(ptr, &name), problems);
+                            obj.insert(name, checked);
+                        }
+                    }
+                }
+                _ => {}
             }
             Value::Object(obj)
         }
@@ -340,6 +386,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn additional_properties_false_refuses_and_a_schema_checks_unlisted_members() {
+        use serde_json::json;
+        let closed = json!({ "type": "object", "properties": { "a": {} }, "additionalProperties": false });
+        assert!(super::check_schema(&closed).is_empty());
+        let found = super::apply(&closed, json!({ "a": 1, "b": 2 })).unwrap_err();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].pointer, "/b");
+        let typed = json!({ "type": "object", "additionalProperties": { "type": "integer" } });
+        assert!(super::apply(&typed, json!({ "x": 1 })).is_ok());
+        assert_eq!(super::apply(&typed, json!({ "x": "1" })).unwrap_err()[0].pointer, "/x");
+        assert!(super::apply(&json!({ "properties": { "a": {} } }), json!({ "b": 2 })).is_ok());
+        assert!(!super::check_schema(&json!({ "additionalProperties": 1 })).is_empty());
+    }
+
     use super::*;
     use serde_json::json;
 
@@ -544,7 +605,7 @@ mod tests {
             vec![
                 p(
                     "/minLength",
-                    "unknown keyword `minLength` (supported: type, properties, required, default, enum, items, title, description, examples)"
+                    "unknown keyword `minLength` (supported: type, properties, required, additionalProperties, default, enum, items, title, description, examples)"
                 ),
                 p("/propertes", "unknown keyword `propertes`; did you mean `properties`?"),
                 p("/requird", "unknown keyword `requird`; did you mean `required`?"),

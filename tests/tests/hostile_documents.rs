@@ -67,7 +67,10 @@ fn two_thousand_nested_braces_in_a_code_node_are_refused_without_a_crash() {
     // The 4 KB document of the report.
     let rust = format!("{}json!(1){}", "{".repeat(2000), "}".repeat(2000));
     let stderr = doc("braces", &flow(json!({ "id": "n", "type": "code", "config": { "rust": rust } }))).refused();
-    assert!(stderr.contains("error[E020]") && stderr.contains("nests brackets 2001 levels deep; at most 128"), "{stderr}");
+    assert!(
+        stderr.contains("error[E020]") && stderr.contains("nests brackets 2001 levels deep; at most 128"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -80,7 +83,8 @@ fn five_thousand_pipes_in_a_jq_filter_are_refused_without_a_crash() {
 #[test]
 fn thirty_five_hundred_parentheses_in_a_branch_condition_are_refused_without_a_crash() {
     let condition = format!("{}true{}", "(".repeat(3500), ")".repeat(3500));
-    let stderr = doc("parens", &flow(json!({ "id": "n", "type": "branch", "config": { "condition": condition } }))).refused();
+    let stderr =
+        doc("parens", &flow(json!({ "id": "n", "type": "branch", "config": { "condition": condition } }))).refused();
     assert!(stderr.contains("error[E019]") && stderr.contains("nests brackets 3500 levels deep"), "{stderr}");
 }
 
@@ -132,5 +136,8 @@ fn terminal_escape_sequences_in_a_document_reach_diagnostics_escaped() {
     let at = lines.iter().position(|l| l.starts_with("1 | ") && l.contains("\\u{9b}2J")).expect("the snippet line");
     let (snippet, caret) = (lines[at], lines[at + 1]);
     let column = caret.find('^').expect("a caret");
-    assert!(snippet[column..].starts_with("\"\\u{9b}2J\\u{202e}\""), "the caret points at the key:\n{snippet}\n{caret}");
+    assert!(
+        snippet[column..].starts_with("\"\\u{9b}2J\\u{202e}\""),
+        "the caret points at the key:\n{snippet}\n{caret}"
+    );
 }

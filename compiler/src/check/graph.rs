@@ -38,7 +38,13 @@ impl Graph {
 
 /// Checks the nodes and edges of one flow (the document's, or a map's nested flow; only the
 /// document's may have an `input` node, which a map's check reports).
-pub fn check(sink: &mut Sink, nodes: &[Node], doc_edges: &[Edge], broken_ids: &BTreeSet<String>, top_level: bool) -> Graph {
+pub fn check(
+    sink: &mut Sink,
+    nodes: &[Node],
+    doc_edges: &[Edge],
+    broken_ids: &BTreeSet<String>,
+    top_level: bool,
+) -> Graph {
     let n = nodes.len();
     let mut broken = vec![false; n];
     let mut by_id: HashMap<&str, usize> = HashMap::new();

@@ -13,6 +13,7 @@ use crate::ir::Ir;
 use crate::model::{Edge, Node, Settings};
 use crate::nodes::{self, CheckCx, Config};
 use crate::source::Document;
+use crate::types::{Miss, Type};
 use reader::Sink;
 
 /// Checks `text` (the contents of `file`) and, when it is valid, lowers it to the IR.
@@ -56,11 +57,12 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
         outer_ids: Vec::new(),
         after_map: Vec::new(),
         map: None,
+        types: HashMap::new(),
     };
     // Skipped when the top level has unknown fields: a misspelt `edges` would make every
     // read look wrong.
     let check_templates = !shaped.top_level_unknown;
-    let (graph, configs) =
+    let (graph, configs, _) =
         check_scope(&mut sink, &scope, &shaped.flow.nodes, &shaped.flow.edges, &shaped.broken_ids, check_templates);
 
     if !sink.diagnostics.is_empty() {
@@ -91,6 +93,9 @@ pub struct Scope<'a> {
     pub after_map: Vec<String>,
     /// The id of the map whose nested flow this is.
     pub map: Option<String>,
+    /// The types of what this flow's nodes read besides each other: the nodes of `outer`, and
+    /// inside a map `item` and `index`.
+    pub types: HashMap<String, Type>,
 }
 
 impl Scope<'_> {
@@ -102,6 +107,7 @@ impl Scope<'_> {
         upstream: Vec<String>,
         downstream: Vec<String>,
         ids: Vec<String>,
+        types: HashMap<String, Type>,
     ) -> Scope<'b> {
         let mut outer: Vec<(String, usize)> = upstream.into_iter().map(|id| (id, 1)).collect();
         outer.extend(self.outer.iter().map(|(id, levels)| (id.clone(), levels + 1)));
@@ -114,13 +120,14 @@ impl Scope<'_> {
             outer_ids,
             after_map: downstream,
             map: Some(map.to_owned()),
+            types,
         }
     }
 }
 
 /// Phases 2 to 4 for the nodes and edges of one flow (the document's, or a map's nested
 /// one): the graph, each node's config, what templates read. Returns the graph and each
-/// node's config (`None` for a node with errors).
+/// node's config (`None` for a node with errors) and output type (`any` for one with errors).
 pub fn check_scope(
     sink: &mut Sink,
     scope: &Scope<'_>,
@@ -128,35 +135,55 @@ pub fn check_scope(
     edges: &[Edge],
     broken_ids: &BTreeSet<String>,
     check_templates: bool,
-) -> (graph::Graph, Vec<Option<Config>>) {
+) -> (graph::Graph, Vec<Option<Config>>, Vec<Type>) {
     let graph = graph::check(sink, nodes, edges, broken_ids, scope.map.is_none());
     // Templates and filters read by this flow's nodes; a nested flow takes its own out.
     let templates_before = sink.templates.len();
     let filters_before = sink.filters.len();
 
-    // Phase 3: each node's config, by kind.
-    let mut configs: Vec<Option<Config>> = Vec::with_capacity(nodes.len());
-    let mut templates: Vec<Vec<(String, crate::template::Template)>> = Vec::with_capacity(nodes.len());
+    // Phase 3: each node's config, by kind, and its output type; upstream nodes first, so
+    // that a node's type can build on theirs (a branch passes its input on, a map's items are
+    // an upstream array).
+    let n = nodes.len();
+    let mut configs: Vec<Option<Config>> = vec![None; n];
+    let mut types: Vec<Type> = vec![Type::Any; n];
+    let mut templates: Vec<Vec<(String, crate::template::Template)>> = vec![Vec::new(); n];
     let mut filters: Vec<(usize, String, String)> = Vec::new();
     let ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).chain(broken_ids.iter().cloned()).collect();
-    for (i, node) in nodes.iter().enumerate() {
+    // What each node may read, by id: the scope's, then this flow's nodes as they are typed.
+    let mut known: HashMap<String, Type> = scope.types.clone();
+    let order: Vec<usize> = if graph.order.len() == n { graph.order.clone() } else { (0..n).collect() };
+    for i in order {
+        let node = &nodes[i];
         if graph.broken[i] {
-            configs.push(None);
-            templates.push(Vec::new());
             continue;
         }
         let before = sink.templates.len();
         let filters_before = sink.filters.len();
         let nested = (node.kind == nodes::NodeKind::Map).then(|| {
-            let upstream = (0..nodes.len()).filter(|&j| graph.is_ancestor(j, i)).map(|j| nodes[j].id.clone()).collect();
-            let downstream =
-                (0..nodes.len()).filter(|&j| graph.is_ancestor(i, j)).map(|j| nodes[j].id.clone()).collect();
-            scope.nested(&node.id, upstream, downstream, ids.clone())
+            let upstream: Vec<String> =
+                (0..n).filter(|&j| graph.is_ancestor(j, i)).map(|j| nodes[j].id.clone()).collect();
+            let downstream = (0..n).filter(|&j| graph.is_ancestor(i, j)).map(|j| nodes[j].id.clone()).collect();
+            let mut seen: HashMap<String, Type> = scope.types.clone();
+            for id in &upstream {
+                seen.insert(id.clone(), known.get(id).cloned().unwrap_or(Type::Any));
+            }
+            let item = map_item_type(&node.config, &known);
+            seen.insert("item".to_owned(), item);
+            seen.insert("index".to_owned(), Type::Integer);
+            scope.nested(&node.id, upstream, downstream, ids.clone(), seen)
         });
         let mut cx = CheckCx { sink: &mut *sink, node, scope, nested: nested.as_ref() };
-        configs.push(nodes::check(&mut cx));
-        templates.push(sink.templates.split_off(before));
+        configs[i] = nodes::check(&mut cx);
+        templates[i] = sink.templates.split_off(before);
         filters.extend(sink.filters.split_off(filters_before).into_iter().map(|(pointer, code)| (i, pointer, code)));
+        if let Some(config) = &configs[i] {
+            types[i] = node_type(node, config, &graph, nodes, i, &known);
+        }
+        // The first node with an id is the one templates read (a duplicate is reported).
+        if graph.index_of(&node.id) == Some(i) {
+            known.insert(node.id.clone(), types[i].clone());
+        }
     }
     check_triggers(sink, scope, nodes, edges, &graph, &mut configs);
     let codes: Vec<&str> = filters.iter().map(|(_, _, code)| code.as_str()).collect();
@@ -189,14 +216,58 @@ pub fn check_scope(
     // Phase 4: what templates read.
     if check_templates {
         for (reader, list) in templates.iter().enumerate() {
-            if configs[reader].is_some() && !check_reads(sink, scope, nodes, broken_ids, &graph, reader, list) {
+            let flow = Reading { scope, nodes, broken_ids, graph: &graph, known: &known };
+            if configs[reader].is_some() && !check_reads(sink, &flow, reader, list) {
                 configs[reader] = None;
             }
         }
     }
     sink.templates.truncate(templates_before);
     sink.filters.truncate(filters_before);
-    (graph, configs)
+    (graph, configs, types)
+}
+
+/// The type of node `i`'s data: its kind's output type, or its fallback when it fails.
+fn node_type(
+    node: &crate::model::Node,
+    config: &Config,
+    graph: &graph::Graph,
+    nodes: &[crate::model::Node],
+    i: usize,
+    known: &HashMap<String, Type>,
+) -> Type {
+    // Its upstream nodes, in the order of their first edge (§9.1).
+    let mut upstream: Vec<(&str, Type)> = Vec::new();
+    for &(_, source, target) in &graph.edges {
+        let id = nodes[source].id.as_str();
+        if target == i && !upstream.iter().any(|(u, _)| *u == id) {
+            upstream.push((id, known.get(id).cloned().unwrap_or(Type::Any)));
+        }
+    }
+    let input = match upstream.as_slice() {
+        [] => Type::Null,
+        [(_, only)] => only.clone(),
+        several => Type::object(several.iter().map(|(id, t)| (*id, t.clone()))),
+    };
+    let cx = nodes::TypeCx { input, upstream, known };
+    let ty = nodes::output_type(config, &cx);
+    match &node.on_error {
+        crate::model::OnError::Fallback(value) => Type::union([ty, Type::of_value(value)]),
+        _ => ty,
+    }
+}
+
+/// The type of a map's item: the element type of the array its `items` template reads.
+fn map_item_type(config: &serde_json::Value, known: &HashMap<String, Type>) -> Type {
+    let Some(Ok(crate::template::Template::Value(path))) =
+        config.get("items").and_then(serde_json::Value::as_str).map(crate::template::parse)
+    else {
+        return Type::Any;
+    };
+    match known.get(&path.root).and_then(|root| root.follow(&path.segs).ok()) {
+        Some(Type::Array(of)) => *of,
+        _ => Type::Any,
+    }
 }
 
 /// Trigger nodes (`webhook`, `schedule`) start a flow: at most one per flow, only in the
@@ -242,27 +313,44 @@ fn check_triggers(
     }
 }
 
-/// Checks that every template of node `reader` reads a node upstream of it.
+/// What phase 5 reads of one flow: its nodes and graph, and the type of everything its nodes
+/// may read.
+struct Reading<'a> {
+    scope: &'a Scope<'a>,
+    nodes: &'a [Node],
+    broken_ids: &'a BTreeSet<String>,
+    graph: &'a graph::Graph,
+    known: &'a HashMap<String, Type>,
+}
+
+/// Checks that every template of node `reader` reads a node upstream of it, along a path its
+/// type can have.
 fn check_reads(
     sink: &mut Sink,
-    scope: &Scope<'_>,
-    nodes: &[Node],
-    broken_ids: &BTreeSet<String>,
-    graph: &graph::Graph,
+    flow: &Reading<'_>,
     reader: usize,
     templates: &[(String, crate::template::Template)],
 ) -> bool {
+    let Reading { scope, nodes, broken_ids, graph, known } = *flow;
     let reader_id = &nodes[reader].id;
     let mut ok = true;
     for (pointer, template) in templates {
         for path in template.paths() {
             if scope.map.is_some() && (path.root == "item" || path.root == "index") {
-                continue; // the map item, or its index
+                // The map item, or its index.
+                let what = if path.root == "item" { "the map item" } else { "the map index" };
+                ok &= check_path(sink, pointer, path, what, known);
+                continue;
             }
             // The first node with an id is the one edges name (a duplicate is reported).
             let Some(source) = graph.index_of(&path.root) else {
-                if broken_ids.contains(&path.root) || scope.outer.iter().any(|(id, _)| *id == path.root) {
-                    continue; // the node exists, with errors of its own; or upstream of the map
+                if broken_ids.contains(&path.root) {
+                    continue; // the node exists, with errors of its own
+                }
+                if scope.outer.iter().any(|(id, _)| *id == path.root) {
+                    // Upstream of the map.
+                    ok &= check_path(sink, pointer, path, &format!("node `{}`", path.root), known);
+                    continue;
                 }
                 if let (Some(map), true) = (&scope.map, scope.outer_ids.contains(&path.root)) {
                     let root = &path.root;
@@ -345,8 +433,92 @@ fn check_reads(
                     .help(help),
                 );
                 ok = false;
+            } else if !check_path(
+                sink,
+                pointer,
+                path,
+                &format!("node `{}` ({})", nodes[source].id, nodes[source].kind.as_str()),
+                known,
+            ) {
+                ok = false;
             }
         }
     }
     ok
+}
+
+/// Follows a template's path through the type of the node it reads (E029).
+fn check_path(
+    sink: &mut Sink,
+    pointer: &str,
+    path: &crate::template::Path,
+    node: &str,
+    known: &HashMap<String, Type>,
+) -> bool {
+    let Some(ty) = known.get(&path.root) else { return true };
+    let Err((at, miss)) = ty.follow(&path.segs) else { return true };
+    let what = |segs: &[crate::template::Seg]| {
+        crate::template::Path { root: path.root.clone(), segs: segs.to_vec() }.display()
+    };
+    let read = path.display();
+    let before = what(&path.segs[..at]);
+    let (message, help) = match miss {
+        Miss::NoField { name, fields } => {
+            let whose = whose(at, &before, node);
+            let message = format!("`{{{{ {read} }}}}` reads the field `{name}`, and {whose} has no such field");
+            let help = match did_you_mean(&name, fields.iter().map(String::as_str)) {
+                Some(near) => {
+                    let mut fixed = path.segs.clone();
+                    fixed[at] = crate::template::Seg::Key(near.to_owned());
+                    format!(
+                        "did you mean `{{{{ {} }}}}`? {} has the fields {}",
+                        what(&fixed),
+                        capitalise(&whose),
+                        reader::list(fields.iter().map(String::as_str))
+                    )
+                }
+                None if fields.is_empty() => {
+                    format!("{} is `{}`", capitalise(&whose), ty.follow(&path.segs[..at]).unwrap_or(Type::Any))
+                }
+                None => {
+                    format!("{} has the fields {}", capitalise(&whose), reader::list(fields.iter().map(String::as_str)))
+                }
+            };
+            (message, help)
+        }
+        Miss::Scalar { step, found } | Miss::WrongContainer { step, found } => {
+            let step_text = match &step {
+                crate::template::Seg::Key(name) => format!("the field `{name}`"),
+                crate::template::Seg::Index(i) => format!("the element `[{i}]`"),
+            };
+            let whose = whose(at, &before, node);
+            let message = format!("`{{{{ {read} }}}}` reads {step_text}, and {whose} is {}", found.article());
+            let help = match (&step, &found) {
+                (crate::template::Seg::Key(_), Type::Array(_)) => {
+                    format!("an array has elements, not fields: read one with `{{{{ {before}[0] }}}}`, or use a `map` or a jq filter for all of them")
+                }
+                (crate::template::Seg::Index(_), Type::Object(_)) => {
+                    format!("an object has fields, not elements: `{before}` is `{found}`")
+                }
+                _ => format!("`{before}` is `{found}`: read it whole, as `{{{{ {before} }}}}`"),
+            };
+            (message, help)
+        }
+    };
+    sink.push(Diagnostic::new(Code::E029, pointer.to_owned(), message).help(help));
+    false
+}
+
+/// How a message names the value a step was taken from: the data of a node, or a part of it.
+fn whose(at: usize, before: &str, node: &str) -> String {
+    match (at, node.starts_with("node ")) {
+        (0, true) => format!("the data of {node}"),
+        (0, false) => node.to_owned(),
+        _ => format!("`{before}` of {node}"),
+    }
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }

@@ -1,5 +1,6 @@
 //! `apify_actor`: run an Apify actor and read its dataset.
 
+use crate::types::Type;
 use quote::quote;
 
 use super::CheckCx;
@@ -59,6 +60,11 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         }
         _ => None,
     }
+}
+
+/// `{run_id, status, items}`: the items are whatever the actor stored.
+pub fn output() -> Type {
+    Type::object([("run_id", Type::String), ("status", Type::String), ("items", Type::array(Type::Any))])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

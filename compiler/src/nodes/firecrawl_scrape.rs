@@ -1,5 +1,6 @@
 //! `firecrawl_scrape`: scrape one page with Firecrawl.
 
+use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
@@ -96,6 +97,41 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         }
         _ => None,
     }
+}
+
+/// Firecrawl's `data`: a member per format asked for, and `metadata` (its known members, and
+/// whatever else the page's meta tags give).
+pub fn output(config: &Config) -> Type {
+    use crate::types::{Member, Object};
+    let mut fields: Vec<(String, Member)> = config
+        .formats
+        .iter()
+        .map(|format| {
+            let ty = match *format {
+                "links" | "images" => Type::array(Type::String),
+                _ => Type::String,
+            };
+            ((*format).to_owned(), Member { ty, optional: false })
+        })
+        .collect();
+    let metadata = Type::Object(Object {
+        fields: [
+            ("title", Type::String),
+            ("description", Type::String),
+            ("language", Type::String),
+            ("sourceURL", Type::String),
+            ("url", Type::String),
+            ("statusCode", Type::Integer),
+            ("error", Type::String),
+        ]
+        .into_iter()
+        .map(|(name, ty)| (name.to_owned(), Member { ty, optional: name != "sourceURL" && name != "statusCode" }))
+        .collect(),
+        rest: Some(Box::new(Type::Any)),
+    });
+    fields.push(("metadata".to_owned(), Member { ty: metadata, optional: false }));
+    fields.push(("warning".to_owned(), Member { ty: Type::String, optional: true }));
+    Type::Object(Object { fields, rest: None })
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

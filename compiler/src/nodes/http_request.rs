@@ -1,5 +1,6 @@
 //! `http_request`: one HTTP request on the run's pooled client.
 
+use crate::types::Type;
 use proc_macro2::TokenStream;
 use quote::quote;
 use serde_json::Value;
@@ -203,6 +204,12 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         }
         _ => None,
     }
+}
+
+/// `{status, headers, body}`: the body is a string with `response: text`, else anything.
+pub fn output(config: &Config) -> Type {
+    let body = if config.response == "text" { Type::String } else { Type::Any };
+    Type::object([("status", Type::Integer), ("headers", Type::map_of(Type::String)), ("body", body)])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

@@ -1,5 +1,6 @@
 //! `input`: the run's input, checked against a JSON Schema subset, defaults applied.
 
+use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
@@ -11,7 +12,7 @@ use crate::emit::{EmitCx, NodeCode};
 pub const FIELDS: &[Field] = &[Field::opt(
     "schema",
     Ty::Schema,
-    "a JSON Schema subset (type, properties, required, default, enum, items) the input must match",
+    "a JSON Schema subset (type, properties, required, additionalProperties, default, enum, items) the input must match",
 )];
 
 #[derive(Debug, Clone)]
@@ -27,13 +28,19 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     if let Some(schema) = &schema {
         for problem in flowc_runtime::input::check_schema(schema) {
             sink.push(
-                Diagnostic::new(Code::E021, format!("{pointer}/schema{}", problem.pointer), problem.message)
-                    .help("input schemas use type, properties, required, default, enum and items"),
+                Diagnostic::new(Code::E021, format!("{pointer}/schema{}", problem.pointer), problem.message).help(
+                    "input schemas use type, properties, required, additionalProperties, default, enum and items",
+                ),
             );
             ok = false;
         }
     }
     ok.then_some(Config { schema })
+}
+
+/// The input as its schema describes it; `any` without one.
+pub fn output(config: &Config) -> Type {
+    config.schema.as_ref().map_or(Type::Any, Type::of_schema)
 }
 
 pub fn emit(_cx: &EmitCx<'_>, _config: &Config) -> NodeCode {

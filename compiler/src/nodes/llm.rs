@@ -1,5 +1,6 @@
 //! `llm`: one chat completion over the OpenAI chat-completions wire format.
 
+use crate::types::Type;
 use quote::quote;
 
 use super::CheckCx;
@@ -81,6 +82,16 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         }),
         _ => None,
     }
+}
+
+/// `{text, json?, model, usage}`: `json` with `response_format: json` only.
+pub fn output(config: &Config) -> Type {
+    let mut fields = vec![("text", Type::String)];
+    if config.json {
+        fields.push(("json", Type::Any));
+    }
+    fields.extend([("model", Type::String), ("usage", Type::map_of(Type::Any).nullable())]);
+    Type::object(fields)
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

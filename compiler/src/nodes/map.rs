@@ -4,6 +4,7 @@
 //! with pointers into the map's config (`/nodes/3/config/nodes/1/...`). Its nodes read
 //! `{{ item }}`, `{{ index }}`, each other, and any node upstream of the map.
 
+use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
@@ -37,6 +38,8 @@ pub struct Config {
     /// The nested flow, checked and lowered.
     pub nodes: Vec<IrNode>,
     pub edges: Vec<IrEdge>,
+    /// The type of one item's result: its one output's value, or an object by output name.
+    pub item_result: crate::types::Type,
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
@@ -145,13 +148,31 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         );
         r.ok = false;
     }
-    let (graph, configs) = crate::check::check_scope(sink, nested, &nodes, &edges, &broken_ids, r.ok);
+    let (graph, configs, types) = crate::check::check_scope(sink, nested, &nodes, &edges, &broken_ids, r.ok);
     if !r.ok || sink.diagnostics.len() > errors_before {
         return None;
     }
     let configs = configs.into_iter().collect::<Option<Vec<_>>>()?;
+    let outputs: Vec<(&str, crate::types::Type)> = configs
+        .iter()
+        .zip(types)
+        .filter_map(|(config, ty)| match config {
+            super::Config::Output(output) => Some((output.name.as_str(), ty)),
+            _ => None,
+        })
+        .collect();
+    let item_result = match outputs.as_slice() {
+        [(_, ty)] => ty.clone(),
+        several => crate::types::Type::Object(crate::types::Object {
+            fields: several
+                .iter()
+                .map(|(name, ty)| ((*name).to_owned(), crate::types::Member { ty: ty.clone(), optional: true }))
+                .collect(),
+            rest: None,
+        }),
+    };
     let (nodes, edges) = crate::ir::lower(nodes, &edges, &graph, configs, nested.settings);
-    Some(Config { items: items?, concurrency, nodes, edges })
+    Some(Config { items: items?, concurrency, nodes, edges, item_result })
 }
 
 /// Checks what only a nested node must not be: an `input` node, or one whose id is taken by
@@ -185,6 +206,11 @@ fn nested_node_ok(
     };
     sink.push(Diagnostic::new(Code::E026, pointer, message).help(help));
     false
+}
+
+/// An array of every item's result (`null` for an item that failed).
+pub fn output(config: &Config) -> Type {
+    Type::array(config.item_result.clone().nullable())
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

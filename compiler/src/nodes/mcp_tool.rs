@@ -4,6 +4,7 @@
 //! share one session per run; the generated program has one `static` per distinct server,
 //! named after the first node that uses it.
 
+use crate::types::Type;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -271,6 +272,16 @@ fn option(value: &Option<String>) -> TokenStream {
         Some(value) => quote! { Some(#value) },
         None => quote! { None },
     }
+}
+
+/// `{content, structured_content, is_error, text}`.
+pub fn output() -> Type {
+    Type::object([
+        ("content", Type::array(Type::Any)),
+        ("structured_content", Type::Any),
+        ("is_error", Type::Boolean),
+        ("text", Type::String),
+    ])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

@@ -1,5 +1,6 @@
 //! `merge`: joins the data of its upstream nodes that produced data.
 
+use crate::types::Type;
 use quote::quote;
 
 use super::CheckCx;
@@ -23,6 +24,23 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let (mut r, sink, _) = cx.read(FIELDS)?;
     let mode = r.one_of(sink, "mode", MODES).unwrap_or("object");
     r.ok.then_some(Config { mode })
+}
+
+/// By mode: an object of the upstream nodes that produced data (each may be missing), an
+/// array of their data, or the first one's data (`null` when none did).
+pub fn output(config: &Config, cx: &super::TypeCx<'_>) -> Type {
+    match config.mode {
+        "array" => Type::array(Type::union(cx.upstream.iter().map(|(_, t)| t.clone()))),
+        "first" => Type::union(cx.upstream.iter().map(|(_, t)| t.clone())).nullable(),
+        _ => Type::Object(crate::types::Object {
+            fields: cx
+                .upstream
+                .iter()
+                .map(|(id, t)| ((*id).to_owned(), crate::types::Member { ty: t.clone(), optional: true }))
+                .collect(),
+            rest: None,
+        }),
+    }
 }
 
 pub fn emit(_cx: &EmitCx<'_>, config: &Config) -> NodeCode {

@@ -5,10 +5,13 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::check::reader::{Field, Reader, Sink};
+use std::collections::HashMap;
+
+use crate::check::reader::{Field, Json, Reader, Sink};
 use crate::emit::{EmitCx, NodeCode};
 use crate::model;
 use crate::template::Template;
+use crate::types::Type;
 
 pub mod apify_actor;
 pub mod branch;
@@ -191,6 +194,73 @@ pub enum Config {
     Map(map::Config),
     Webhook(webhook::Config),
     Schedule(schedule::Config),
+}
+
+/// What a node's output type is computed from: the types of what it reads.
+pub struct TypeCx<'a> {
+    /// The node's input (§9.1): `null` with no upstream node, that node's data with one, an
+    /// object by upstream id with several.
+    pub input: Type,
+    /// Its upstream nodes, in the order of their first edge, with their types.
+    pub upstream: Vec<(&'a str, Type)>,
+    /// The type of every node the node may read, by id (`item` and `index` inside a map).
+    pub known: &'a HashMap<String, Type>,
+}
+
+impl TypeCx<'_> {
+    /// The type a template yields: the type at its path, for an exact template; a string
+    /// otherwise. A path that cannot be followed is `any` here (phase 5 reports it).
+    pub fn template(&self, template: &Template) -> Type {
+        match template {
+            Template::Value(path) => self.path(path),
+            Template::Literal(_) | Template::Mixed(_) => Type::String,
+        }
+    }
+
+    pub fn path(&self, path: &crate::template::Path) -> Type {
+        self.known.get(&path.root).and_then(|root| root.follow(&path.segs).ok()).unwrap_or(Type::Any)
+    }
+
+    /// The type of a JSON value with templates.
+    pub fn json(&self, json: &Json) -> Type {
+        match json {
+            Json::Null => Type::Null,
+            Json::Bool(_) => Type::Boolean,
+            Json::Number(n) if n.is_i64() || n.is_u64() => Type::Integer,
+            Json::Number(_) => Type::Number,
+            Json::String(template) => self.template(template),
+            Json::Array(items) => Type::array(Type::union(items.iter().map(|item| self.json(item)))),
+            Json::Object(members) => Type::Object(crate::types::Object {
+                fields: members
+                    .iter()
+                    .map(|(name, value)| (name.clone(), crate::types::Member { ty: self.json(value), optional: false }))
+                    .collect(),
+                rest: None,
+            }),
+        }
+    }
+}
+
+/// The type of a node's output `data` when it succeeds (a failed node's fallback is added by
+/// the caller).
+pub fn output_type(config: &Config, cx: &TypeCx<'_>) -> Type {
+    match config {
+        Config::Input(c) => input::output(c),
+        Config::Output(c) => output::output(c, cx),
+        Config::HttpRequest(c) => http_request::output(c),
+        Config::Transform(c) => transform::output(c, cx),
+        Config::Branch(_) | Config::Switch(_) | Config::Delay(_) => cx.input.clone(),
+        Config::Merge(c) => merge::output(c, cx),
+        Config::Code(_) => Type::Any,
+        Config::Llm(c) => llm::output(c),
+        Config::FirecrawlScrape(c) => firecrawl_scrape::output(c),
+        Config::HuggingfaceInference(c) => huggingface_inference::output(c),
+        Config::ApifyActor(_) => apify_actor::output(),
+        Config::McpTool(_) => mcp_tool::output(),
+        Config::Map(c) => map::output(c),
+        Config::Webhook(_) => webhook::output(),
+        Config::Schedule(_) => schedule::output(),
+    }
 }
 
 /// The handles a node's outgoing edges may name.

@@ -1,5 +1,6 @@
 //! `output`: names a value of the run result's `outputs`.
 
+use crate::types::Type;
 use quote::quote;
 
 use super::CheckCx;
@@ -22,6 +23,11 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let name = r.string(sink, "name").unwrap_or(&node.id).to_owned();
     let value = r.json(sink, "value");
     r.ok.then_some(Config { name, value })
+}
+
+/// The value, or the node's input when it has none.
+pub fn output(config: &Config, cx: &super::TypeCx<'_>) -> Type {
+    config.value.as_ref().map_or_else(|| cx.input.clone(), |value| cx.json(value))
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

@@ -1,5 +1,6 @@
 //! `schedule`: starts the flow on a cron schedule in `<bin> serve`; yields `{fired_at}`.
 
+use crate::types::Type;
 use quote::quote;
 
 use super::CheckCx;
@@ -59,6 +60,11 @@ pub fn trigger_static(cx: &EmitCx<'_>, config: &Config) -> (proc_macro2::Ident, 
         static #name: rt::schedule::Schedule = rt::schedule::Schedule { cron: #cron, timezone: #timezone };
     };
     (name, item)
+}
+
+/// `{fired_at}`, an RFC 3339 time.
+pub fn output() -> Type {
+    Type::object([("fired_at", Type::String)])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {

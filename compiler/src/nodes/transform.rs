@@ -1,5 +1,6 @@
 //! `transform`: a new value, built from templates (`value`) or computed by a jq filter (`jq`).
 
+use crate::types::Type;
 use quote::quote;
 
 use super::CheckCx;
@@ -43,6 +44,14 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         (Some(value), _) => Some(Config::Value(value)),
         (None, Some(code)) => Some(Config::Jq(code.to_owned())),
         _ => None,
+    }
+}
+
+/// The value's shape; a jq filter's result is not inferred yet (`any`).
+pub fn output(config: &Config, cx: &super::TypeCx<'_>) -> Type {
+    match config {
+        Config::Value(value) => cx.json(value),
+        Config::Jq(_) => Type::Any,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `webhook`: starts the flow from an HTTP request in `<bin> serve`, optionally signed with an
 //! HMAC-SHA256 of its body; yields `{method, path, query, headers, body}`.
 
+use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
@@ -191,6 +192,17 @@ pub fn trigger_static(cx: &EmitCx<'_>, config: &Config) -> (proc_macro2::Ident, 
         };
     };
     (name, item)
+}
+
+/// `{method, path, query, headers, body}`: the body is the request's JSON, not known here.
+pub fn output() -> Type {
+    Type::object([
+        ("method", Type::String),
+        ("path", Type::String),
+        ("query", Type::map_of(Type::Any)),
+        ("headers", Type::map_of(Type::String)),
+        ("body", Type::Any),
+    ])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
