@@ -50,6 +50,8 @@ pub struct IrNode {
     pub on_error: OnError,
     /// The credential the node names.
     pub credential: Option<String>,
+    /// The type of the node's output `data` (its fallback's included).
+    pub output_type: crate::types::Type,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +69,9 @@ pub struct IrEdge {
 }
 
 impl Ir {
-    pub fn new(flow: Flow, graph: &Graph, configs: Vec<Config>) -> Ir {
+    pub fn new(flow: Flow, graph: &Graph, configs: Vec<Config>, types: Vec<crate::types::Type>) -> Ir {
         let settings = flow.settings.clone();
-        let (mut nodes, edges) = lower(flow.nodes, &flow.edges, graph, configs, &settings);
+        let (mut nodes, edges) = lower(flow.nodes, &flow.edges, graph, configs, types, &settings);
         name_nodes(&mut nodes, &mut Names::default(), "");
         let mut mcp_servers: Vec<McpServerUse> = Vec::new();
         collect_mcp_servers(&nodes, &mut mcp_servers);
@@ -105,12 +107,15 @@ pub fn lower(
     edges: &[Edge],
     graph: &Graph,
     configs: Vec<Config>,
+    types: Vec<crate::types::Type>,
     settings: &Settings,
 ) -> (Vec<IrNode>, Vec<IrEdge>) {
     let nodes: Vec<IrNode> = nodes
         .into_iter()
         .zip(configs)
-        .map(|(node, config)| IrNode {
+        .zip(types)
+        .map(|((node, config), output_type)| IrNode {
+            output_type,
             name: String::new(),
             local: String::new(),
             retry: match node.retry {

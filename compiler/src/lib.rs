@@ -11,6 +11,7 @@
 
 mod check;
 pub mod deploy;
+mod describe;
 pub mod diag;
 mod emit;
 mod escape;
@@ -62,6 +63,12 @@ pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
 pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Diagnostics> {
     let ir = check::check(file, text)?;
     Ok(project::generate(&ir, options))
+}
+
+/// What a valid flow is made of, with each node's output type: as text, and as JSON.
+pub fn describe(file: &str, text: &str) -> Result<(String, serde_json::Value), Diagnostics> {
+    let ir = check::check(file, text)?;
+    Ok((describe::text(&ir), describe::json(&ir)))
 }
 
 /// The graph of a valid flow, as Mermaid or Graphviz text.

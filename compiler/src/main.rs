@@ -49,6 +49,12 @@ enum Cmd {
         #[command(flatten)]
         args: flowc_runtime::cli::RunArgs,
     },
+    /// Print each node of the flow with the type of its output, and the type of the outputs.
+    Describe {
+        flow: PathBuf,
+        #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+        format: DiagFormat,
+    },
     /// Print the flow's graph.
     Graph {
         flow: PathBuf,
@@ -186,6 +192,25 @@ fn run_cli() -> ExitCode {
                 Err(error) => {
                     eprintln!("error: cannot run {}: {error}", binary.display());
                     ExitCode::from(UNREADABLE)
+                }
+            }
+        }
+        Cmd::Describe { flow, format } => {
+            let text = match read_or_report(&flow) {
+                Ok(text) => text,
+                Err(code) => return ExitCode::from(code),
+            };
+            match flowc::describe(&flow.display().to_string(), &text) {
+                Ok((human, json)) => {
+                    match format {
+                        DiagFormat::Human => print!("{human}"),
+                        DiagFormat::Json => println!("{json}"),
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(diagnostics) => {
+                    eprint!("{}", diagnostics.render());
+                    ExitCode::from(INVALID)
                 }
             }
         }

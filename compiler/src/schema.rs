@@ -79,3 +79,8 @@ pub fn flow_schema() -> Value {
     }
     schema
 }
+
+/// The name of every node kind this version compiles.
+pub fn node_kinds() -> Vec<&'static str> {
+    NodeKind::ALL.iter().map(|k| k.as_str()).collect()
+}

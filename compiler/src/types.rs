@@ -180,6 +180,8 @@ impl Type {
         match (self, step) {
             (Type::Any, _) => Ok(Type::Any),
             (Type::Object(o), Seg::Key(name)) => match o.fields.iter().find(|(n, _)| n == name) {
+                // A field that may be missing reads `null` then.
+                Some((_, member)) if member.optional => Ok(member.ty.clone().nullable()),
                 Some((_, member)) => Ok(member.ty.clone()),
                 None => match &o.rest {
                     Some(rest) => Ok((**rest).clone()),
@@ -231,6 +233,18 @@ impl Type {
         Ok(at)
     }
 
+    /// The type of an element, when this type is an array (or a union with arrays in it).
+    pub fn element(&self) -> Option<Type> {
+        match self {
+            Type::Array(of) => Some((**of).clone()),
+            Type::Union(members) => {
+                let elements: Vec<Type> = members.iter().filter_map(Type::element).collect();
+                (!elements.is_empty()).then(|| Type::union(elements))
+            }
+            _ => None,
+        }
+    }
+
     /// The names of the known fields of this type's object forms.
     pub fn field_names(&self) -> Vec<String> {
         match self {
@@ -260,6 +274,67 @@ impl Type {
             Type::Array(_) => "an array".to_owned(),
             Type::Object(_) => "an object".to_owned(),
             Type::Union(_) => format!("`{self}`"),
+        }
+    }
+}
+
+impl Type {
+    /// The type as a JSON Schema (for an MCP tool's `outputSchema`, `flowc describe`): `{}` for
+    /// `any`, `type` lists for unions of plain types, `anyOf` for other unions.
+    pub fn to_json_schema(&self) -> Value {
+        use serde_json::json;
+        match self {
+            Type::Any => json!({}),
+            Type::Null => json!({"type": "null"}),
+            Type::Boolean => json!({"type": "boolean"}),
+            Type::Integer => json!({"type": "integer"}),
+            Type::Number => json!({"type": "number"}),
+            Type::String => json!({"type": "string"}),
+            Type::Array(of) => match **of {
+                Type::Any => json!({"type": "array"}),
+                ref of => json!({"type": "array", "items": of.to_json_schema()}),
+            },
+            Type::Object(o) => {
+                let mut schema = serde_json::Map::new();
+                schema.insert("type".into(), json!("object"));
+                if !o.fields.is_empty() {
+                    let properties: serde_json::Map<String, Value> =
+                        o.fields.iter().map(|(name, m)| (name.clone(), m.ty.to_json_schema())).collect();
+                    schema.insert("properties".into(), Value::Object(properties));
+                    let required: Vec<&str> =
+                        o.fields.iter().filter(|(_, m)| !m.optional).map(|(n, _)| n.as_str()).collect();
+                    if !required.is_empty() {
+                        schema.insert("required".into(), json!(required));
+                    }
+                }
+                match &o.rest {
+                    None => {
+                        schema.insert("additionalProperties".into(), json!(false));
+                    }
+                    Some(rest) if **rest == Type::Any => {}
+                    Some(rest) => {
+                        schema.insert("additionalProperties".into(), rest.to_json_schema());
+                    }
+                }
+                Value::Object(schema)
+            }
+            Type::Union(members) => {
+                let plain: Option<Vec<&str>> = members
+                    .iter()
+                    .map(|m| match m {
+                        Type::Null => Some("null"),
+                        Type::Boolean => Some("boolean"),
+                        Type::Integer => Some("integer"),
+                        Type::Number => Some("number"),
+                        Type::String => Some("string"),
+                        _ => None,
+                    })
+                    .collect();
+                match plain {
+                    Some(names) => json!({"type": names}),
+                    None => json!({"anyOf": members.iter().map(Type::to_json_schema).collect::<Vec<_>>()}),
+                }
+            }
         }
     }
 }
@@ -366,10 +441,21 @@ mod tests {
             Err(Miss::NoField { name: "ulr".into(), fields: vec!["url".into(), "n".into(), "tags".into()] })
         );
         assert_eq!(ty.follow(&[key("tags"), Seg::Index(0)]), Ok(Type::String));
+        assert_eq!(ty.step(&key("tags")), Ok(Type::union([Type::array(Type::String), Type::Null])));
         assert!(matches!(ty.follow(&[key("url"), key("host")]), Err((1, Miss::Scalar { .. }))));
         let open = Type::of_schema(&json!({"type": "object", "properties": {"a": {}}, "additionalProperties": true}));
         assert_eq!(open.step(&key("b")), Ok(Type::Any));
         assert_eq!(Type::of_schema(&json!({"type": "object"})).step(&key("b")), Ok(Type::Any));
+    }
+
+    #[test]
+    fn a_schema_reads_back_as_the_same_type() {
+        let schema = json!({"type": "object", "required": ["url"], "properties": {
+            "url": {"type": "string"}, "tags": {"type": "array", "items": {"type": ["string", "null"]}},
+            "extra": {"type": "object", "additionalProperties": {"type": "integer"}}}});
+        let ty = Type::of_schema(&schema);
+        assert_eq!(Type::of_schema(&ty.to_json_schema()), ty);
+        assert_eq!(ty.to_json_schema()["additionalProperties"], json!(false));
     }
 
     #[test]

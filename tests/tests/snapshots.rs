@@ -27,6 +27,27 @@ fn valid_fixtures_generate_the_same_code() {
 }
 
 #[test]
+fn valid_fixtures_describe_the_output_type_of_every_node() {
+    // Between them the valid fixtures hold every node kind.
+    let mut kinds = std::collections::BTreeSet::new();
+    insta::glob!("../../fixtures/valid", "*.json", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let (human, json) = flowc::describe(&display_name(path), &text)
+            .unwrap_or_else(|d| panic!("{} should be valid:\n{d}", path.display()));
+        fn kinds_of(nodes: &serde_json::Value, kinds: &mut std::collections::BTreeSet<String>) {
+            for node in nodes.as_array().into_iter().flatten() {
+                kinds.insert(node["kind"].as_str().unwrap_or_default().to_owned());
+                kinds_of(&node["nodes"], kinds);
+            }
+        }
+        kinds_of(&json["nodes"], &mut kinds);
+        insta::assert_snapshot!("describe", human);
+    });
+    let all: std::collections::BTreeSet<String> = flowc::schema::node_kinds().into_iter().map(str::to_owned).collect();
+    assert_eq!(kinds, all, "a node kind has no valid fixture, so no describe snapshot");
+}
+
+#[test]
 fn invalid_fixtures_report_the_same_diagnostics() {
     insta::glob!("../../fixtures/invalid", "*.json", |path| {
         let text = std::fs::read_to_string(path).unwrap();

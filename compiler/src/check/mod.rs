@@ -62,7 +62,7 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     // Skipped when the top level has unknown fields: a misspelt `edges` would make every
     // read look wrong.
     let check_templates = !shaped.top_level_unknown;
-    let (graph, configs, _) =
+    let (graph, configs, types) =
         check_scope(&mut sink, &scope, &shaped.flow.nodes, &shaped.flow.edges, &shaped.broken_ids, check_templates);
 
     if !sink.diagnostics.is_empty() {
@@ -75,7 +75,7 @@ pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
             .help("this is a bug in flowc: please report it with this flow document");
         return Err(Diagnostics::new(file, text, Some(&doc), vec![d]));
     };
-    Ok(Ir::new(shaped.flow, &graph, configs))
+    Ok(Ir::new(shaped.flow, &graph, configs, types))
 }
 
 /// What the nodes of one flow can see: the flow document's settings and credentials and, for
@@ -264,10 +264,11 @@ fn map_item_type(config: &serde_json::Value, known: &HashMap<String, Type>) -> T
     else {
         return Type::Any;
     };
-    match known.get(&path.root).and_then(|root| root.follow(&path.segs).ok()) {
-        Some(Type::Array(of)) => *of,
-        _ => Type::Any,
-    }
+    known
+        .get(&path.root)
+        .and_then(|root| root.follow(&path.segs).ok())
+        .and_then(|items| items.element())
+        .unwrap_or(Type::Any)
 }
 
 /// Trigger nodes (`webhook`, `schedule`) start a flow: at most one per flow, only in the

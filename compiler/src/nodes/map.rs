@@ -155,9 +155,9 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let configs = configs.into_iter().collect::<Option<Vec<_>>>()?;
     let outputs: Vec<(&str, crate::types::Type)> = configs
         .iter()
-        .zip(types)
+        .zip(&types)
         .filter_map(|(config, ty)| match config {
-            super::Config::Output(output) => Some((output.name.as_str(), ty)),
+            super::Config::Output(output) => Some((output.name.as_str(), ty.clone())),
             _ => None,
         })
         .collect();
@@ -171,7 +171,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             rest: None,
         }),
     };
-    let (nodes, edges) = crate::ir::lower(nodes, &edges, &graph, configs, nested.settings);
+    let (nodes, edges) = crate::ir::lower(nodes, &edges, &graph, configs, types, nested.settings);
     Some(Config { items: items?, concurrency, nodes, edges, item_result })
 }
 

@@ -1,0 +1,90 @@
+//! `flowc describe`: what a valid flow is made of, each node with the type of its output
+//! `data` as the checker knows it, and the type of the run result's `outputs`.
+
+use std::fmt::Write as _;
+
+use serde_json::{json, Value};
+
+use crate::ir::{Ir, IrNode};
+use crate::nodes::Config;
+use crate::types::{Member, Object, Type};
+
+/// The type of the run result's `outputs`: an object by output name (an output node that is
+/// skipped or fails adds nothing, so each may be missing).
+pub fn outputs_type(ir: &Ir) -> Type {
+    Type::Object(Object {
+        fields: ir
+            .nodes
+            .iter()
+            .filter_map(|node| match &node.config {
+                Config::Output(output) => {
+                    Some((output.name.clone(), Member { ty: node.output_type.clone(), optional: true }))
+                }
+                _ => None,
+            })
+            .collect(),
+        rest: None,
+    })
+}
+
+/// The human description: one line per node (a map's nested nodes under it), then the
+/// outputs.
+pub fn text(ir: &Ir) -> String {
+    let mut rows = Vec::new();
+    collect(&ir.nodes, "", &mut rows);
+    let id_width = rows.iter().map(|(id, _, _)| id.chars().count()).max().unwrap_or(0);
+    let kind_width = rows.iter().map(|(_, kind, _)| kind.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    let title = crate::escape::one_line(&ir.name);
+    let _ = writeln!(
+        out,
+        "flow `{}`{}: {} nodes",
+        ir.id,
+        if title.is_empty() { String::new() } else { format!(" ({title})") },
+        rows.len()
+    );
+    for (id, kind, ty) in &rows {
+        let _ = writeln!(out, "  {id:id_width$}  {kind:kind_width$}  {ty}");
+    }
+    let _ = writeln!(out, "outputs: {}", outputs_type(ir));
+    out
+}
+
+fn collect(nodes: &[IrNode], prefix: &str, rows: &mut Vec<(String, &'static str, String)>) {
+    for node in nodes {
+        let id = format!("{prefix}{}", node.id);
+        rows.push((id.clone(), node.kind.as_str(), node.output_type.to_string()));
+        if let Config::Map(map) = &node.config {
+            collect(&map.nodes, &format!("{id}/"), rows);
+        }
+    }
+}
+
+/// The JSON description: each node's id, kind, pointer, and output type as text and as a JSON
+/// Schema; a map's nested nodes under `nodes`.
+pub fn json(ir: &Ir) -> Value {
+    json!({
+        "id": ir.id,
+        "nodes": nodes_json(&ir.nodes),
+        "outputs": { "type": outputs_type(ir).to_string(), "schema": outputs_type(ir).to_json_schema() },
+    })
+}
+
+fn nodes_json(nodes: &[IrNode]) -> Vec<Value> {
+    nodes
+        .iter()
+        .map(|node| {
+            let mut entry = json!({
+                "id": node.id,
+                "kind": node.kind.as_str(),
+                "pointer": node.pointer,
+                "output_type": node.output_type.to_string(),
+                "output_schema": node.output_type.to_json_schema(),
+            });
+            if let Config::Map(map) = &node.config {
+                entry["nodes"] = Value::Array(nodes_json(&map.nodes));
+            }
+            entry
+        })
+        .collect()
+}
