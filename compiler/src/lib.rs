@@ -19,6 +19,7 @@ pub mod graph;
 mod ident;
 pub mod image;
 mod ir;
+mod jq_types;
 mod model;
 mod nodes;
 mod project;

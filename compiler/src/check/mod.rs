@@ -148,6 +148,8 @@ pub fn check_scope(
     let mut configs: Vec<Option<Config>> = vec![None; n];
     let mut types: Vec<Type> = vec![Type::Any; n];
     let mut templates: Vec<Vec<(String, crate::template::Template)>> = vec![Vec::new(); n];
+    // Paths of jq filters that cannot exist, reported with the templates' in phase 5.
+    let mut filter_problems: Vec<Vec<Diagnostic>> = vec![Vec::new(); n];
     let mut filters: Vec<(usize, String, String)> = Vec::new();
     let ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).chain(broken_ids.iter().cloned()).collect();
     // What each node may read, by id: the scope's, then this flow's nodes as they are typed.
@@ -178,7 +180,7 @@ pub fn check_scope(
         templates[i] = sink.templates.split_off(before);
         filters.extend(sink.filters.split_off(filters_before).into_iter().map(|(pointer, code)| (i, pointer, code)));
         if let Some(config) = &configs[i] {
-            types[i] = node_type(node, config, &graph, nodes, i, &known);
+            (types[i], filter_problems[i]) = node_type(node, config, &graph, nodes, i, &known);
         }
         // The first node with an id is the one templates read (a duplicate is reported).
         if graph.index_of(&node.id) == Some(i) {
@@ -220,6 +222,10 @@ pub fn check_scope(
             if configs[reader].is_some() && !check_reads(sink, &flow, reader, list) {
                 configs[reader] = None;
             }
+            if configs[reader].is_some() && !graph.uncertain[reader] && !filter_problems[reader].is_empty() {
+                sink.diagnostics.append(&mut filter_problems[reader]);
+                configs[reader] = None;
+            }
         }
     }
     sink.templates.truncate(templates_before);
@@ -227,7 +233,8 @@ pub fn check_scope(
     (graph, configs, types)
 }
 
-/// The type of node `i`'s data: its kind's output type, or its fallback when it fails.
+/// The type of node `i`'s data (its kind's output type, or its fallback when it fails), and
+/// the paths its jq filters take that cannot exist (E029).
 fn node_type(
     node: &crate::model::Node,
     config: &Config,
@@ -235,7 +242,7 @@ fn node_type(
     nodes: &[crate::model::Node],
     i: usize,
     known: &HashMap<String, Type>,
-) -> Type {
+) -> (Type, Vec<Diagnostic>) {
     // Its upstream nodes, in the order of their first edge (§9.1).
     let mut upstream: Vec<(&str, Type)> = Vec::new();
     for &(_, source, target) in &graph.edges {
@@ -249,12 +256,79 @@ fn node_type(
         [(_, only)] => only.clone(),
         several => Type::object(several.iter().map(|(id, t)| (*id, t.clone()))),
     };
-    let cx = nodes::TypeCx { input, upstream, known };
+    let filters = nodes::filters(config);
+    // `$nodes`: the ancestors' data by id, each there once it finished. Built only for a
+    // filter that reads it (it costs a pass over the flow).
+    let dollar_nodes = if filters.iter().any(|(_, code)| code.contains("$nodes")) {
+        Type::Object(crate::types::Object {
+            fields: (0..nodes.len())
+                .filter(|&j| graph.is_ancestor(j, i) && graph.index_of(&nodes[j].id) == Some(j))
+                .map(|j| {
+                    let ty = known.get(&nodes[j].id).cloned().unwrap_or(Type::Any);
+                    (nodes[j].id.clone(), crate::types::Member { ty, optional: true })
+                })
+                .collect(),
+            rest: None,
+        })
+    } else {
+        Type::Any
+    };
+    let cx = nodes::TypeCx { input, upstream, known, nodes: dollar_nodes };
+    let mut problems = Vec::new();
+    for (field, code) in filters {
+        let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes };
+        for problem in crate::jq_types::infer(code, &inputs).problems {
+            problems.push(filter_problem(node, field, &problem));
+        }
+    }
     let ty = nodes::output_type(config, &cx);
-    match &node.on_error {
+    let ty = match &node.on_error {
         crate::model::OnError::Fallback(value) => Type::union([ty, Type::of_value(value)]),
         _ => ty,
-    }
+    };
+    (ty, problems)
+}
+
+/// E029 for a path a jq filter takes that cannot exist.
+fn filter_problem(node: &crate::model::Node, field: &str, problem: &crate::jq_types::PathProblem) -> Diagnostic {
+    let crate::jq_types::PathProblem { offset, path, before, on_input, miss } = problem;
+    let of = match (before.is_empty(), on_input) {
+        (true, true) => "its input".to_owned(),
+        (true, false) => "`.` there".to_owned(),
+        (false, _) => format!("`{before}`"),
+    };
+    let reads = format!("the jq filter of node `{}` reads `{path}` (character {})", node.id, offset + 1);
+    let (message, help) = match miss {
+        Miss::NoField { name, fields } => {
+            let message = format!("{reads}, and {of} has no field `{name}`");
+            let listed = if fields.is_empty() {
+                String::new()
+            } else {
+                format!("{} has the fields {}", capitalise(&of), reader::list(fields.iter().map(String::as_str)))
+            };
+            let help = match did_you_mean(name, fields.iter().map(String::as_str)) {
+                Some(near) => format!("did you mean `{before}.{near}`? {listed}"),
+                None if before == "$nodes" => format!(
+                    "`$nodes` holds the nodes upstream of `{}`: {}",
+                    node.id,
+                    if fields.is_empty() {
+                        "it has none".to_owned()
+                    } else {
+                        reader::list(fields.iter().map(String::as_str))
+                    }
+                ),
+                None if listed.is_empty() => {
+                    "read a field the data has: `flowc describe` shows each node's type".to_owned()
+                }
+                None => listed,
+            };
+            (message, help)
+        }
+        Miss::Scalar { found, .. } | Miss::WrongContainer { found, .. } => {
+            (format!("{reads}, and {of} is {}", found.article()), format!("{} is `{found}`", capitalise(&of)))
+        }
+    };
+    Diagnostic::new(Code::E029, format!("{}/config/{field}", node.pointer), message).help(help)
 }
 
 /// The type of a map's item: the element type of the array its `items` template reads.

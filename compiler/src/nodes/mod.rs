@@ -205,6 +205,8 @@ pub struct TypeCx<'a> {
     pub upstream: Vec<(&'a str, Type)>,
     /// The type of every node the node may read, by id (`item` and `index` inside a map).
     pub known: &'a HashMap<String, Type>,
+    /// `$nodes` of its jq filters: its ancestors' data by id (`any` when no filter reads it).
+    pub nodes: Type,
 }
 
 impl TypeCx<'_> {
@@ -238,6 +240,16 @@ impl TypeCx<'_> {
                 rest: None,
             }),
         }
+    }
+}
+
+/// The node's jq filters: the config field each is in, and its text.
+pub fn filters(config: &Config) -> Vec<(&'static str, &str)> {
+    match config {
+        Config::Transform(transform::Config::Jq(code)) => vec![("jq", code.as_str())],
+        Config::Branch(c) => vec![("condition", c.condition.as_str())],
+        Config::Switch(c) => vec![("value", c.value.as_str())],
+        _ => Vec::new(),
     }
 }
 

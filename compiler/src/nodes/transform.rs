@@ -47,11 +47,14 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
 }
 
-/// The value's shape; a jq filter's result is not inferred yet (`any`).
+/// The value's shape, or what the jq filter yields (see `jq_types`).
 pub fn output(config: &Config, cx: &super::TypeCx<'_>) -> Type {
     match config {
         Config::Value(value) => cx.json(value),
-        Config::Jq(_) => Type::Any,
+        Config::Jq(code) => {
+            let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes };
+            crate::jq_types::infer(code, &inputs).collected()
+        }
     }
 }
 
