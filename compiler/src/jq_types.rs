@@ -63,6 +63,12 @@ impl Inferred {
 /// Infers what `code` yields and checks the paths it takes. A filter that does not parse is
 /// `any` with no problems: its syntax is reported elsewhere.
 pub fn infer(code: &str, inputs: &Inputs<'_>) -> Inferred {
+    // The parser and this walk recurse per level: a filter past the nesting limits is refused
+    // (E019) before anything parses it.
+    let (deepest, chain) = flowc_runtime::jq::complexity(code);
+    if deepest > flowc_runtime::jq::MAX_NESTING || chain > flowc_runtime::jq::MAX_CHAIN {
+        return Inferred { each: Type::Any, several: false, problems: Vec::new() };
+    }
     let Some(term) = jaq_core::load::parse(code, |p| p.term()) else {
         return Inferred { each: Type::Any, several: false, problems: Vec::new() };
     };

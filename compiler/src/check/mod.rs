@@ -17,7 +17,29 @@ use crate::types::{Miss, Type};
 use reader::Sink;
 
 /// Checks `text` (the contents of `file`) and, when it is valid, lowers it to the IR.
+///
+/// The parsers it uses (jsonc, jaq, syn) and the type inference recurse per level of nesting.
+/// The limits (128 levels, jq chains of 1,000) bound that depth, but a filter at the limits
+/// still takes more than the 2 MiB a spawned thread gets by default (seen: 1,000 `|` in a
+/// debug build). So the check runs on a thread of its own with a stack sized for the limits,
+/// whatever thread the caller is on: the library holds its bounds without asking the caller
+/// for a large stack. (Only the touched pages of a stack take memory.)
 pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
+    const STACK: usize = 256 * 1024 * 1024;
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .name("flowc-check".into())
+            .stack_size(STACK)
+            .spawn_scoped(scope, || check_here(file, text))
+        {
+            Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had (a process at its limit): check here, on the caller's stack.
+            Err(_) => check_here(file, text),
+        }
+    })
+}
+
+fn check_here(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     let doc = match Document::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
