@@ -11,7 +11,7 @@
 
 mod check;
 pub mod deploy;
-mod describe;
+pub(crate) mod describe;
 pub mod diag;
 mod emit;
 mod escape;

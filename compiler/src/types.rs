@@ -175,6 +175,24 @@ impl Type {
         }))
     }
 
+    /// This type with `null` admitted at every level below the top: every field, element and
+    /// union member may be `null` (what a run yields when a node it reads was skipped).
+    pub fn with_nulls(&self) -> Type {
+        match self {
+            Type::Array(of) => Type::array(of.with_nulls().nullable()),
+            Type::Object(o) => Type::Object(Object {
+                fields: o
+                    .fields
+                    .iter()
+                    .map(|(n, m)| (n.clone(), Member { ty: m.ty.with_nulls().nullable(), optional: m.optional }))
+                    .collect(),
+                rest: o.rest.as_ref().map(|r| Box::new(r.with_nulls().nullable())),
+            }),
+            Type::Union(members) => Type::union(members.iter().map(Type::with_nulls)),
+            t => t.clone(),
+        }
+    }
+
     /// The type of the value one step further along a path.
     pub fn step(&self, step: &Seg) -> Result<Type, Miss> {
         match (self, step) {
@@ -184,7 +202,8 @@ impl Type {
                 Some((_, member)) if member.optional => Ok(member.ty.clone().nullable()),
                 Some((_, member)) => Ok(member.ty.clone()),
                 None => match &o.rest {
-                    Some(rest) => Ok((**rest).clone()),
+                    // A field not listed may be absent, and reads `null` then.
+                    Some(rest) => Ok((**rest).clone().nullable()),
                     None => Err(Miss::NoField {
                         name: name.clone(),
                         fields: o.fields.iter().map(|(n, _)| n.clone()).collect(),

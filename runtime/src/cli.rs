@@ -440,7 +440,9 @@ pub fn describe(flow: &Flow) -> Value {
     let nodes: Vec<Value> = flow
         .nodes
         .iter()
-        .map(|n| json!({ "id": n.id, "kind": n.kind, "label": n.label, "source": n.source }))
+        .map(|n| {
+            json!({ "id": n.id, "kind": n.kind, "label": n.label, "source": n.source, "output_type": n.output_type.unwrap_or("any") })
+        })
         .collect();
     let edges: Vec<Value> = flow
         .edges
@@ -455,6 +457,7 @@ pub fn describe(flow: &Flow) -> Value {
         })
         .collect();
     let input_schema = flow.input_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
+    let outputs_schema = flow.outputs_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
     let credentials: Vec<Value> = flow.credentials.iter().map(|c| c.describe()).collect();
     let trigger = flow.nodes.iter().find_map(|n| {
         Some(match n.trigger? {
@@ -474,6 +477,7 @@ pub fn describe(flow: &Flow) -> Value {
         "nodes": nodes,
         "edges": edges,
         "input_schema": input_schema,
+        "outputs_schema": outputs_schema,
         "credentials": credentials,
         "trigger": trigger,
     })

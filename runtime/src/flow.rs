@@ -25,6 +25,9 @@ pub struct Flow {
     pub credentials: &'static [Credential],
     /// The `input` node's schema, as JSON text; `None` when the flow has no input node.
     pub input_schema: Option<&'static str>,
+    /// The schema of the run result's `outputs` as flowc typed them, as JSON text: an object
+    /// schema with a property per output name (the MCP tool's `outputSchema` holds it).
+    pub outputs_schema: Option<&'static str>,
     /// How many nodes may run at once.
     pub max_concurrency: usize,
     /// The retry policy of every node that has none of its own (`settings.retry`).
@@ -83,6 +86,9 @@ pub struct Node {
     pub needs: &'static [crate::health::Need],
     /// For a `webhook` or `schedule` node: what starts the flow in `<bin> serve`.
     pub trigger: Option<Trigger>,
+    /// The type of the node's output `data` as flowc knows it (`describe` shows it); `None`
+    /// when nothing is known (`any`).
+    pub output_type: Option<&'static str>,
 }
 
 /// What starts a flow in `<bin> serve`, besides `POST /run`.
@@ -122,7 +128,13 @@ impl Node {
             output: None,
             needs: &[],
             trigger: None,
+            output_type: None,
         }
+    }
+
+    pub const fn output_type(mut self, ty: &'static str) -> Node {
+        self.output_type = Some(ty);
+        self
     }
 
     pub const fn label(mut self, label: &'static str) -> Node {

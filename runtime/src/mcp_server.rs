@@ -63,10 +63,19 @@ impl FlowServer {
         }
     }
 
-    /// The run result's schema, with the flow's output names.
+    /// The run result's schema, with the flow's outputs as flowc typed them.
     fn output_schema(&self) -> JsonObject {
-        let outputs: serde_json::Map<String, Value> =
-            self.flow.nodes.iter().filter_map(|n| n.output).map(|name| (name.to_owned(), json!({}))).collect();
+        let typed = self.flow.outputs_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
+        let outputs: serde_json::Map<String, Value> = self
+            .flow
+            .nodes
+            .iter()
+            .filter_map(|n| n.output)
+            .map(|name| {
+                let schema = typed.as_ref().and_then(|t| t["properties"].get(name)).cloned().unwrap_or(json!({}));
+                (name.to_owned(), schema)
+            })
+            .collect();
         object(json!({
             "type": "object",
             "properties": {

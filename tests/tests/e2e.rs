@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use flowc_tests::flows::{build, run};
+use flowc_tests::flows::{build, fixture, run};
 use flowc_tests::httpbin::Httpbin;
 use flowc_tests::server::TestServer;
 use serde_json::{json, Value};
@@ -279,6 +279,16 @@ fn adversarial_strings_come_out_exactly_as_written() {
     let labels: Vec<&Value> = describe["nodes"].as_array().unwrap().iter().map(|n| &n["label"]).collect();
     let written: Vec<&Value> = flow["nodes"].as_array().unwrap().iter().map(|n| &n["label"]).collect();
     assert_eq!(labels, written);
+    // Each node's output type as `flowc describe` gives it, and the outputs' schema.
+    let (_, compiled) =
+        flowc::describe("adversarial.json", &std::fs::read_to_string(fixture("valid", "adversarial")).unwrap())
+            .unwrap();
+    let types: Vec<&Value> = describe["nodes"].as_array().unwrap().iter().map(|n| &n["output_type"]).collect();
+    let expected: Vec<&Value> = compiled["nodes"].as_array().unwrap().iter().map(|n| &n["output_type"]).collect();
+    assert_eq!(types, expected);
+    assert_eq!(describe["nodes"][2]["output_type"], "string", "{describe:#}");
+    assert_eq!(describe["outputs_schema"]["type"], "object", "{describe:#}");
+    assert!(describe["outputs_schema"]["properties"]["strings \"quoted\" */"].is_object(), "{describe:#}");
 }
 
 #[test]

@@ -465,6 +465,10 @@ fn node_entry(cx: &EmitCx<'_>) -> TokenStream {
             entry = quote! { #entry.on_error(rt::OnError::Fallback(|| #value)) };
         }
     }
+    if node.output_type != crate::types::Type::Any {
+        let ty = node.output_type.to_string();
+        entry = quote! { #entry.output_type(#ty) };
+    }
     if let nodes::Config::Output(output) = &node.config {
         let name = &output.name;
         entry = quote! { #entry.output(#name) };
@@ -551,6 +555,9 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
         };
         quote! { rt::Credential { name: #name, source: #source } }
     });
+    // Every value a template reads may be `null` at run time (its node was skipped, or failed
+    // and the flow went on), so the schema a client holds the outputs to admits `null` too.
+    let outputs_schema = crate::describe::outputs_type(ir).with_nulls().to_json_schema().to_string();
     let input_schema = match ir.input_schema() {
         Some(schema) => {
             let text = schema.to_string();
@@ -653,6 +660,7 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
             edges: &[#(#edges),*],
             credentials: &[#(#credentials),*],
             input_schema: #input_schema,
+            outputs_schema: Some(#outputs_schema),
             max_concurrency: #max_concurrency,
             retry: #flow_retry,
             timeout_ms: #timeout_ms,
