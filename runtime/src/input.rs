@@ -55,6 +55,32 @@ pub fn apply(schema: &Value, input: Value) -> Result<Value, Vec<Problem>> {
     }
 }
 
+/// Checks the part at JSON pointer `at` of a node's data (`""`: all of it; `"/body"`: a
+/// response's body) against a schema its config gives (`output_schema`, `response_schema`, …;
+/// JSON text, checked at compile time): the data as it is when it matches (defaults are not
+/// applied: the check changes nothing), else a `validation` error with code `code` that lists
+/// the problems and keeps the whole data in the envelope.
+pub fn conform(schema: &str, data: Value, at: &str, what: &str, code: &str) -> Result<Value, crate::error::Error> {
+    let schema: Value = serde_json::from_str(schema).unwrap_or(Value::Null);
+    let part = data.pointer(at).cloned().unwrap_or(Value::Null);
+    match apply(&schema, part) {
+        Ok(_) => Ok(data),
+        Err(problems) => {
+            let mut listed: Vec<String> = problems
+                .iter()
+                .take(5)
+                .map(|p| if p.pointer.is_empty() { p.message.clone() } else { format!("{}: {}", p.pointer, p.message) })
+                .collect();
+            if problems.len() > 5 {
+                listed.push(format!("and {} more", problems.len() - 5));
+            }
+            Err(crate::error::Error::validation(format!("{what} does not match its `{code}`: {}", listed.join("; ")))
+                .with_code(code)
+                .with_data(data))
+        }
+    }
+}
+
 fn problem(problems: &mut Vec<Problem>, pointer: &str, message: String) {
     problems.push(Problem { pointer: pointer.to_string(), message });
 }
@@ -386,6 +412,22 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn conform_passes_matching_data_on_unchanged_and_keeps_the_rest() {
+        use serde_json::json;
+        let schema =
+            r#"{"type": "object", "required": ["n"], "properties": {"n": {"type": "integer"}, "d": {"default": 1}}}"#;
+        assert_eq!(super::conform(schema, json!({"n": 2}), "", "x", "output_schema").unwrap(), json!({"n": 2}));
+        let error =
+            super::conform(schema, json!({"n": "2"}), "", "the value of node `c`", "output_schema").unwrap_err();
+        assert_eq!(error.code.as_deref(), Some("output_schema"));
+        assert_eq!(
+            error.message,
+            "the value of node `c` does not match its `output_schema`: /n: expected an integer, found a string (\"2\")"
+        );
+        assert_eq!(error.data.as_deref(), Some(&json!({"n": "2"})));
+    }
+
     #[test]
     fn additional_properties_false_refuses_and_a_schema_checks_unlisted_members() {
         use serde_json::json;

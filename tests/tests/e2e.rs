@@ -322,3 +322,30 @@ fn the_flow_deadline_cuts_what_runs_and_reports_every_node() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].status, None, "the call was abandoned, not answered");
 }
+
+#[test]
+fn response_and_output_schemas_pass_matching_data_on_and_fail_the_rest_with_their_data_kept() {
+    let server = TestServer::start_blocking();
+    let binary = build("typed-schemas");
+    let result = run(&binary, &json!({"base_url": server.base_url()}), &[], &[]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(result.status(), "partial", "{}", result.stdout);
+    assert_eq!(result.result["outputs"]["out"], json!({"first": "a", "n": 2, "names": 2}));
+    // The body matched: passed on unchanged.
+    assert_eq!(result.node("fetch")["data"]["body"]["total"], 2);
+    // A body that does not match fails the node, `validation`, with the response kept.
+    let mistyped = result.node("mistyped");
+    assert_eq!(mistyped["status"], "error", "{mistyped:#}");
+    assert_eq!(mistyped["error"]["kind"], "validation");
+    assert_eq!(mistyped["error"]["code"], "response_schema");
+    assert_eq!(
+        mistyped["error"]["message"],
+        "the response body of node `mistyped` does not match its `response_schema`: /total: expected a string, found a number (2)"
+    );
+    assert_eq!(mistyped["data"]["status"], 200, "{mistyped:#}");
+    assert_eq!(mistyped["data"]["body"]["total"], 2, "{mistyped:#}");
+    // A code node's value likewise.
+    let wrong = result.node("wrong");
+    assert_eq!(wrong["error"]["code"], "output_schema", "{wrong:#}");
+    assert_eq!(wrong["data"], json!({"n": "two"}), "{wrong:#}");
+}

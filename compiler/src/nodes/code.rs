@@ -10,11 +10,18 @@ use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, NodeCode};
 
-pub const FIELDS: &[Field] = &[Field::req(
-    "rust",
-    Ty::Rust,
-    "the statements of a block; `input: &serde_json::Value` is in scope, `json!` and `Value` are imported",
-)];
+pub const FIELDS: &[Field] = &[
+    Field::req(
+        "rust",
+        Ty::Rust,
+        "the statements of a block; `input: &serde_json::Value` is in scope, `json!` and `Value` are imported",
+    ),
+    Field::opt(
+        "output_schema",
+        Ty::Schema,
+        "a JSON Schema subset the block's value must match (checked when it runs); what reads the node is checked against it",
+    ),
+];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,12 +34,15 @@ pub struct Config {
     pub reads_input: bool,
     /// Whether a string literal in it spans lines (then its lines are not re-indented).
     pub multiline_literal: bool,
+    /// The schema the value must match.
+    pub output_schema: Option<serde_json::Value>,
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let (mut r, sink, node) = cx.read(FIELDS)?;
     let pointer = r.pointer.clone();
     let source = r.string(sink, "rust");
+    let output_schema = super::schema_field(&mut r, sink, "output_schema");
     let ok = r.ok;
     let source = source?;
     // syn recurses per nesting level: a deep block would overflow the stack before it could
@@ -101,6 +111,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         fallible: is_fallible(&block),
         reads_input: any_token(tokens.clone(), &|t| matches!(t, TokenTree::Ident(i) if i == "input")),
         multiline_literal: any_token(tokens, &|t| matches!(t, TokenTree::Literal(l) if l.to_string().contains('\n'))),
+        output_schema,
     })
 }
 
@@ -159,10 +170,28 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         }
         verbatim.push('\n');
     }
+    let Some(schema) = &config.output_schema else {
+        return NodeCode::body(quote! {
+            let input = cx.input();
+            Ok(rt::Output::data(#call))
+        })
+        .with_item(item)
+        .with_verbatim(verbatim);
+    };
+    let schema_name = format_ident!("OUTPUT_SCHEMA_{}", cx.node.name.to_uppercase());
+    let text = crate::escape::json_compact(schema);
+    let schema_doc = format!(" The `output_schema` of node `{}`: the block's value must match it.", cx.node.id);
+    let what = format!("the value of code node `{}`", cx.node.id);
     NodeCode::body(quote! {
         let input = cx.input();
-        Ok(rt::Output::data(#call))
+        let value = #call;
+        let value = rt::input::conform(#schema_name, value, "", #what, "output_schema")?;
+        Ok(rt::Output::data(value))
     })
     .with_item(item)
+    .with_item(quote! {
+        #[doc = #schema_doc]
+        const #schema_name: &str = #text;
+    })
     .with_verbatim(verbatim)
 }

@@ -40,6 +40,11 @@ pub const FIELDS: &[Field] = &[
         Ty::Integer,
         "the largest response body read, in bytes (default settings.http.max_response_bytes)",
     ),
+    Field::opt(
+        "response_schema",
+        Ty::Schema,
+        "a JSON Schema subset the response body must match (checked when it arrives); what reads `body` is checked against it",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -71,6 +76,8 @@ pub struct Config {
     pub response: &'static str,
     /// `None`: `settings.http.max_response_bytes`.
     pub max_response_bytes: Option<u64>,
+    /// The schema the response body must match.
+    pub response_schema: Option<serde_json::Value>,
 }
 
 pub fn valid_header_name(name: &str) -> bool {
@@ -198,22 +205,48 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let response = r.one_of(sink, "response", &["auto", "json", "text"]).unwrap_or("auto");
     let max_response_bytes =
         r.integer(sink, "max_response_bytes", 1, crate::model::HttpSettings::MAX_RESPONSE_BYTES_LIMIT);
+    let response_schema = super::schema_field(&mut r, sink, "response_schema");
     match (r.ok, url) {
-        (true, Some(url)) => {
-            Some(Config { method, url, query, headers, body, auth, expect_status, response, max_response_bytes })
-        }
+        (true, Some(url)) => Some(Config {
+            method,
+            url,
+            query,
+            headers,
+            body,
+            auth,
+            expect_status,
+            response,
+            max_response_bytes,
+            response_schema,
+        }),
         _ => None,
     }
 }
 
-/// `{status, headers, body}`: the body is a string with `response: text`, else anything.
+/// `{status, headers, body}`: the body as `response_schema` says, a string with
+/// `response: text`, else anything.
 pub fn output(config: &Config) -> Type {
-    let body = if config.response == "text" { Type::String } else { Type::Any };
+    let body = match &config.response_schema {
+        Some(schema) => Type::of_schema(schema),
+        None if config.response == "text" => Type::String,
+        None => Type::Any,
+    };
     Type::object([("status", Type::Integer), ("headers", Type::map_of(Type::String)), ("body", body)])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let Config { method, url, query, headers, body, auth, expect_status, response, max_response_bytes } = config;
+    let Config {
+        method,
+        url,
+        query,
+        headers,
+        body,
+        auth,
+        expect_status,
+        response,
+        max_response_bytes,
+        response_schema,
+    } = config;
     let url = cx.string(url);
     let pairs = |list: &[(String, Template)]| -> TokenStream {
         let items = list.iter().map(|(k, v)| {
@@ -261,7 +294,22 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             quote! { Some(#n) }
         }
     };
-    NodeCode::body(quote! {
+    // The body is checked where it arrives; a body that does not match fails the node with the
+    // whole response kept in its envelope.
+    let schema = response_schema.as_ref().map(|schema| {
+        let name = quote::format_ident!("RESPONSE_SCHEMA_{}", cx.node.name.to_uppercase());
+        let text = crate::escape::json_compact(schema);
+        let doc = format!(" The `response_schema` of node `{}`: its response body must match it.", cx.node.id);
+        let item = quote! { #[doc = #doc] const #name: &str = #text; };
+        (name, item)
+    });
+    let check = schema.as_ref().map(|(name, _)| {
+        let what = format!("the response body of node `{}`", cx.node.id);
+        quote! {
+            let response = rt::input::conform(#name, response, "/body", #what, "response_schema")?;
+        }
+    });
+    let code = NodeCode::body(quote! {
         let request = rt::http::Request {
             method: #method,
             url: #url,
@@ -274,6 +322,11 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             max_response_bytes: #max_response_bytes,
         };
         let response = cx.http().send(request).await?;
+        #check
         Ok(rt::Output::data(response))
-    })
+    });
+    match schema {
+        Some((_, item)) => code.with_item(item),
+        None => code,
+    }
 }

@@ -263,7 +263,7 @@ pub fn output_type(config: &Config, cx: &TypeCx<'_>) -> Type {
         Config::Transform(c) => transform::output(c, cx),
         Config::Branch(_) | Config::Switch(_) | Config::Delay(_) => cx.input.clone(),
         Config::Merge(c) => merge::output(c, cx),
-        Config::Code(_) => Type::Any,
+        Config::Code(c) => c.output_schema.as_ref().map_or(Type::Any, Type::of_schema),
         Config::Llm(c) => llm::output(c),
         Config::FirecrawlScrape(c) => firecrawl_scrape::output(c),
         Config::HuggingfaceInference(c) => huggingface_inference::output(c),
@@ -460,6 +460,28 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         Config::Webhook(c) => webhook::emit(cx, c),
         Config::Schedule(c) => schedule::emit(cx, c),
     }
+}
+
+/// Reads an optional field that holds a JSON Schema of the input subset (E021 for what the
+/// subset does not take): `output_schema`, `response_schema`, `json_schema`.
+pub fn schema_field(r: &mut Reader<'_>, sink: &mut Sink, name: &str) -> Option<serde_json::Value> {
+    let schema = r.get(name).cloned()?;
+    let problems = flowc_runtime::input::check_schema(&schema);
+    for problem in &problems {
+        sink.push(
+            crate::diag::Diagnostic::new(
+                crate::diag::Code::E021,
+                format!("{}/{name}{}", r.pointer, problem.pointer),
+                problem.message.clone(),
+            )
+            .help("these schemas use type, properties, required, additionalProperties, default, enum and items"),
+        );
+    }
+    if !problems.is_empty() {
+        r.ok = false;
+        return None;
+    }
+    Some(schema)
 }
 
 /// Records a jq filter to check: the config phase checks every filter of the flow at once
