@@ -255,11 +255,14 @@ fn a_rate_limit_holds_across_map_items_and_concurrent_nodes() {
     assert_eq!(server.requests_to("/echo/side-").len(), 10);
     times.sort();
     let times: Vec<f64> = times.iter().map(|t| (*t - times[0]).as_secs_f64()).collect();
-    // 20 a second with a burst of 5: no window of `w` seconds holds more than 5 + 20 w calls
-    // (10 ms of slack for the clocks), and 100 calls take at least (100 - 5) / 20 s.
+    // 20 a second with a burst of 5: no window of `w` seconds holds more than 5 + 20 w calls,
+    // and 100 calls take at least (100 - 5) / 20 s. The times are when the server received
+    // each call, not when the limiter let it go: on a loaded machine a delayed call arrives
+    // with the next one, so one call and 50 ms of slack (without a limit, all 100 arrive
+    // within milliseconds).
     for (i, start) in times.iter().enumerate() {
         for (j, end) in times.iter().enumerate().skip(i) {
-            let allowed = 5.0 + 20.0 * (end - start + 0.01);
+            let allowed = 6.0 + 20.0 * (end - start + 0.05);
             assert!((j - i + 1) as f64 <= allowed, "calls {i}..={j} within {:.3} s", end - start);
         }
     }
