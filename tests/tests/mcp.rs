@@ -60,6 +60,29 @@ fn stdio_server_everything_echo_sum_structured_content_and_a_tool_error() {
 }
 
 #[test]
+fn structured_content_that_does_not_match_the_output_schema_fails_the_node_with_the_result_kept() {
+    server_script("server-everything");
+    let binary = build_with(
+        "mcp-everything",
+        "mistyped",
+        &[(r#""humidity": { "type": "integer" }"#, r#""humidity": { "type": "string" }"#)],
+    );
+    let watched = run_watched(&binary, &json!({"message": "hello MCP"}), &[], Action::None);
+    let run = &watched.run;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let weather = run.node("weather");
+    assert_eq!(weather["status"], "error", "{weather:#}");
+    assert_eq!(weather["error"]["kind"], "validation");
+    assert_eq!(weather["error"]["code"], "output_schema");
+    assert_eq!(
+        weather["error"]["message"],
+        "the structured content of node `weather` does not match its `output_schema`: /humidity: expected a string, found a number (82)"
+    );
+    assert_eq!(weather["data"]["structured_content"]["humidity"], 82, "the result is kept: {weather:#}");
+    assert_nothing_left(&watched, Duration::from_secs(2));
+}
+
+#[test]
 fn streamable_http_server_everything_with_a_bearer_token() {
     server_script("server-everything");
     let server = EverythingHttp::start();

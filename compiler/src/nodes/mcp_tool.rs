@@ -41,6 +41,11 @@ pub const FIELDS: &[Field] = &[
         Ty::StringList,
         "the directories the tool may touch: given to the server as its roots, and path arguments outside them are refused",
     ),
+    Field::opt(
+        "output_schema",
+        Ty::Schema,
+        "a JSON Schema subset the result's structured content must match (checked when it arrives); what reads `structured_content` is checked against it",
+    ),
 ];
 
 /// How to reach a server.
@@ -73,6 +78,8 @@ pub struct Config {
     pub server: Server,
     pub tool: String,
     pub arguments: Json,
+    /// The schema the result's `structured_content` must match.
+    pub output_schema: Option<serde_json::Value>,
 }
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
@@ -85,6 +92,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         r.invalid(sink, "tool", format!("`tool` in {what} is empty"), "name the tool to call".to_owned());
     }
     let arguments = r.json(sink, "arguments").unwrap_or(Json::Object(Vec::new()));
+    let output_schema = super::schema_field(&mut r, sink, "output_schema");
     if !matches!(arguments, Json::Object(_)) {
         let found = r.get("arguments").map(crate::check::reader::type_name).unwrap_or("null");
         sink.push(
@@ -114,6 +122,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             server: Server { transport, allowed_directories, credential: node.credential.clone() },
             tool: tool.to_owned(),
             arguments,
+            output_schema,
         }),
         _ => None,
     }
@@ -275,21 +284,40 @@ fn option(value: &Option<String>) -> TokenStream {
 }
 
 /// `{content, structured_content, is_error, text}`.
-pub fn output() -> Type {
+pub fn output(config: &Config) -> Type {
     Type::object([
         ("content", Type::array(Type::Any)),
-        ("structured_content", Type::Any),
+        ("structured_content", config.output_schema.as_ref().map_or(Type::Any, Type::of_schema)),
         ("is_error", Type::Boolean),
         ("text", Type::String),
     ])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let Config { server, tool, arguments } = config;
+    let Config { server, tool, arguments, output_schema } = config;
     let server = server_ident(cx.mcp_server_name(server));
     let arguments = cx.json(arguments);
+    let Some(schema) = output_schema else {
+        return NodeCode::body(quote! {
+            let call = rt::mcp::ToolCall { server: &#server, tool: #tool, arguments: #arguments };
+            call.send(&cx).await
+        });
+    };
+    // The structured content is checked where it arrives; content that does not match fails
+    // the node with the whole result kept in its envelope.
+    let name = quote::format_ident!("OUTPUT_SCHEMA_{}", cx.node.name.to_uppercase());
+    let text = crate::escape::json_compact(schema);
+    let doc =
+        format!(" The `output_schema` of node `{}`: the tool result's structured content must match it.", cx.node.id);
+    let what = format!("the structured content of node `{}`", cx.node.id);
     NodeCode::body(quote! {
         let call = rt::mcp::ToolCall { server: &#server, tool: #tool, arguments: #arguments };
-        call.send(&cx).await
+        let mut output = call.send(&cx).await?;
+        output.data = rt::input::conform(#name, output.data, "/structured_content", #what, "output_schema")?;
+        Ok(output)
+    })
+    .with_item(quote! {
+        #[doc = #doc]
+        const #name: &str = #text;
     })
 }

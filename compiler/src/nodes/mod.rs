@@ -268,7 +268,7 @@ pub fn output_type(config: &Config, cx: &TypeCx<'_>) -> Type {
         Config::FirecrawlScrape(c) => firecrawl_scrape::output(c),
         Config::HuggingfaceInference(c) => huggingface_inference::output(c),
         Config::ApifyActor(_) => apify_actor::output(),
-        Config::McpTool(_) => mcp_tool::output(),
+        Config::McpTool(c) => mcp_tool::output(c),
         Config::Map(c) => map::output(c),
         Config::Webhook(_) => webhook::output(),
         Config::Schedule(_) => schedule::output(),
