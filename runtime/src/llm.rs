@@ -24,6 +24,11 @@ pub struct Chat {
     /// Ask for a JSON object (`response_format: {"type": "json_object"}`) and parse the
     /// answer into `json`.
     pub json: bool,
+    /// With `json`: the name (letters, digits, `_`, `-`) and JSON Schema (JSON text) the
+    /// answer must match. It is sent as the structured-output `response_format`
+    /// (`{"type": "json_schema", "json_schema": {name, schema, strict: false}}`) and the parsed
+    /// answer is checked against it.
+    pub json_schema: Option<(&'static str, &'static str)>,
     /// The bearer token; local servers may need none.
     pub api_key: Option<String>,
 }
@@ -43,8 +48,15 @@ impl Chat {
         if let Some(n) = self.max_tokens {
             body["max_tokens"] = json!(n);
         }
-        if self.json {
-            body["response_format"] = json!({"type": "json_object"});
+        match self.json_schema.and_then(|(name, s)| Some((name, serde_json::from_str::<Value>(s).ok()?))) {
+            // Not `strict`: OpenAI's strict mode takes only schemas whose every object lists
+            // all its properties as required and refuses others; the answer is checked here.
+            Some((name, schema)) => {
+                body["response_format"] =
+                    json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}});
+            }
+            None if self.json => body["response_format"] = json!({"type": "json_object"}),
+            None => {}
         }
         body
     }
@@ -78,7 +90,11 @@ impl Chat {
         }
         data.insert("model".into(), Value::from(model.clone()));
         data.insert("usage".into(), usage.clone());
-        Ok(Output::data(Value::Object(data))
+        let mut data = Value::Object(data);
+        if let Some((_, schema)) = self.json_schema {
+            data = crate::input::conform(schema, data, "/json", "the model's JSON answer", "json_schema")?;
+        }
+        Ok(Output::data(data)
             .with_metadata("id", body["id"].clone())
             .with_metadata("model", Value::from(model))
             .with_metadata("finish_reason", body["choices"][0]["finish_reason"].clone())

@@ -569,8 +569,27 @@ async fn openai(
             .into_response();
     }
     let user = messages.iter().rev().find(|m| m["role"] == "user").and_then(|m| m["content"].as_str()).unwrap_or("");
-    let wants_json = request["response_format"]["type"] == "json_object";
-    let content = if wants_json && scenario != "chatty" {
+    // Structured outputs, per the reference: `json_schema` needs a `name` of at most 64
+    // letters, digits, `_` and `-`, and a `schema` object.
+    let format = &request["response_format"];
+    if format["type"] == "json_schema" {
+        let name = format["json_schema"]["name"].as_str().unwrap_or("");
+        let name_ok = !name.is_empty()
+            && name.len() <= 64
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !name_ok || !format["json_schema"]["schema"].is_object() {
+            return openai_error(
+                StatusCode::BAD_REQUEST,
+                "Invalid 'response_format.json_schema': a name and a schema object are required.",
+                "invalid_request_error",
+                None,
+            );
+        }
+    }
+    let wants_json = format["type"] == "json_object" || format["type"] == "json_schema";
+    let content = if wants_json && scenario == "off-schema" {
+        json!({"answer": 42}).to_string()
+    } else if wants_json && scenario != "chatty" {
         json!({"answer": user}).to_string()
     } else if wants_json {
         "Sure! Here is the JSON you asked for: {answer: ...}".to_owned()

@@ -48,7 +48,29 @@ fn completions_are_requested_as_the_reference_says() {
         })
     );
     let facts_body = bodies.iter().find(|b| b["messages"].as_array().unwrap().len() == 1).unwrap();
-    assert_eq!(facts_body["response_format"], json!({"type": "json_object"}));
+    // With a `json_schema`, the structured-output format of the reference.
+    assert_eq!(
+        facts_body["response_format"],
+        json!({"type": "json_schema", "json_schema": {"name": "facts", "strict": false,
+               "schema": {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}}})
+    );
+}
+
+#[test]
+fn an_answer_off_its_json_schema_is_a_validation_error_with_the_answer_kept() {
+    let server = TestServer::start_blocking();
+    let result = ask(&server, "ok", "off-schema", &[KEY]);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(result.status(), "partial", "facts fails under on_error: continue");
+    let facts = result.node("facts");
+    assert_eq!(facts["error"]["kind"], "validation", "{facts:#}");
+    assert_eq!(facts["error"]["code"], "json_schema");
+    assert_eq!(
+        facts["error"]["message"],
+        "the model's JSON answer does not match its `json_schema`: /answer: expected a string, found a number (42)"
+    );
+    assert_eq!(facts["data"]["json"], json!({"answer": 42}), "the answer is kept: {facts:#}");
+    assert_eq!(facts["data"]["text"], "{\"answer\":42}");
 }
 
 #[test]

@@ -28,6 +28,11 @@ pub const FIELDS: &[Field] = &[
         Ty::Enum(&["text", "json"]),
         "`json` asks for a JSON object and parses it into `json`",
     ),
+    Field::opt(
+        "json_schema",
+        Ty::Schema,
+        "with response_format json: the JSON Schema subset the answer must match, sent as the structured-output format and checked when it arrives",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -40,6 +45,8 @@ pub struct Config {
     pub temperature: Option<f64>,
     pub max_tokens: Option<u64>,
     pub json: bool,
+    /// With `json`: the schema the answer must match.
+    pub json_schema: Option<serde_json::Value>,
     pub credential: Option<String>,
 }
 
@@ -55,6 +62,15 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let temperature = r.number(sink, "temperature", 0.0, 2.0);
     let max_tokens = r.integer(sink, "max_tokens", 1, 1_000_000);
     let json = r.one_of(sink, "response_format", &["text", "json"]) == Some("json");
+    let json_schema = super::schema_field(&mut r, sink, "json_schema");
+    if r.get("json_schema").is_some() && !json {
+        r.invalid(
+            sink,
+            "json_schema",
+            format!("{what} has a `json_schema` but does not ask for JSON"),
+            "add \"response_format\": \"json\", or remove `json_schema`".to_owned(),
+        );
+    }
     if provider == "openai_compatible" && r.get("base_url").is_none() {
         sink.push(
             Diagnostic::new(
@@ -78,6 +94,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             temperature,
             max_tokens,
             json,
+            json_schema,
             credential: node.credential.clone(),
         }),
         _ => None,
@@ -88,14 +105,24 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 pub fn output(config: &Config) -> Type {
     let mut fields = vec![("text", Type::String)];
     if config.json {
-        fields.push(("json", Type::Any));
+        fields.push(("json", config.json_schema.as_ref().map_or(Type::Any, Type::of_schema)));
     }
     fields.extend([("model", Type::String), ("usage", Type::map_of(Type::Any).nullable())]);
     Type::object(fields)
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let Config { model, base_url, system, prompt, temperature, max_tokens, json, credential } = config;
+    let Config { model, base_url, system, prompt, temperature, max_tokens, json, json_schema, credential } = config;
+    let json_schema = match json_schema {
+        Some(schema) => {
+            // OpenAI's `json_schema.name`: at most 64 of `a-z A-Z 0-9 _ -`, which node ids
+            // are made of.
+            let name: String = cx.node.id.chars().take(64).collect();
+            let text = crate::escape::json_compact(schema);
+            quote! { Some((#name, #text)) }
+        }
+        None => quote! { None },
+    };
     let base_url = cx.base_url(base_url, quote! { rt::llm::OPENAI_BASE_URL });
     let model = cx.string(model);
     let system = match system {
@@ -130,6 +157,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             temperature: #temperature,
             max_tokens: #max_tokens,
             json: #json,
+            json_schema: #json_schema,
             api_key: #api_key,
         };
         chat.send(cx.http()).await
