@@ -209,6 +209,39 @@ fn the_webhook_runs_only_for_a_fresh_valid_signature() {
 }
 
 #[test]
+fn a_webhook_body_that_does_not_match_its_schema_fails_the_run_with_the_request_kept() {
+    let server = TestServer::start_blocking();
+    let schema = r#""schema": { "type": "object", "required": ["base_url", "key"], "properties": { "base_url": { "type": "string" }, "key": { "type": "string" }, "ms": { "type": "integer" } } }"#;
+    let binary = build_with(
+        "serve-hook",
+        "schema",
+        &[(r#""tolerance_secs": 300 } } },"#, &format!(r#""tolerance_secs": 300 }}, {schema} }} }},"#))],
+    );
+    let served = Served::start(&binary, &AUTH, &[("HOOK_SECRET", SECRET)]);
+    let url = served.url("/hooks/order");
+    let post = |body: &str| {
+        let t = now();
+        let (signature, stamp) = (sign(t, body), t.to_string());
+        call("POST", &url, &[("x-signature-256", &signature), ("x-timestamp", &stamp)], body)
+    };
+    let (status, _, result) = post(&json!({ "base_url": server.base_url(), "key": "s1", "ms": 1 }).to_string());
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(result["outputs"]["answer"]["key"], "s1");
+
+    let (status, _, result) = post(&json!({ "base_url": server.base_url(), "key": 7, "ms": 1 }).to_string());
+    assert_eq!(status, 500, "{result}");
+    let hook = &result["nodes"]["hook"];
+    assert_eq!(hook["error"]["kind"], "validation", "{hook:#}");
+    assert_eq!(hook["error"]["code"], "schema");
+    assert_eq!(
+        hook["error"]["message"],
+        "the request body of webhook `hook` does not match its `schema`: /key: expected a string, found a number (7)"
+    );
+    assert_eq!(hook["data"]["body"]["key"], 7, "the request is kept: {hook:#}");
+    assert!(server.requests_to("/slow/").len() == 1, "nothing ran after the hook");
+}
+
+#[test]
 fn a_webhook_with_response_outputs_answers_without_the_envelopes() {
     let server = TestServer::start_blocking();
     let binary = build_with(

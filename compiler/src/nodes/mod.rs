@@ -270,7 +270,7 @@ pub fn output_type(config: &Config, cx: &TypeCx<'_>) -> Type {
         Config::ApifyActor(_) => apify_actor::output(),
         Config::McpTool(c) => mcp_tool::output(c),
         Config::Map(c) => map::output(c),
-        Config::Webhook(_) => webhook::output(),
+        Config::Webhook(c) => webhook::output(c),
         Config::Schedule(_) => schedule::output(),
     }
 }

@@ -43,6 +43,11 @@ pub const FIELDS: &[Field] = &[
         Ty::Enum(RESPONSES),
         "what the request is answered with: the whole run result (`result`, the default) or only its outputs (`outputs`)",
     ),
+    Field::opt(
+        "schema",
+        Ty::Schema,
+        "a JSON Schema subset the request body must match (checked when the node runs); what reads `body` is checked against it",
+    ),
 ];
 
 const METHODS: &[&str] = &["POST", "PUT", "PATCH", "GET", "DELETE"];
@@ -58,6 +63,8 @@ pub struct Config {
     pub hmac: Option<Hmac>,
     /// `result` or `outputs`.
     pub response: &'static str,
+    /// The schema the request body must match.
+    pub schema: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +101,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
     let method = r.one_of(sink, "method", METHODS).unwrap_or("POST");
     let response = r.one_of(sink, "response", RESPONSES).unwrap_or("result");
+    let schema = super::schema_field(&mut r, sink, "schema");
     let hmac = match r.get("hmac") {
         None => None,
         Some(value) => hmac(sink, value, &r.child("hmac"), credentials),
@@ -101,7 +109,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     if r.get("hmac").is_some() && hmac.is_none() {
         r.ok = false;
     }
-    r.ok.then_some(Config { path, method, hmac, response })
+    r.ok.then_some(Config { path, method, hmac, response, schema })
 }
 
 fn hmac(sink: &mut crate::check::reader::Sink, value: &Value, pointer: &str, credentials: &[String]) -> Option<Hmac> {
@@ -195,17 +203,32 @@ pub fn trigger_static(cx: &EmitCx<'_>, config: &Config) -> (proc_macro2::Ident, 
 }
 
 /// `{method, path, query, headers, body}`: the body is the request's JSON, not known here.
-pub fn output() -> Type {
+pub fn output(config: &Config) -> Type {
     Type::object([
         ("method", Type::String),
         ("path", Type::String),
         ("query", Type::map_of(Type::Any)),
         ("headers", Type::map_of(Type::String)),
-        ("body", Type::Any),
+        ("body", config.schema.as_ref().map_or(Type::Any, Type::of_schema)),
     ])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let (_, item) = trigger_static(cx, config);
-    NodeCode::body(quote! { Ok(rt::Output::data(cx.webhook_request())) }).with_item(item)
+    let Some(schema) = &config.schema else {
+        return NodeCode::body(quote! { Ok(rt::Output::data(cx.webhook_request())) }).with_item(item);
+    };
+    let name = quote::format_ident!("BODY_SCHEMA_{}", cx.node.name.to_uppercase());
+    let text = crate::escape::json_compact(schema);
+    let doc = format!(" The `schema` of node `{}`: the request body must match it.", cx.node.id);
+    let what = format!("the request body of webhook `{}`", cx.node.id);
+    NodeCode::body(quote! {
+        let request = rt::input::conform(#name, cx.webhook_request(), "/body", #what, "schema")?;
+        Ok(rt::Output::data(request))
+    })
+    .with_item(item)
+    .with_item(quote! {
+        #[doc = #doc]
+        const #name: &str = #text;
+    })
 }
