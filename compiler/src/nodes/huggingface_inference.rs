@@ -106,9 +106,57 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
 }
 
-/// The model's answer, as the API gives it: not known in general (`any`).
-pub fn output(_config: &Config) -> Type {
-    Type::Any
+/// The model's answer, as the Inference API's reference gives it per task: one answer for one
+/// input, a list of answers for a list of inputs, so each shape is a union of the two.
+pub fn output(config: &Config) -> Type {
+    let one_or_many = |t: Type| Type::union([t.clone(), Type::array(t)]);
+    let optional = |fields: &[(&str, Type, bool)]| {
+        Type::Object(crate::types::Object {
+            fields: fields
+                .iter()
+                .map(|(name, ty, optional)| {
+                    ((*name).to_owned(), crate::types::Member { ty: ty.clone(), optional: *optional })
+                })
+                .collect(),
+            rest: None,
+        })
+    };
+    match config.task {
+        "text-classification" => {
+            one_or_many(Type::array(Type::object([("label", Type::String), ("score", Type::Number)])))
+        }
+        "token-classification" => one_or_many(Type::array(optional(&[
+            ("entity_group", Type::String, true),
+            ("entity", Type::String, true),
+            ("score", Type::Number, false),
+            ("word", Type::String, false),
+            ("start", Type::Integer.nullable(), false),
+            ("end", Type::Integer.nullable(), false),
+        ]))),
+        "text-generation" => one_or_many(Type::array(Type::object([("generated_text", Type::String)]))),
+        "summarization" => Type::array(Type::object([("summary_text", Type::String)])),
+        "translation" => Type::array(Type::object([("translation_text", Type::String)])),
+        "question-answering" => one_or_many(Type::object([
+            ("answer", Type::String),
+            ("score", Type::Number),
+            ("start", Type::Integer),
+            ("end", Type::Integer),
+        ])),
+        "zero-shot-classification" => one_or_many(Type::object([
+            ("sequence", Type::String),
+            ("labels", Type::array(Type::String)),
+            ("scores", Type::array(Type::Number)),
+        ])),
+        "fill-mask" => one_or_many(Type::array(Type::object([
+            ("sequence", Type::String),
+            ("score", Type::Number),
+            ("token", Type::Integer),
+            ("token_str", Type::String),
+        ]))),
+        "sentence-similarity" => Type::array(Type::Number),
+        // feature-extraction: a vector, or a vector per token or per input.
+        _ => Type::array(Type::Any),
+    }
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
