@@ -202,7 +202,8 @@ pub fn check_scope(
         templates[i] = sink.templates.split_off(before);
         filters.extend(sink.filters.split_off(filters_before).into_iter().map(|(pointer, code)| (i, pointer, code)));
         if let Some(config) = &configs[i] {
-            (types[i], filter_problems[i]) = node_type(node, config, &graph, nodes, i, &known);
+            let flow = Reading { scope, nodes, broken_ids, graph: &graph, known: &known };
+            (types[i], filter_problems[i]) = node_type(node, config, &flow, i);
         }
         // The first node with an id is the one templates read (a duplicate is reported).
         if graph.index_of(&node.id) == Some(i) {
@@ -257,14 +258,8 @@ pub fn check_scope(
 
 /// The type of node `i`'s data (its kind's output type, or its fallback when it fails), and
 /// the paths its jq filters take that cannot exist (E029).
-fn node_type(
-    node: &crate::model::Node,
-    config: &Config,
-    graph: &graph::Graph,
-    nodes: &[crate::model::Node],
-    i: usize,
-    known: &HashMap<String, Type>,
-) -> (Type, Vec<Diagnostic>) {
+fn node_type(node: &crate::model::Node, config: &Config, flow: &Reading<'_>, i: usize) -> (Type, Vec<Diagnostic>) {
+    let Reading { scope, nodes, graph, known, .. } = *flow;
     // Its upstream nodes, in the order of their first edge (§9.1).
     let mut upstream: Vec<(&str, Type)> = Vec::new();
     for &(_, source, target) in &graph.edges {
@@ -274,6 +269,8 @@ fn node_type(
         }
     }
     let input = match upstream.as_slice() {
+        // Inside a map, a node with no upstream node takes the item (§13.15).
+        [] if scope.map.is_some() => known.get("item").cloned().unwrap_or(Type::Any),
         [] => Type::Null,
         [(_, only)] => only.clone(),
         several => Type::object(several.iter().map(|(id, t)| (*id, t.clone()))),
