@@ -12,7 +12,7 @@ use crate::types::{Member, Object, Type};
 /// The type of the run result's `outputs`: an object by output name (an output node that is
 /// skipped or fails adds nothing, so each may be missing).
 pub fn outputs_type(ir: &Ir) -> Type {
-    Type::Object(Object {
+    Type::record(Object {
         fields: ir
             .nodes
             .iter()
@@ -46,14 +46,15 @@ pub fn text(ir: &Ir) -> String {
     for (id, kind, ty) in &rows {
         let _ = writeln!(out, "  {id:id_width$}  {kind:kind_width$}  {ty}");
     }
-    let _ = writeln!(out, "outputs: {}", outputs_type(ir));
+    let _ = writeln!(out, "outputs: {}", crate::escape::one_line(&outputs_type(ir).to_string()));
     out
 }
 
 fn collect(nodes: &[IrNode], prefix: &str, rows: &mut Vec<(String, &'static str, String)>) {
     for node in nodes {
         let id = format!("{prefix}{}", node.id);
-        rows.push((id.clone(), node.kind.as_str(), node.output_type.to_string()));
+        // Field names come from the document: written for the terminal like diagnostics.
+        rows.push((id.clone(), node.kind.as_str(), crate::escape::one_line(&node.output_type.to_string())));
         if let Config::Map(map) = &node.config {
             collect(&map.nodes, &format!("{id}/"), rows);
         }

@@ -175,7 +175,12 @@ impl Cx<'_> {
         let mut fields = Vec::new();
         let mut open = false;
         for (key, value) in entries {
-            let name = literal(key);
+            // `{$x}` is the field `x`; `{$x: v}` has the key `$x` holds, not known here.
+            let name = match (key, value) {
+                (Term::Var(var), None) => Some(var.trim_start_matches('$').to_owned()),
+                (Term::Var(_), Some(_)) => None,
+                _ => literal(key),
+            };
             let ty = match (value, &name) {
                 (Some(v), _) => self.term(v, input),
                 // `{a}` is `{a: .a}`; `{$x}` is `{x: $x}`.
@@ -188,18 +193,15 @@ impl Cx<'_> {
                 },
                 (None, None) => Type::Any,
             };
-            match (name, key) {
-                (Some(_), Term::Var(var)) => {
-                    fields.push((var.trim_start_matches('$').to_owned(), Member { ty, optional: false }))
-                }
-                (Some(name), _) => fields.push((name, Member { ty, optional: false })),
-                (None, key) => {
+            match name {
+                Some(name) => fields.push((name, Member { ty, optional: false })),
+                None => {
                     self.term(key, input);
                     open = true;
                 }
             }
         }
-        Type::Object(Object { fields, rest: open.then(|| Box::new(Type::Any)) })
+        Type::record(Object { fields, rest: open.then(|| Box::new(Type::Any)) })
     }
 
     fn binop(&mut self, l: &Term<&str>, op: &BinaryOp<&str>, r: &Term<&str>, input: &Type) -> Type {
@@ -416,7 +418,6 @@ fn literal(term: &Term<&str>) -> Option<String> {
             [] => Some(String::new()),
             _ => None,
         },
-        Term::Var(name) => Some(name.trim_start_matches('$').to_owned()),
         _ => None,
     }
 }
@@ -488,5 +489,9 @@ mod tests {
         assert!(run("def f: .x; f").1.is_empty());
         assert!(run("{a: 1} | .a").1.is_empty());
         assert_eq!(run("{a: 1} | .b").1, vec![".b@10"]);
+        // A variable's value as the key: not known, so nothing is reported.
+        assert!(run(".body.items[0] as $k | .body[$k]").1.is_empty());
+        assert!(run("\"price\" as $k | {($k): 1}, {$k: 2} | .other").1.is_empty());
+        assert_eq!(run("\"x\" as $k | {$k} | .q").1, vec![".q@20"]);
     }
 }

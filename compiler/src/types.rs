@@ -15,6 +15,11 @@ use serde_json::Value;
 
 use crate::template::Seg;
 
+/// The most fields an object type has, and members a union has, before it is given up for
+/// `any` (see [`Type::record`] and [`Type::union`]).
+pub const MAX_FIELDS: usize = 256;
+pub const MAX_UNION: usize = 32;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Type {
     /// Nothing is known: every path is accepted.
@@ -60,6 +65,17 @@ pub enum Miss {
 }
 
 impl Type {
+    /// An object type built from a document (a literal, a schema, a flow's nodes): past
+    /// [`MAX_FIELDS`] fields it is an open object of anything, so that no document can make
+    /// each field lookup (one per read) or comparison cost more than a bounded scan.
+    pub fn record(object: Object) -> Type {
+        if object.fields.len() > MAX_FIELDS {
+            Type::map_of(Type::Any)
+        } else {
+            Type::Object(object)
+        }
+    }
+
     pub fn array(of: Type) -> Type {
         Type::Array(Box::new(of))
     }
@@ -81,20 +97,20 @@ impl Type {
     pub fn union(types: impl IntoIterator<Item = Type>) -> Type {
         let mut out: Vec<Type> = Vec::new();
         for t in types {
-            match t {
+            let members = match t {
                 Type::Any => return Type::Any,
-                Type::Union(inner) => {
-                    for t in inner {
-                        if !out.contains(&t) {
-                            out.push(t);
-                        }
-                    }
+                Type::Union(inner) => inner,
+                t => vec![t],
+            };
+            for t in members {
+                if !out.contains(&t) {
+                    out.push(t);
                 }
-                t => {
-                    if !out.contains(&t) {
-                        out.push(t);
-                    }
-                }
+            }
+            // Each member is compared with those before it: past [`MAX_UNION`] members (an
+            // `enum` or an array literal of many shapes) nothing useful is known anyway.
+            if out.len() > MAX_UNION {
+                return Type::Any;
             }
         }
         // An integer is a number: `integer | number` is `number`.
@@ -137,7 +153,7 @@ impl Type {
             Value::String(_) => Type::String,
             // An empty literal's elements are unknown (`any`), not "never".
             Value::Array(items) => Type::array(Type::union(items.iter().map(Type::of_value))),
-            Value::Object(map) => Type::Object(Object {
+            Value::Object(map) => Type::record(Object {
                 fields: map
                     .iter()
                     .map(|(k, v)| (k.clone(), Member { ty: Type::of_value(v), optional: false }))
@@ -383,7 +399,7 @@ fn object_of_schema(schema: &serde_json::Map<String, Value>) -> Type {
         Some(rest @ Value::Object(_)) => Some(Box::new(Type::of_schema(rest))),
         _ => None,
     };
-    Type::Object(Object { fields, rest })
+    Type::record(Object { fields, rest })
 }
 
 /// Types read as TypeScript writes them: `{text: string, json?: any}`, `string[]`,
@@ -485,5 +501,17 @@ mod tests {
         assert_eq!(Type::union([Type::Integer, Type::Number, Type::Integer]), Type::Number);
         assert_eq!(Type::union([Type::String, Type::Any]), Type::Any);
         assert_eq!(Type::of_value(&json!({"a": [1, 2.5], "b": []})).to_string(), "{a: number[], b: any[]}");
+    }
+
+    #[test]
+    fn documents_cannot_make_types_unbounded() {
+        // 10,000 distinct shapes, or 10,000 fields: given up for `any`, every read accepted.
+        let shapes: Vec<serde_json::Value> = (0..10_000).map(|i| json!({ format!("k{i}"): i })).collect();
+        assert_eq!(Type::of_value(&json!(shapes)), Type::array(Type::Any));
+        let wide: serde_json::Map<String, serde_json::Value> =
+            (0..10_000).map(|i| (format!("f{i}"), json!(i))).collect();
+        let ty = Type::of_value(&serde_json::Value::Object(wide));
+        assert_eq!(ty.step(&key("f9999")), Ok(Type::Any));
+        assert!(Type::of_value(&json!({"a": 1})).step(&key("b")).is_err(), "a small object stays closed");
     }
 }

@@ -141,3 +141,17 @@ fn terminal_escape_sequences_in_a_document_reach_diagnostics_escaped() {
         "the caret points at the key:\n{snippet}\n{caret}"
     );
 }
+
+#[test]
+fn field_names_from_a_document_reach_describe_escaped() {
+    // A schema property whose name holds a raw C1 CSI and a right-to-left override.
+    let node = json!({ "id": "in", "type": "input", "config": { "schema": { "type": "object",
+        "properties": { "a\u{9b}2J\u{202e}": { "type": "string" } } } } });
+    let text = json!({ "version": 1, "id": "hostile", "nodes": [node], "edges": [] }).to_string();
+    let ran = flowc(&["describe", &Doc::new("describe", text.as_bytes()).path], &[]);
+    assert_eq!(ran.code, 0, "{ran}");
+    for raw in ['\u{9b}', '\u{202e}'] {
+        assert!(!ran.stdout.contains(raw), "U+{:04X} reached the terminal raw:\n{}", raw as u32, ran.stdout);
+    }
+    assert!(ran.stdout.contains("a\\u{9b}2J\\u{202e}"), "{}", ran.stdout);
+}

@@ -279,7 +279,7 @@ fn node_type(node: &crate::model::Node, config: &Config, flow: &Reading<'_>, i: 
     // `$nodes`: the ancestors' data by id, each there once it finished. Built only for a
     // filter that reads it (it costs a pass over the flow).
     let dollar_nodes = if filters.iter().any(|(_, code)| code.contains("$nodes")) {
-        Type::Object(crate::types::Object {
+        Type::record(crate::types::Object {
             fields: (0..nodes.len())
                 .filter(|&j| graph.is_ancestor(j, i) && graph.index_of(&nodes[j].id) == Some(j))
                 .map(|j| {

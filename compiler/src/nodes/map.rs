@@ -163,7 +163,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         .collect();
     let item_result = match outputs.as_slice() {
         [(_, ty)] => ty.clone(),
-        several => crate::types::Type::Object(crate::types::Object {
+        several => crate::types::Type::record(crate::types::Object {
             fields: several
                 .iter()
                 .map(|(name, ty)| ((*name).to_owned(), crate::types::Member { ty: ty.clone(), optional: true }))

@@ -32,7 +32,7 @@ pub fn output(config: &Config, cx: &super::TypeCx<'_>) -> Type {
     match config.mode {
         "array" => Type::array(Type::union(cx.upstream.iter().map(|(_, t)| t.clone()))),
         "first" => Type::union(cx.upstream.iter().map(|(_, t)| t.clone())).nullable(),
-        _ => Type::Object(crate::types::Object {
+        _ => Type::record(crate::types::Object {
             fields: cx
                 .upstream
                 .iter()

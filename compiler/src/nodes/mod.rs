@@ -232,7 +232,7 @@ impl TypeCx<'_> {
             Json::Number(_) => Type::Number,
             Json::String(template) => self.template(template),
             Json::Array(items) => Type::array(Type::union(items.iter().map(|item| self.json(item)))),
-            Json::Object(members) => Type::Object(crate::types::Object {
+            Json::Object(members) => Type::record(crate::types::Object {
                 fields: members
                     .iter()
                     .map(|(name, value)| (name.clone(), crate::types::Member { ty: self.json(value), optional: false }))
