@@ -46,15 +46,17 @@ pub struct Options {
 /// express: then it is a service too, and `serve` fires the schedule in-process. Any other
 /// flow is a Job.
 pub fn workload(ir: &Ir, serve: bool) -> Workload {
-    let schedule = ir.nodes.iter().find_map(|n| match &n.config {
-        crate::nodes::Config::Schedule(s) => Some(s),
-        _ => None,
+    use crate::nodes::Trigger;
+    let triggers: Vec<Trigger<'_>> = ir.nodes().iter().filter_map(|n| n.config.trigger()).collect();
+    let schedule = triggers.iter().find_map(|t| match *t {
+        Trigger::Schedule { cron, timezone } => Some((cron, timezone)),
+        Trigger::Webhook => None,
     });
-    let webhook = ir.nodes.iter().any(|n| matches!(n.config, crate::nodes::Config::Webhook(_)));
+    let webhook = triggers.contains(&Trigger::Webhook);
     match schedule {
         _ if serve || webhook => Workload::Service,
-        Some(s) if s.cron.starts_with('@') || s.cron.split_whitespace().count() == 5 => {
-            Workload::CronJob { schedule: s.cron.clone(), time_zone: (s.timezone != "UTC").then(|| s.timezone.clone()) }
+        Some((cron, timezone)) if cron.starts_with('@') || cron.split_whitespace().count() == 5 => {
+            Workload::CronJob { schedule: cron.to_owned(), time_zone: (timezone != "UTC").then(|| timezone.to_owned()) }
         }
         Some(_) => Workload::Service,
         None => Workload::Job,

@@ -5,8 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{json, Value};
 
-use crate::ir::{Ir, IrNode};
-use crate::nodes::Config;
+use crate::ir::{FlowId, Ir};
 use crate::types::{Member, Object, Type};
 
 /// The type of the run result's `outputs`: an object by output name (an output node that is
@@ -14,13 +13,10 @@ use crate::types::{Member, Object, Type};
 pub fn outputs_type(ir: &Ir) -> Type {
     Type::record(Object {
         fields: ir
-            .nodes
+            .nodes()
             .iter()
-            .filter_map(|node| match &node.config {
-                Config::Output(output) => {
-                    Some((output.name.clone(), Member { ty: node.output_type.clone(), optional: true }))
-                }
-                _ => None,
+            .filter_map(|node| {
+                Some((node.config.output_name()?.to_owned(), Member { ty: node.output_type.clone(), optional: true }))
             })
             .collect(),
         rest: None,
@@ -31,7 +27,7 @@ pub fn outputs_type(ir: &Ir) -> Type {
 /// outputs.
 pub fn text(ir: &Ir) -> String {
     let mut rows = Vec::new();
-    collect(&ir.nodes, "", &mut rows);
+    collect(ir, Ir::TOP, "", &mut rows);
     let id_width = rows.iter().map(|(id, _, _)| id.chars().count()).max().unwrap_or(0);
     let kind_width = rows.iter().map(|(_, kind, _)| kind.len()).max().unwrap_or(0);
     let mut out = String::new();
@@ -50,13 +46,13 @@ pub fn text(ir: &Ir) -> String {
     out
 }
 
-fn collect(nodes: &[IrNode], prefix: &str, rows: &mut Vec<(String, &'static str, String)>) {
-    for node in nodes {
+fn collect(ir: &Ir, flow: FlowId, prefix: &str, rows: &mut Vec<(String, &'static str, String)>) {
+    for node in &ir.flows[flow].nodes {
         let id = format!("{prefix}{}", node.id);
         // Field names come from the document: written for the terminal like diagnostics.
         rows.push((id.clone(), node.kind.as_str(), crate::escape::one_line(&node.output_type.to_string())));
-        if let Config::Map(map) = &node.config {
-            collect(&map.nodes, &format!("{id}/"), rows);
+        if let Some(nested) = node.nested {
+            collect(ir, nested, &format!("{id}/"), rows);
         }
     }
 }
@@ -66,13 +62,14 @@ fn collect(nodes: &[IrNode], prefix: &str, rows: &mut Vec<(String, &'static str,
 pub fn json(ir: &Ir) -> Value {
     json!({
         "id": ir.id,
-        "nodes": nodes_json(&ir.nodes),
+        "nodes": nodes_json(ir, Ir::TOP),
         "outputs": { "type": outputs_type(ir).to_string(), "schema": outputs_type(ir).to_json_schema() },
     })
 }
 
-fn nodes_json(nodes: &[IrNode]) -> Vec<Value> {
-    nodes
+fn nodes_json(ir: &Ir, flow: FlowId) -> Vec<Value> {
+    ir.flows[flow]
+        .nodes
         .iter()
         .map(|node| {
             let mut entry = json!({
@@ -82,8 +79,8 @@ fn nodes_json(nodes: &[IrNode]) -> Vec<Value> {
                 "output_type": node.output_type.to_string(),
                 "output_schema": node.output_type.to_json_schema(),
             });
-            if let Config::Map(map) = &node.config {
-                entry["nodes"] = Value::Array(nodes_json(&map.nodes));
+            if let Some(nested) = node.nested {
+                entry["nodes"] = Value::Array(nodes_json(ir, nested));
             }
             entry
         })

@@ -3,8 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::ir::{Handle, Ir, IrEdge, IrNode};
-use crate::nodes::Config;
+use crate::ir::{FlowId, Handle, Ir, IrEdge, IrNode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -17,12 +16,12 @@ pub fn render(ir: &Ir, format: Format) -> String {
     match format {
         Format::Mermaid => {
             out.push_str("flowchart TD\n");
-            mermaid(&mut out, &ir.nodes, &ir.edges, 1);
+            mermaid(&mut out, ir, Ir::TOP, 1);
         }
         Format::Dot => {
             let _ = writeln!(out, "digraph {} {{", quote(&ir.id));
             out.push_str("    node [shape=box];\n");
-            dot(&mut out, &ir.nodes, &ir.edges, 1);
+            dot(&mut out, ir, Ir::TOP, 1);
             out.push_str("}\n");
         }
     }
@@ -48,7 +47,8 @@ fn roots<'a>(nodes: &'a [IrNode], edges: &[IrEdge]) -> impl Iterator<Item = &'a 
     nodes.iter().enumerate().filter(move |(i, _)| !entered.contains(i)).map(|(_, n)| n)
 }
 
-fn mermaid(out: &mut String, nodes: &[IrNode], edges: &[IrEdge], depth: usize) {
+fn mermaid(out: &mut String, ir: &Ir, flow: FlowId, depth: usize) {
+    let (nodes, edges) = (&ir.flows[flow].nodes, &ir.flows[flow].edges);
     let pad = "    ".repeat(depth);
     // Mermaid node names are the Rust names with a prefix: no id can clash with a Mermaid
     // keyword such as `end`.
@@ -57,12 +57,13 @@ fn mermaid(out: &mut String, nodes: &[IrNode], edges: &[IrEdge], depth: usize) {
         // Mermaid strings take `#quot;` for a double quote.
         let text = label(node).replace('"', "#quot;").replace('\n', "<br/>");
         let _ = writeln!(out, "{pad}{}[\"{text}\"]", name(node));
-        if let Config::Map(map) = &node.config {
+        if let Some(nested) = node.nested {
+            let (inner_nodes, inner_edges) = (&ir.flows[nested].nodes, &ir.flows[nested].edges);
             let title = format!("each item of {}", node.id).replace('"', "#quot;");
             let _ = writeln!(out, "{pad}subgraph s_{}[\"{title}\"]", node.name);
-            mermaid(out, &map.nodes, &map.edges, depth + 1);
+            mermaid(out, ir, nested, depth + 1);
             let _ = writeln!(out, "{pad}end");
-            for root in roots(&map.nodes, &map.edges) {
+            for root in roots(inner_nodes, inner_edges) {
                 let _ = writeln!(out, "{pad}{} -.->|\"each item\"| {}", name(node), name(root));
             }
         }
@@ -84,18 +85,20 @@ fn quote(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }
 
-fn dot(out: &mut String, nodes: &[IrNode], edges: &[IrEdge], depth: usize) {
+fn dot(out: &mut String, ir: &Ir, flow: FlowId, depth: usize) {
+    let (nodes, edges) = (&ir.flows[flow].nodes, &ir.flows[flow].edges);
     let pad = "    ".repeat(depth);
     // Node ids are unique across a flow and its maps' nested flows, so they name Graphviz
     // nodes as they are.
     for node in nodes {
         let _ = writeln!(out, "{pad}{} [label={}];", quote(&node.id), quote(&label(node)));
-        if let Config::Map(map) = &node.config {
+        if let Some(nested) = node.nested {
+            let (inner_nodes, inner_edges) = (&ir.flows[nested].nodes, &ir.flows[nested].edges);
             let _ = writeln!(out, "{pad}subgraph {} {{", quote(&format!("cluster_{}", node.name)));
             let _ = writeln!(out, "{pad}    label={};", quote(&format!("each item of {}", node.id)));
-            dot(out, &map.nodes, &map.edges, depth + 1);
+            dot(out, ir, nested, depth + 1);
             let _ = writeln!(out, "{pad}}}");
-            for root in roots(&map.nodes, &map.edges) {
+            for root in roots(inner_nodes, inner_edges) {
                 let _ = writeln!(
                     out,
                     "{pad}{} -> {} [label=\"each item\", style=dotted];",

@@ -1,9 +1,11 @@
 //! The checked flow, ready to emit: nodes in document order with their Rust names, typed
 //! configs, resolved retry policies, and edges as indices.
 
-use crate::check::graph::Graph;
+use std::collections::HashMap;
+
+use crate::check::Checked;
 use crate::ident::Names;
-use crate::model::{Credential, Edge, Flow, Node, NodeRetry, OnError, RetryPolicy, Settings};
+use crate::model::{Credential, Flow, NodeRetry, OnError, RetryPolicy, Settings};
 use crate::nodes::{Config, NodeKind};
 
 #[derive(Debug, Clone)]
@@ -13,10 +15,46 @@ pub struct Ir {
     pub description: String,
     pub settings: Settings,
     pub credentials: Vec<Credential>,
-    pub nodes: Vec<IrNode>,
-    pub edges: Vec<IrEdge>,
+    /// Every flow of the program, addressed by [`FlowId`]: the document's first
+    /// ([`Ir::TOP`]), each nested flow after the flow that holds it.
+    pub flows: Vec<IrFlow>,
     /// The distinct MCP servers of the flow's `mcp_tool` nodes, in order of first use.
     pub mcp_servers: Vec<McpServerUse>,
+}
+
+/// A flow's index in [`Ir::flows`].
+pub type FlowId = usize;
+
+/// Where a node is: its flow, and its index in that flow's nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeRef {
+    pub flow: FlowId,
+    pub index: usize,
+}
+
+/// One flow: the document's, or a node's nested flow (a map's).
+#[derive(Debug, Clone)]
+pub struct IrFlow {
+    pub nodes: Vec<IrNode>,
+    pub edges: Vec<IrEdge>,
+    /// For a nested flow: the node that holds it.
+    pub parent: Option<NodeRef>,
+    /// The path of its nodes' index module under `nodes` (`["each"]` for `nodes::each::FETCH`).
+    pub module: Vec<String>,
+    /// What each template root of this flow's nodes reads, resolved once here: the emitter
+    /// looks roots up, never searches for them.
+    pub roots: HashMap<String, Root>,
+}
+
+/// What a template root reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    /// A node's data: of this flow (`levels` 0) or of a flow `levels` nestings out.
+    Node { levels: usize, node: NodeRef },
+    /// Inside a nested flow: the item.
+    Item,
+    /// Inside a nested flow: the item's index.
+    Index,
 }
 
 /// One distinct MCP server and the nodes that call it.
@@ -52,6 +90,8 @@ pub struct IrNode {
     pub credential: Option<String>,
     /// The type of the node's output `data` (its fallback's included).
     pub output_type: crate::types::Type,
+    /// The flow the node holds (a map's nested flow).
+    pub nested: Option<FlowId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,12 +109,34 @@ pub struct IrEdge {
 }
 
 impl Ir {
-    pub fn new(flow: Flow, graph: &Graph, configs: Vec<Config>, types: Vec<crate::types::Type>) -> Ir {
-        let settings = flow.settings.clone();
-        let (mut nodes, edges) = lower(flow.nodes, &flow.edges, graph, configs, types, &settings);
-        name_nodes(&mut nodes, &mut Names::default(), "");
+    /// The document's own flow.
+    pub const TOP: FlowId = 0;
+
+    pub fn new(flow: Flow, checked: Checked) -> Ir {
+        let mut flows = Vec::new();
+        lower(&mut flows, checked, None, &flow.settings);
+        name_nodes(&mut flows, Ir::TOP, &mut Names::default(), "");
+        for f in 1..flows.len() {
+            let Some(parent) = flows[f].parent else { continue };
+            let mut module = flows[parent.flow].module.clone();
+            module.push(module_name(&flows[parent.flow].nodes[parent.index].local));
+            flows[f].module = module;
+        }
+        resolve_roots(&mut flows);
         let mut mcp_servers: Vec<McpServerUse> = Vec::new();
-        collect_mcp_servers(&nodes, &mut mcp_servers);
+        for flow in &flows {
+            for node in &flow.nodes {
+                let Some(server) = node.config.mcp_server() else { continue };
+                match mcp_servers.iter_mut().find(|s| &s.server == server) {
+                    Some(known) => known.users.push(node.id.clone()),
+                    None => mcp_servers.push(McpServerUse {
+                        name: node.name.clone(),
+                        server: server.clone(),
+                        users: vec![node.id.clone()],
+                    }),
+                }
+            }
+        }
         Ir {
             mcp_servers,
             id: flow.id,
@@ -82,45 +144,58 @@ impl Ir {
             description: flow.description,
             settings: flow.settings,
             credentials: flow.credentials,
-            nodes,
-            edges,
+            flows,
         }
     }
 
+    /// The nodes of the document's own flow.
+    pub fn nodes(&self) -> &[IrNode] {
+        &self.flows[Ir::TOP].nodes
+    }
+
+    /// The edges of the document's own flow.
+    pub fn edges(&self) -> &[IrEdge] {
+        &self.flows[Ir::TOP].edges
+    }
+
+    pub fn node(&self, at: NodeRef) -> &IrNode {
+        &self.flows[at.flow].nodes[at.index]
+    }
+
+    /// Every node of the program, nested flows' included.
+    pub fn all_nodes(&self) -> impl Iterator<Item = &IrNode> {
+        self.flows.iter().flat_map(|flow| &flow.nodes)
+    }
+
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.id == id)
+        self.nodes().iter().position(|n| n.id == id)
     }
 
     /// The input node's schema, if the flow has an input node with one.
     pub fn input_schema(&self) -> Option<&serde_json::Value> {
-        self.nodes.iter().find_map(|n| match &n.config {
-            Config::Input(input) => input.schema.as_ref(),
-            _ => None,
-        })
+        self.nodes().iter().find_map(|n| n.config.input_schema())
     }
 }
 
-/// Lowers the checked nodes and edges of one flow (the document's, or a map's nested flow).
-/// Rust names are given afterwards, by [`name_nodes`], once for the whole program.
-pub fn lower(
-    nodes: Vec<Node>,
-    edges: &[Edge],
-    graph: &Graph,
-    configs: Vec<Config>,
-    types: Vec<crate::types::Type>,
-    settings: &Settings,
-) -> (Vec<IrNode>, Vec<IrEdge>) {
+/// Lowers one checked flow and, after it, the nested flows of its nodes; returns its id. Rust
+/// names are given afterwards, by [`name_nodes`], once for the whole program.
+fn lower(flows: &mut Vec<IrFlow>, checked: Checked, parent: Option<NodeRef>, settings: &Settings) -> FlowId {
+    let Checked { nodes, edges, graph, configs, types, nested } = checked;
+    let id = flows.len();
+    let holders: Vec<usize> = nested.iter().map(|(index, _)| *index).collect();
     let nodes: Vec<IrNode> = nodes
         .into_iter()
         .zip(configs)
         .zip(types)
-        .map(|((node, config), output_type)| IrNode {
+        .enumerate()
+        .map(|(index, ((node, config), output_type))| IrNode {
             output_type,
             name: String::new(),
             local: String::new(),
             retry: match node.retry {
-                // A map is not retried as a whole: its nested nodes have retry policies.
-                _ if node.kind == NodeKind::Map => None,
+                // A node with a nested flow is not retried as a whole: its nested nodes have
+                // retry policies.
+                _ if holders.contains(&index) => None,
                 NodeRetry::Inherit => Some(settings.retry.clone()),
                 NodeRetry::Disabled => None,
                 NodeRetry::Policy(policy) => Some(policy),
@@ -134,6 +209,7 @@ pub fn lower(
             deadline_ms: node.deadline_ms,
             on_error: node.on_error,
             credential: node.credential,
+            nested: None,
         })
         .collect();
     let edges = graph
@@ -149,41 +225,60 @@ pub fn lower(
             },
         })
         .collect();
-    (nodes, edges)
+    flows.push(IrFlow { nodes, edges, parent, module: Vec::new(), roots: HashMap::new() });
+    for (index, inner) in nested {
+        let child = lower(flows, inner, Some(NodeRef { flow: id, index }), settings);
+        flows[id].nodes[index].nested = Some(child);
+    }
+    id
 }
 
-/// Gives every node its Rust names: `name`, unique in the program (a nested node's starts
-/// with its map's), and `local`, unique in its own flow. A flow's own nodes are named before
-/// the nodes of its maps, so adding a map never renames a node outside it.
-fn name_nodes(nodes: &mut [IrNode], names: &mut Names, prefix: &str) {
+/// Gives every node of flow `flow` and its nested flows their Rust names: `name`, unique in
+/// the program (a nested node's starts with its holder's), and `local`, unique in its own
+/// flow. A flow's own nodes are named before its nested flows' nodes, so adding a map never
+/// renames a node outside it.
+fn name_nodes(flows: &mut [IrFlow], flow: FlowId, names: &mut Names, prefix: &str) {
     let mut local = Names::default();
-    for node in nodes.iter_mut() {
+    for node in flows[flow].nodes.iter_mut() {
         node.local = local.allocate(&node.id);
         node.name = names.allocate(&format!("{prefix}{}", node.id));
     }
-    for node in nodes.iter_mut() {
-        if let Config::Map(map) = &mut node.config {
-            let prefix = format!("{}_", node.name);
-            name_nodes(&mut map.nodes, names, &prefix);
-        }
+    let holders: Vec<(FlowId, String)> =
+        flows[flow].nodes.iter().filter_map(|n| Some((n.nested?, format!("{}_", n.name)))).collect();
+    for (nested, prefix) in holders {
+        name_nodes(flows, nested, names, &prefix);
     }
 }
 
-/// The distinct MCP servers of every `mcp_tool` node, maps' nested nodes included, in order
-/// of first use.
-fn collect_mcp_servers(nodes: &[IrNode], servers: &mut Vec<McpServerUse>) {
-    for node in nodes {
-        match &node.config {
-            Config::McpTool(config) => match servers.iter_mut().find(|s| s.server == config.server) {
-                Some(known) => known.users.push(node.id.clone()),
-                None => servers.push(McpServerUse {
-                    name: node.name.clone(),
-                    server: config.server.clone(),
-                    users: vec![node.id.clone()],
-                }),
-            },
-            Config::Map(map) => collect_mcp_servers(&map.nodes, servers),
-            _ => {}
+/// The module name of a holder's nested nodes' index constants: its local name, with a `_`
+/// after a Rust keyword.
+fn module_name(local: &str) -> String {
+    if crate::ident::is_keyword(local) {
+        format!("{local}_")
+    } else {
+        local.to_owned()
+    }
+}
+
+/// Fills each flow's `roots`: its own nodes (the first of an id; a duplicate was reported),
+/// then, in a nested flow, the item and its index, then the nodes of the flows around it,
+/// nearest first. The checker has made sure a template reads only what it may.
+fn resolve_roots(flows: &mut [IrFlow]) {
+    for f in 0..flows.len() {
+        let mut roots: HashMap<String, Root> = HashMap::new();
+        let mut at = Some(f);
+        let mut levels = 0;
+        while let Some(flow) = at {
+            for (index, node) in flows[flow].nodes.iter().enumerate() {
+                roots.entry(node.id.clone()).or_insert(Root::Node { levels, node: NodeRef { flow, index } });
+            }
+            if levels == 0 && flows[flow].parent.is_some() {
+                roots.insert("item".to_owned(), Root::Item);
+                roots.insert("index".to_owned(), Root::Index);
+            }
+            at = flows[flow].parent.map(|p| p.flow);
+            levels += 1;
         }
+        flows[f].roots = roots;
     }
 }

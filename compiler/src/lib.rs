@@ -63,7 +63,7 @@ pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
 /// Compiles a flow document into the files of a Cargo project.
 pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Diagnostics> {
     let ir = check::check(file, text)?;
-    Ok(project::generate(&ir, options))
+    project::generate(&ir, options).map_err(|error| error.into_diagnostics(file, text))
 }
 
 /// What a valid flow is made of, with each node's output type: as text, and as JSON.
@@ -111,7 +111,7 @@ pub struct Summary {
 
 impl Summary {
     fn of(ir: &ir::Ir) -> Summary {
-        Summary { id: ir.id.clone(), nodes: ir.nodes.len(), edges: ir.edges.len() }
+        Summary { id: ir.id.clone(), nodes: ir.nodes().len(), edges: ir.edges().len() }
     }
 }
 

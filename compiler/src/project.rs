@@ -94,9 +94,9 @@ pub fn dependency_names() -> Vec<&'static str> {
 }
 
 /// Builds every file of the project.
-pub fn generate(ir: &Ir, options: &Options) -> Project {
+pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::EmitError> {
     let mut files = BTreeMap::new();
-    files.insert(PathBuf::from("src/main.rs"), crate::emit::main_rs(ir));
+    files.insert(PathBuf::from("src/main.rs"), crate::emit::main_rs(ir)?);
 
     let runtime_path = match &options.runtime {
         RuntimeSource::Vendored => {
@@ -133,7 +133,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         })
         .collect();
     let nodes: Vec<_> = ir
-        .nodes
+        .nodes()
         .iter()
         .map(|n| json!({"id": n.id, "kind": n.kind.as_str(), "label_md": escape::markdown(n.label.as_deref().unwrap_or(""), false)}))
         .collect();
@@ -188,7 +188,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Project {
         files.insert(PathBuf::from(name), text);
     }
     files.insert(PathBuf::from("Cargo.lock"), lock_file(&ir.id));
-    Project { id: ir.id.clone(), files }
+    Ok(Project { id: ir.id.clone(), files })
 }
 
 /// A small input that matches the schema, for the README's example.

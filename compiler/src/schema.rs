@@ -56,12 +56,11 @@ pub fn flow_schema() -> Value {
         {"type": "object", "properties": {"fallback": {}}, "required": ["fallback"], "additionalProperties": false}
     ]});
     let mut node = object(NODE_FIELDS);
-    node["properties"]["type"] = json!({"enum": NodeKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>()});
+    node["properties"]["type"] = json!({"enum": NodeKind::names().collect::<Vec<_>>()});
     node["properties"]["id"]["pattern"] = json!("^[A-Za-z0-9_-]{1,128}$");
     node["properties"]["retry"] = retry;
     node["properties"]["on_error"] = on_error;
-    node["allOf"] = NodeKind::ALL
-        .iter()
+    node["allOf"] = NodeKind::all()
         .map(|kind| {
             json!({
                 "if": {"properties": {"type": {"const": kind.as_str()}}},
@@ -82,5 +81,5 @@ pub fn flow_schema() -> Value {
 
 /// The name of every node kind this version compiles.
 pub fn node_kinds() -> Vec<&'static str> {
-    NodeKind::ALL.iter().map(|k| k.as_str()).collect()
+    NodeKind::names().collect()
 }

@@ -56,6 +56,21 @@ pub enum Template {
 }
 
 impl Template {
+    /// The template as written, normalised: `https://x/{{ in.id }}`.
+    pub fn display(&self) -> String {
+        match self {
+            Template::Literal(text) => text.clone(),
+            Template::Value(path) => format!("{{{{ {} }}}}", path.display()),
+            Template::Mixed(parts) => parts
+                .iter()
+                .map(|part| match part {
+                    Part::Text(text) => text.clone(),
+                    Part::Path(path) => format!("{{{{ {} }}}}", path.display()),
+                })
+                .collect(),
+        }
+    }
+
     /// Every path the template reads.
     pub fn paths(&self) -> Vec<&Path> {
         match self {

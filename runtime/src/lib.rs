@@ -43,7 +43,7 @@ pub use error::{Error, ErrorKind};
 pub use flow::{Cx, Edge, Fired, Flow, Handle, Merge, Node, NodeFuture, NodeResult, OnError, Output, Route, Trigger};
 pub use map::MapFlow;
 pub use retry::{Jitter, RetryPolicy};
-pub use value::{object, read, render, Part, Seg};
+pub use value::{array, object, read, render, Part, Seg};
 
 pub use cli::main;
 /// The global allocator of generated programs (`#[global_allocator]` in their `main.rs`).

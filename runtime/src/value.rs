@@ -58,6 +58,12 @@ pub fn render(parts: &[Part<'_>]) -> String {
     out
 }
 
+/// A JSON array of `items`: what generated code writes for an array literal (a function
+/// call rather than `vec![…]`, whose contents rustfmt and prettyplease leave unformatted).
+pub fn array<const N: usize>(items: [Value; N]) -> Value {
+    Value::Array(Vec::from(items))
+}
+
 /// Builds an object from members, in order (generated code builds config objects this way).
 pub fn object<const N: usize>(members: [(&str, Value); N]) -> Value {
     Value::Object(members.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())

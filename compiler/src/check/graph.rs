@@ -78,7 +78,7 @@ pub fn check(
             }
         }
     }
-    let inputs: Vec<_> = nodes.iter().filter(|n| top_level && n.kind == crate::nodes::NodeKind::Input).collect();
+    let inputs: Vec<_> = nodes.iter().filter(|n| top_level && n.kind.role() == crate::nodes::Role::Input).collect();
     for extra in inputs.iter().skip(1) {
         sink.push(
             Diagnostic::new(

@@ -84,7 +84,7 @@ fn check_here(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     // Skipped when the top level has unknown fields: a misspelt `edges` would make every
     // read look wrong.
     let check_templates = !shaped.top_level_unknown;
-    let (graph, configs, types) =
+    let (graph, configs, types, nested) =
         check_scope(&mut sink, &scope, &shaped.flow.nodes, &shaped.flow.edges, &shaped.broken_ids, check_templates);
 
     if !sink.diagnostics.is_empty() {
@@ -97,8 +97,26 @@ fn check_here(file: &str, text: &str) -> Result<Ir, Diagnostics> {
             .help("this is a bug in flowc: please report it with this flow document");
         return Err(Diagnostics::new(file, text, Some(&doc), vec![d]));
     };
-    Ok(Ir::new(shaped.flow, &graph, configs, types))
+    let mut flow = shaped.flow;
+    let (nodes, edges) = (std::mem::take(&mut flow.nodes), std::mem::take(&mut flow.edges));
+    Ok(Ir::new(flow, Checked { nodes, edges, graph, configs, types, nested }))
 }
+
+/// One flow, checked: its nodes and edges as the document has them, its graph, each node's
+/// config and output type, and the nested flows of its nodes (by node index).
+#[derive(Debug)]
+pub struct Checked {
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    pub graph: graph::Graph,
+    pub configs: Vec<Config>,
+    pub types: Vec<Type>,
+    pub nested: Vec<(usize, Checked)>,
+}
+
+/// What [`check_scope`] finds of one flow: its graph; each node's config (`None` for a node
+/// with errors) and output type (`any` for one with errors); the nested flows its nodes hold.
+pub type Scoped = (graph::Graph, Vec<Option<Config>>, Vec<Type>, Vec<(usize, Checked)>);
 
 /// What the nodes of one flow can see: the flow document's settings and credentials and, for
 /// the nested flow of a `map`, the nodes of the flows around it.
@@ -148,8 +166,7 @@ impl Scope<'_> {
 }
 
 /// Phases 2 to 4 for the nodes and edges of one flow (the document's, or a map's nested
-/// one): the graph, each node's config, what templates read. Returns the graph and each
-/// node's config (`None` for a node with errors) and output type (`any` for one with errors).
+/// one): the graph, each node's config, what templates read.
 pub fn check_scope(
     sink: &mut Sink,
     scope: &Scope<'_>,
@@ -157,7 +174,7 @@ pub fn check_scope(
     edges: &[Edge],
     broken_ids: &BTreeSet<String>,
     check_templates: bool,
-) -> (graph::Graph, Vec<Option<Config>>, Vec<Type>) {
+) -> Scoped {
     let graph = graph::check(sink, nodes, edges, broken_ids, scope.map.is_none());
     // Templates and filters read by this flow's nodes; a nested flow takes its own out.
     let templates_before = sink.templates.len();
@@ -173,6 +190,7 @@ pub fn check_scope(
     // Paths of jq filters that cannot exist, reported with the templates' in phase 5.
     let mut filter_problems: Vec<Vec<Diagnostic>> = vec![Vec::new(); n];
     let mut filters: Vec<(usize, String, String)> = Vec::new();
+    let mut nested_flows: Vec<(usize, Checked)> = Vec::new();
     let ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).chain(broken_ids.iter().cloned()).collect();
     // What each node may read, by id: the scope's, then this flow's nodes as they are typed.
     let mut known: HashMap<String, Type> = scope.types.clone();
@@ -184,7 +202,7 @@ pub fn check_scope(
         }
         let before = sink.templates.len();
         let filters_before = sink.filters.len();
-        let nested = (node.kind == nodes::NodeKind::Map).then(|| {
+        let nested = node.kind.kind().nested_item(&node.config, &known).map(|item| {
             let upstream: Vec<String> =
                 (0..n).filter(|&j| graph.is_ancestor(j, i)).map(|j| nodes[j].id.clone()).collect();
             let downstream = (0..n).filter(|&j| graph.is_ancestor(i, j)).map(|j| nodes[j].id.clone()).collect();
@@ -192,13 +210,15 @@ pub fn check_scope(
             for id in &upstream {
                 seen.insert(id.clone(), known.get(id).cloned().unwrap_or(Type::Any));
             }
-            let item = map_item_type(&node.config, &known);
             seen.insert("item".to_owned(), item);
             seen.insert("index".to_owned(), Type::Integer);
             scope.nested(&node.id, upstream, downstream, ids.clone(), seen)
         });
-        let mut cx = CheckCx { sink: &mut *sink, node, scope, nested: nested.as_ref() };
-        configs[i] = nodes::check(&mut cx);
+        let mut cx = CheckCx { sink: &mut *sink, node, scope, nested: nested.as_ref(), nested_flow: None };
+        configs[i] = node.kind.kind().check(&mut cx);
+        if let Some(flow) = cx.nested_flow.take() {
+            nested_flows.push((i, flow));
+        }
         templates[i] = sink.templates.split_off(before);
         filters.extend(sink.filters.split_off(filters_before).into_iter().map(|(pointer, code)| (i, pointer, code)));
         if let Some(config) = &configs[i] {
@@ -224,13 +244,13 @@ pub fn check_scope(
     }
     let mut outputs: HashMap<&str, &str> = HashMap::new();
     for (node, config) in nodes.iter().zip(&configs) {
-        if let Some(Config::Output(output)) = config {
-            if let Some(first) = outputs.insert(&output.name, &node.id) {
+        if let Some(name) = config.as_ref().and_then(|c| c.output_name()) {
+            if let Some(first) = outputs.insert(name, &node.id) {
                 sink.push(
                     Diagnostic::new(
                         Code::E024,
                         format!("{}/config/name", node.pointer),
-                        format!("nodes `{first}` and `{}` both write the output `{}`", node.id, output.name),
+                        format!("nodes `{first}` and `{}` both write the output `{name}`", node.id),
                     )
                     .help("give each output node its own \"name\""),
                 );
@@ -253,7 +273,7 @@ pub fn check_scope(
     }
     sink.templates.truncate(templates_before);
     sink.filters.truncate(filters_before);
-    (graph, configs, types)
+    (graph, configs, types, nested_flows)
 }
 
 /// The type of node `i`'s data (its kind's output type, or its fallback when it fails), and
@@ -275,7 +295,7 @@ fn node_type(node: &crate::model::Node, config: &Config, flow: &Reading<'_>, i: 
         [(_, only)] => only.clone(),
         several => Type::object(several.iter().map(|(id, t)| (*id, t.clone()))),
     };
-    let filters = nodes::filters(config);
+    let filters = config.filters();
     // `$nodes`: the ancestors' data by id, each there once it finished. Built only for a
     // filter that reads it (it costs a pass over the flow).
     let dollar_nodes = if filters.iter().any(|(_, code)| code.contains("$nodes")) {
@@ -300,7 +320,7 @@ fn node_type(node: &crate::model::Node, config: &Config, flow: &Reading<'_>, i: 
             problems.push(filter_problem(node, field, &problem));
         }
     }
-    let ty = nodes::output_type(config, &cx);
+    let ty = config.output_type(&cx);
     let ty = match &node.on_error {
         crate::model::OnError::Fallback(value) => Type::union([ty, Type::of_value(value)]),
         _ => ty,
@@ -350,20 +370,6 @@ fn filter_problem(node: &crate::model::Node, field: &str, problem: &crate::jq_ty
     Diagnostic::new(Code::E029, format!("{}/config/{field}", node.pointer), message).help(help)
 }
 
-/// The type of a map's item: the element type of the array its `items` template reads.
-fn map_item_type(config: &serde_json::Value, known: &HashMap<String, Type>) -> Type {
-    let Some(Ok(crate::template::Template::Value(path))) =
-        config.get("items").and_then(serde_json::Value::as_str).map(crate::template::parse)
-    else {
-        return Type::Any;
-    };
-    known
-        .get(&path.root)
-        .and_then(|root| root.follow(&path.segs).ok())
-        .and_then(|items| items.element())
-        .unwrap_or(Type::Any)
-}
-
 /// Trigger nodes (`webhook`, `schedule`) start a flow: at most one per flow, only in the
 /// document's own flow, and nothing runs before them (E027).
 fn check_triggers(
@@ -374,7 +380,7 @@ fn check_triggers(
     graph: &graph::Graph,
     configs: &mut [Option<Config>],
 ) {
-    let is_trigger = |n: &Node| matches!(n.kind, nodes::NodeKind::Webhook | nodes::NodeKind::Schedule);
+    let is_trigger = |n: &Node| n.kind.role() == nodes::Role::Trigger;
     let mut first: Option<&Node> = None;
     for (i, node) in nodes.iter().enumerate().filter(|(_, n)| is_trigger(n)) {
         let kind = node.kind.as_str();

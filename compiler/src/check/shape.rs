@@ -12,7 +12,7 @@ use crate::model::{
     CircuitBreaker, Credential, CredentialSource, Edge, Flow, HttpSettings, Node, NodeRetry, OnError, RateKey,
     RateLimit, RetryPolicy, Settings,
 };
-use crate::nodes::{NodeKind, Support};
+use crate::nodes::NodeKind;
 
 pub const RETRY_FIELDS: &[Field] = &[
     Field::opt("max_attempts", Ty::Integer, "attempts in all, counting the first (default 3)"),
@@ -610,18 +610,11 @@ pub fn node(
     }
     let kind = match r.string(sink, "type") {
         Some(name) => match NodeKind::parse(name) {
-            Support::Supported(kind) => Some(kind),
-            Support::Planned => {
-                sink.push(
-                    Diagnostic::new(Code::E010, format!("{pointer}/type"), format!("node kind `{name}` is not supported by this version of flowc"))
-                        .help(format!("this version compiles {}; remove the node or replace it (an `http_request` can call most services)", list(NodeKind::ALL.iter().map(|k| k.as_str())))),
-                );
-                None
-            }
-            Support::Unknown => {
-                let help = match did_you_mean(name, NodeKind::ALL.iter().map(|k| k.as_str())) {
+            Some(kind) => Some(kind),
+            None => {
+                let help = match did_you_mean(name, NodeKind::names()) {
                     Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("node kinds are {}", list(NodeKind::ALL.iter().map(|k| k.as_str()))),
+                    None => format!("node kinds are {}", list(NodeKind::names())),
                 };
                 sink.push(
                     Diagnostic::new(Code::E009, format!("{pointer}/type"), format!("unknown node kind `{name}`"))

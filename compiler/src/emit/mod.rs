@@ -4,14 +4,14 @@
 //! pasted into code, so nothing in a flow can inject code — except a `code` node, whose
 //! whole purpose is to hold Rust.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use proc_macro2::{Ident, Literal, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use serde_json::Value;
 
 use crate::check::reader::Json;
-use crate::ir::{Handle, Ir, IrEdge, IrNode};
+use crate::ir::{FlowId, Handle, Ir, IrNode, NodeRef, Root};
 use crate::model::{CredentialSource, OnError, RetryPolicy};
 use crate::nodes;
 use crate::template::{Part, Path, Seg, Template};
@@ -49,61 +49,62 @@ impl NodeCode {
     }
 }
 
-/// One flow of the program: the document's, or a map's nested flow.
-pub struct EmitScope<'a> {
-    pub nodes: &'a [IrNode],
-    pub edges: &'a [IrEdge],
-    by_id: HashMap<&'a str, usize>,
-    /// The path of its index module under `nodes` (`each` for `nodes::each::FETCH`).
-    module: Vec<String>,
-    /// The flow holding the map, and the map's index in it.
-    parent: Option<(usize, usize)>,
+/// An internal error: code flowc could not generate for a document its checker accepted. It is
+/// a bug in flowc, reported as a diagnostic rather than as code that does not compile.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("internal error while generating {}: {message}", .node.as_ref().map_or_else(|| "the program".to_owned(), |(id, _)| format!("the code of node `{id}`")))]
+pub struct EmitError {
+    /// The node, by id and pointer, when one is concerned.
+    pub node: Option<(String, String)>,
+    pub message: String,
 }
 
-/// Every flow of the program, the document's first, and every node in emission order: each
-/// map's nested nodes right after the map. `(scope, index in the scope's nodes)`.
-pub fn scopes(ir: &Ir) -> (Vec<EmitScope<'_>>, Vec<(usize, usize)>) {
-    fn walk<'a>(
-        nodes: &'a [IrNode],
-        edges: &'a [IrEdge],
-        module: Vec<String>,
-        parent: Option<(usize, usize)>,
-        scopes: &mut Vec<EmitScope<'a>>,
-        order: &mut Vec<(usize, usize)>,
-    ) {
-        let s = scopes.len();
-        let by_id = nodes.iter().enumerate().map(|(i, n)| (n.id.as_str(), i)).collect();
-        scopes.push(EmitScope { nodes, edges, by_id, module: module.clone(), parent });
-        for (i, node) in nodes.iter().enumerate() {
-            order.push((s, i));
-            if let nodes::Config::Map(map) = &node.config {
-                let mut module = module.clone();
-                module.push(module_ident(node).to_string());
-                walk(&map.nodes, &map.edges, module, Some((s, i)), scopes, order);
+impl EmitError {
+    /// The error as a diagnostic of the document, at the node concerned.
+    pub fn into_diagnostics(self, file: &str, text: &str) -> crate::diag::Diagnostics {
+        let pointer = self.node.as_ref().map_or(String::new(), |(_, pointer)| pointer.clone());
+        let d = crate::diag::Diagnostic::new(crate::diag::Code::E002, pointer, self.to_string())
+            .help("this is a bug in flowc: please report it with this flow document");
+        crate::diag::Diagnostics::new(file, text, None, vec![d])
+    }
+}
+
+/// Every node of the program in emission order: each nested flow's nodes right after the node
+/// that holds it.
+pub fn order(ir: &Ir) -> Vec<NodeRef> {
+    fn walk(ir: &Ir, flow: FlowId, order: &mut Vec<NodeRef>) {
+        for (index, node) in ir.flows[flow].nodes.iter().enumerate() {
+            order.push(NodeRef { flow, index });
+            if let Some(nested) = node.nested {
+                walk(ir, nested, order);
             }
         }
     }
-    let (mut scopes, mut order) = (Vec::new(), Vec::new());
-    walk(&ir.nodes, &ir.edges, Vec::new(), None, &mut scopes, &mut order);
-    (scopes, order)
+    let mut order = Vec::new();
+    walk(ir, Ir::TOP, &mut order);
+    order
 }
 
 /// What an emitter can ask about the flow.
 pub struct EmitCx<'a> {
     pub ir: &'a Ir,
     pub node: &'a IrNode,
-    scopes: &'a [EmitScope<'a>],
-    /// The flow the node is in, and the node's index in it.
-    scope: usize,
-    index: usize,
+    /// Where the node is.
+    pub at: NodeRef,
 }
 
 impl<'a> EmitCx<'a> {
-    fn new(ir: &'a Ir, scopes: &'a [EmitScope<'a>], (scope, index): (usize, usize)) -> EmitCx<'a> {
-        EmitCx { ir, node: &scopes[scope].nodes[index], scopes, scope, index }
+    pub fn new(ir: &'a Ir, at: NodeRef) -> EmitCx<'a> {
+        EmitCx { ir, node: ir.node(at), at }
     }
 
-    fn path_parts(&self, path: &Path) -> (TokenStream, TokenStream) {
+    /// An internal error about this node.
+    pub fn error(&self, message: impl Into<String>) -> EmitError {
+        EmitError { node: Some((self.node.id.clone(), self.node.pointer.clone())), message: message.into() }
+    }
+
+    /// The data a path reads, and its steps.
+    fn path_parts(&self, path: &Path) -> Result<(TokenStream, TokenStream), EmitError> {
         let segs = path.segs.iter().map(|seg| match seg {
             Seg::Key(key) => quote! { rt::Seg::Key(#key) },
             Seg::Index(i) => {
@@ -112,106 +113,109 @@ impl<'a> EmitCx<'a> {
             }
         });
         let segs = quote! { &[#(#segs),*] };
-        let in_map = self.scopes[self.scope].parent.is_some();
-        if in_map && path.root == "item" {
-            return (quote! { cx.item() }, segs);
-        }
-        if in_map && path.root == "index" {
-            return (quote! { cx.index() }, segs);
-        }
-        // The check phase made sure every root names an upstream node: of this flow, or of a
-        // flow around it, `levels` maps out.
-        let mut scope = self.scope;
-        let mut levels = 0usize;
-        loop {
-            let here = &self.scopes[scope];
-            if let Some(&index) = here.by_id.get(path.root.as_str()) {
-                let node = scope_const(here, index);
-                let data = if levels == 0 {
-                    quote! { cx.data(#node) }
-                } else {
-                    let levels = Literal::usize_unsuffixed(levels);
-                    quote! { cx.outer(#levels).data(#node) }
-                };
-                return (data, segs);
+        // Lowering resolved every root the checker accepted.
+        let data = match self.ir.flows[self.at.flow].roots.get(&path.root) {
+            Some(Root::Item) => quote! { cx.item() },
+            Some(Root::Index) => quote! { cx.index() },
+            Some(Root::Node { levels: 0, node }) => {
+                let node = index_path(self.ir, *node);
+                quote! { cx.data(#node) }
             }
-            match here.parent {
-                Some((parent, _)) => {
-                    scope = parent;
-                    levels += 1;
-                }
-                None => return (quote! { cx.data(0) }, segs),
+            Some(Root::Node { levels, node }) => {
+                let node = index_path(self.ir, *node);
+                let levels = Literal::usize_unsuffixed(*levels);
+                quote! { cx.outer(#levels).data(#node) }
             }
-        }
+            None => return Err(self.error(format!("`{}` names nothing the node can read", path.root))),
+        };
+        Ok((data, segs))
     }
 
     /// An expression of type `Value`: what the template yields.
-    pub fn value(&self, template: &Template) -> TokenStream {
-        match template {
+    pub fn value(&self, template: &Template) -> Result<TokenStream, EmitError> {
+        Ok(match template {
             Template::Literal(text) => quote! { rt::serde_json::Value::from(#text) },
             Template::Value(path) if path.segs.is_empty() => {
-                let (data, _) = self.path_parts(path);
+                let (data, _) = self.path_parts(path)?;
                 quote! { #data.clone() }
             }
             Template::Value(path) => {
-                let (data, segs) = self.path_parts(path);
+                let (data, segs) = self.path_parts(path)?;
                 quote! { rt::read(#data, #segs) }
             }
             Template::Mixed(_) => {
-                let string = self.string(template);
+                let string = self.string(template)?;
                 quote! { rt::serde_json::Value::String(#string) }
             }
-        }
+        })
     }
 
     /// An expression of type `String`: the template rendered as text.
-    pub fn string(&self, template: &Template) -> TokenStream {
+    pub fn string(&self, template: &Template) -> Result<TokenStream, EmitError> {
         let parts: Vec<TokenStream> = match template {
-            Template::Literal(text) => return quote! { #text.to_owned() },
-            Template::Value(path) => vec![self.read_part(path)],
+            Template::Literal(text) => return Ok(quote! { #text.to_owned() }),
+            Template::Value(path) => vec![self.read_part(path)?],
             Template::Mixed(parts) => parts
                 .iter()
                 .map(|part| match part {
-                    Part::Text(text) => quote! { rt::Part::Text(#text) },
+                    Part::Text(text) => Ok(quote! { rt::Part::Text(#text) }),
                     Part::Path(path) => self.read_part(path),
                 })
-                .collect(),
+                .collect::<Result<_, _>>()?,
         };
-        quote! { rt::render(&[#(#parts),*]) }
+        Ok(quote! { rt::render(&[#(#parts),*]) })
     }
 
-    fn read_part(&self, path: &Path) -> TokenStream {
-        let (data, segs) = self.path_parts(path);
-        quote! { rt::Part::Read(#data, #segs) }
+    fn read_part(&self, path: &Path) -> Result<TokenStream, EmitError> {
+        let (data, segs) = self.path_parts(path)?;
+        Ok(quote! { rt::Part::Read(#data, #segs) })
     }
 
     /// An expression of type `Value` for JSON whose strings may hold templates.
-    pub fn json(&self, json: &Json) -> TokenStream {
-        match json {
+    pub fn json(&self, json: &Json) -> Result<TokenStream, EmitError> {
+        Ok(match json {
             Json::Null => quote! { rt::serde_json::Value::Null },
             Json::Bool(b) => quote! { rt::serde_json::Value::Bool(#b) },
             Json::Number(n) => number(n),
-            Json::String(t) => self.value(t),
+            Json::String(t) => self.value(t)?,
             Json::Array(items) => {
-                let items = items.iter().map(|item| self.json(item));
-                quote! { rt::serde_json::Value::Array(vec![#(#items),*]) }
+                let items = items.iter().map(|item| self.json(item)).collect::<Result<Vec<_>, _>>()?;
+                quote! { rt::array([#(#items),*]) }
             }
             Json::Object(members) => {
-                let members = members.iter().map(|(k, v)| {
-                    let v = self.json(v);
-                    quote! { (#k, #v) }
-                });
+                let members = members
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = self.json(v)?;
+                        Ok(quote! { (#k, #v) })
+                    })
+                    .collect::<Result<Vec<_>, EmitError>>()?;
                 quote! { rt::object([#(#members),*]) }
             }
+        })
+    }
+
+    /// `(name, expression)` pairs of templates rendered as text: `Vec<(&str, String)>`.
+    pub fn string_pairs(&self, list: &[(String, Template)]) -> Result<TokenStream, EmitError> {
+        let items = list
+            .iter()
+            .map(|(k, v)| {
+                let v = self.string(v)?;
+                Ok(quote! { (#k, #v) })
+            })
+            .collect::<Result<Vec<_>, EmitError>>()?;
+        if items.is_empty() {
+            return Ok(quote! { Vec::new() });
         }
+        Ok(quote! { Vec::from([#(#items),*]) })
     }
 
     /// An integration's API root: the configured `base_url`, or the service's default (a
     /// runtime constant).
-    pub fn base_url(&self, base_url: &Option<Template>, default: TokenStream) -> TokenStream {
+    pub fn base_url(&self, base_url: &Option<Template>, default: TokenStream) -> Result<TokenStream, EmitError> {
         match base_url {
             Some(url) => self.string(url),
-            None => quote! { #default.to_owned() },
+            None => Ok(quote! { #default.to_owned() }),
         }
     }
 
@@ -223,40 +227,42 @@ impl<'a> EmitCx<'a> {
         }
     }
 
-    /// The name of an MCP server's static (see `nodes::mcp_tool::server_static`).
-    pub fn mcp_server_name(&self, server: &nodes::mcp_tool::Server) -> &str {
-        self.ir.mcp_servers.iter().find(|s| &s.server == server).map_or("", |s| s.name.as_str())
+    /// The static of an MCP server (see `nodes::mcp_tool::server_static`).
+    pub fn mcp_server(&self, server: &nodes::mcp_tool::Server) -> Result<Ident, EmitError> {
+        match self.ir.mcp_servers.iter().find(|s| &s.server == server) {
+            Some(used) => Ok(nodes::mcp_tool::server_ident(&used.name)),
+            None => Err(self.error("its MCP server is not among the flow's")),
+        }
     }
 
-    /// The name of this map node's `rt::MapFlow` static.
-    pub fn map_flow_ident(&self) -> Ident {
+    /// The name of the static of this node's nested flow.
+    pub fn nested_flow_ident(&self) -> Ident {
         format_ident!("MAP_{}", self.node.name.to_uppercase())
     }
 
-    /// The scope of this map node's nested flow.
-    fn nested_scope(&self) -> usize {
-        let me = Some((self.scope, self.index));
-        self.scopes.iter().position(|s| s.parent == me).unwrap_or_default()
+    /// The flow this node holds.
+    fn nested_id(&self) -> Result<FlowId, EmitError> {
+        self.node.nested.ok_or_else(|| self.error("the node has no nested flow"))
     }
 
-    /// The contexts of this map node's nested nodes.
-    pub fn nested(&self, _map: &nodes::map::Config) -> Vec<EmitCx<'a>> {
-        let s = self.nested_scope();
-        (0..self.scopes[s].nodes.len()).map(|i| EmitCx::new(self.ir, self.scopes, (s, i))).collect()
+    /// The contexts of the nodes of this node's nested flow.
+    pub fn nested(&self) -> Result<Vec<EmitCx<'a>>, EmitError> {
+        let flow = self.nested_id()?;
+        Ok((0..self.ir.flows[flow].nodes.len()).map(|index| EmitCx::new(self.ir, NodeRef { flow, index })).collect())
     }
 
-    /// The `rt::MapFlow { ... }` of this map node: its nested nodes, edges and concurrency.
-    pub fn map_flow(&self, map: &nodes::map::Config) -> TokenStream {
-        let entries = self.nested(map).iter().map(node_entry).collect::<Vec<_>>();
-        let edges = edge_entries(&self.scopes[self.nested_scope()]);
-        let concurrency = Literal::usize_unsuffixed(map.concurrency as usize);
-        quote! {
+    /// The `rt::MapFlow { ... }` of this node's nested flow: its nodes, edges and concurrency.
+    pub fn nested_flow(&self, concurrency: u64) -> Result<TokenStream, EmitError> {
+        let entries = self.nested()?.iter().map(node_entry).collect::<Result<Vec<_>, _>>()?;
+        let edges = edge_entries(self.ir, self.nested_id()?);
+        let concurrency = Literal::usize_unsuffixed(concurrency as usize);
+        Ok(quote! {
             rt::MapFlow {
                 nodes: &[#(#entries),*],
                 edges: &[#(#edges),*],
                 concurrency: #concurrency,
             }
-        }
+        })
     }
 
     /// An expression of type `Value` for plain JSON.
@@ -304,7 +310,7 @@ pub fn static_json(value: &Value) -> TokenStream {
         Value::String(s) => quote! { rt::serde_json::Value::from(#s) },
         Value::Array(items) => {
             let items = items.iter().map(static_json);
-            quote! { rt::serde_json::Value::Array(vec![#(#items),*]) }
+            quote! { rt::array([#(#items),*]) }
         }
         Value::Object(map) => {
             let members = map.iter().map(|(k, v)| {
@@ -317,23 +323,14 @@ pub fn static_json(value: &Value) -> TokenStream {
 }
 
 /// `nodes::NAME`, or `nodes::each::NAME` for a node of map `each`'s nested flow.
-fn scope_const(scope: &EmitScope<'_>, index: usize) -> TokenStream {
-    let name = const_ident(&scope.nodes[index]);
-    let module = scope.module.iter().map(|m| format_ident!("{m}"));
+fn index_path(ir: &Ir, at: NodeRef) -> TokenStream {
+    let name = const_ident(ir.node(at));
+    let module = ir.flows[at.flow].module.iter().map(|m| format_ident!("{m}"));
     quote! { nodes::#(#module::)*#name }
 }
 
 fn const_ident(node: &IrNode) -> Ident {
     format_ident!("{}", node.local.to_uppercase())
-}
-
-/// The module of a map's nested nodes' index constants, under `nodes`.
-fn module_ident(map: &IrNode) -> Ident {
-    if crate::ident::is_keyword(&map.local) {
-        format_ident!("{}_", map.local)
-    } else {
-        format_ident!("{}", map.local)
-    }
 }
 
 fn fn_ident(node: &IrNode) -> Ident {
@@ -391,30 +388,29 @@ fn option_u64(value: Option<u64>) -> TokenStream {
 /// cannot cross threads, so the file is built in independent parts, each emitted, parsed and
 /// printed on a thread of its own: the head (`main`, the `FLOW` table), then the nodes'
 /// functions in contiguous runs; the parts are joined in order.
-pub fn main_rs(ir: &Ir) -> String {
-    let (scopes, order) = scopes(ir);
+pub fn main_rs(ir: &Ir) -> Result<String, EmitError> {
+    let order = order(ir);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
     let threads = if order.len() < 200 { 1 } else { threads };
     let run = order.len().div_ceil(threads).max(1);
-    let (scopes, order) = (&scopes, &order);
-    let runs: Vec<&[(usize, usize)]> = order.chunks(run).collect();
-    let (head, runs): (String, Vec<(String, Vec<String>)>) = if threads == 1 {
-        let runs = runs.into_iter().map(|run| node_functions(ir, scopes, run)).collect();
-        (head(ir, scopes), runs)
+    let runs: Vec<&[NodeRef]> = order.chunks(run).collect();
+    type Run = Result<(String, Vec<String>), EmitError>;
+    let (head, runs): (Result<String, EmitError>, Vec<Run>) = if threads == 1 {
+        let runs = runs.into_iter().map(|run| node_functions(ir, run)).collect();
+        (head(ir), runs)
     } else {
         std::thread::scope(|scope| {
-            let head = scope.spawn(|| head(ir, scopes));
-            let runs: Vec<_> =
-                runs.into_iter().map(|run| scope.spawn(move || node_functions(ir, scopes, run))).collect();
-            let failed = || ("compile_error!(\"flowc: a thread failed\");\n".to_owned(), Vec::new());
-            let runs = runs.into_iter().map(|h| h.join().unwrap_or_else(|_| failed())).collect();
-            (head.join().unwrap_or_else(|_| failed().0), runs)
+            let head = scope.spawn(|| head(ir));
+            let runs: Vec<_> = runs.into_iter().map(|run| scope.spawn(move || node_functions(ir, run))).collect();
+            let runs = runs.into_iter().map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))).collect();
+            (head.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), runs)
         })
     };
     let mut out =
-        format!("// @generated by flowc {} from {}. Do not edit.\n\n{head}", env!("CARGO_PKG_VERSION"), ir.id);
+        format!("// @generated by flowc {} from {}. Do not edit.\n\n{}", env!("CARGO_PKG_VERSION"), ir.id, head?);
     let mut filters = Vec::new();
-    for (text, names) in runs {
+    for run in runs {
+        let (text, names) = run?;
         out.push('\n');
         out.push_str(&text);
         filters.extend(names.into_iter().map(|name| format_ident!("{name}")));
@@ -424,13 +420,13 @@ pub fn main_rs(ir: &Ir) -> String {
         static JQ_FILTERS: &[&rt::jq::Filter] = &[#(&#filters),*];
     };
     out.push('\n');
-    out.push_str(&format_tokens(tail));
-    out
+    out.push_str(&format_tokens(tail).map_err(|message| EmitError { node: None, message })?);
+    Ok(out)
 }
 
 /// A node's entry in its flow's static table: `rt::Node::new(...)` with what differs from
 /// the format's defaults.
-fn node_entry(cx: &EmitCx<'_>) -> TokenStream {
+fn node_entry(cx: &EmitCx<'_>) -> Result<TokenStream, EmitError> {
     let node = cx.node;
     let name = fn_ident(node);
     let id = &node.id;
@@ -469,28 +465,65 @@ fn node_entry(cx: &EmitCx<'_>) -> TokenStream {
         let ty = node.output_type.to_string();
         entry = quote! { #entry.output_type(#ty) };
     }
-    if let nodes::Config::Output(output) = &node.config {
-        let name = &output.name;
+    if let Some(name) = node.config.output_name() {
         entry = quote! { #entry.output(#name) };
     }
-    let needs = nodes::needs(cx);
+    let needs = needs(cx)?.iter().map(need).collect::<Result<Vec<_>, _>>().map_err(|m| cx.error(m))?;
     if !needs.is_empty() {
         entry = quote! { #entry.needs(&[#(#needs),*]) };
     }
-    if let Some(trigger) = nodes::trigger(cx) {
+    if let Some(trigger) = node.config.trigger_entry(cx) {
         entry = quote! { #entry.trigger(#trigger) };
     }
-    entry
+    Ok(entry)
+}
+
+/// What a node depends on, each once: its credential, what its kind says, and what the nodes
+/// of its nested flow need.
+fn needs(cx: &EmitCx<'_>) -> Result<Vec<nodes::Need>, EmitError> {
+    let mut needs = Vec::new();
+    if let Some(name) = &cx.node.credential {
+        needs.push(nodes::Need::Credential(name.clone()));
+    }
+    needs.extend(cx.node.config.needs(cx));
+    if cx.node.nested.is_some() {
+        for inner in cx.nested()? {
+            needs.extend(self::needs(&inner)?);
+        }
+    }
+    let mut distinct: Vec<nodes::Need> = Vec::with_capacity(needs.len());
+    for need in needs {
+        if !distinct.contains(&need) {
+            distinct.push(need);
+        }
+    }
+    Ok(distinct)
+}
+
+/// A need as an `rt::health::Need` expression.
+fn need(need: &nodes::Need) -> Result<TokenStream, String> {
+    Ok(match need {
+        nodes::Need::Credential(name) => quote! { rt::health::Need::Credential(#name) },
+        nodes::Need::Host(nodes::HostOrigin::Literal(origin)) => quote! { rt::health::Need::Host(#origin) },
+        nodes::Need::Host(nodes::HostOrigin::Default(path)) => {
+            let path: TokenStream = path.parse().map_err(|_| format!("`{path}` is not a path"))?;
+            quote! { rt::health::Need::Host(#path) }
+        }
+        nodes::Need::McpTool { server, tool } => {
+            let server = format_ident!("{server}");
+            quote! { rt::health::Need::McpTool(&#server, #tool) }
+        }
+    })
 }
 
 /// The entries of a flow's `edges` table.
-fn edge_entries(scope: &EmitScope<'_>) -> Vec<TokenStream> {
-    scope
+fn edge_entries(ir: &Ir, flow: FlowId) -> Vec<TokenStream> {
+    ir.flows[flow]
         .edges
         .iter()
         .map(|edge| {
-            let source = scope_const(scope, edge.source);
-            let target = scope_const(scope, edge.target);
+            let source = index_path(ir, NodeRef { flow, index: edge.source });
+            let target = index_path(ir, NodeRef { flow, index: edge.target });
             match &edge.handle {
                 Handle::Success => quote! { rt::Edge::new(#source, #target) },
                 Handle::Error => quote! { rt::Edge::error(#source, #target) },
@@ -500,16 +533,16 @@ fn edge_entries(scope: &EmitScope<'_>) -> Vec<TokenStream> {
         .collect()
 }
 
-/// The index constants of flow `s` and, as modules inside, of its maps' nested flows.
+/// The index constants of flow `flow` and, as modules inside, of its nodes' nested flows.
 /// Every node a template reads is upstream of its reader, so it has an outgoing edge: the
 /// nodes that edges name are all the index constants the code uses.
-fn index_consts(scopes: &[EmitScope<'_>], s: usize) -> Vec<TokenStream> {
-    let scope = &scopes[s];
-    let referenced: BTreeSet<usize> = scope.edges.iter().flat_map(|e| [e.source, e.target]).collect();
+fn index_consts(ir: &Ir, flow: FlowId) -> Vec<TokenStream> {
+    let here = &ir.flows[flow];
+    let referenced: BTreeSet<usize> = here.edges.iter().flat_map(|e| [e.source, e.target]).collect();
     let mut items: Vec<TokenStream> = referenced
         .iter()
         .map(|&i| {
-            let node = &scope.nodes[i];
+            let node = &here.nodes[i];
             let name = const_ident(node);
             let i = Literal::usize_unsuffixed(i);
             let doc = format!(" Node `{}`.", node.id);
@@ -519,17 +552,17 @@ fn index_consts(scopes: &[EmitScope<'_>], s: usize) -> Vec<TokenStream> {
             }
         })
         .collect();
-    for (child, nested) in scopes.iter().enumerate().filter(|(_, c)| c.parent.is_some_and(|(p, _)| p == s)) {
-        let inner = index_consts(scopes, child);
+    for holder in &here.nodes {
+        let Some(nested) = holder.nested else { continue };
+        let inner = index_consts(ir, nested);
         if inner.is_empty() {
             continue;
         }
-        let map = &scope.nodes[nested.parent.map_or(0, |(_, i)| i)];
-        let module = module_ident(map);
+        let module = ir.flows[nested].module.last().map(|m| format_ident!("{m}"));
         let doc = format!(
             " The nodes of map `{}`'s nested flow: each one's index in `MAP_{}.nodes`.",
-            map.id,
-            map.name.to_uppercase()
+            holder.id,
+            holder.name.to_uppercase()
         );
         items.push(quote! {
             #[doc = #doc]
@@ -542,10 +575,11 @@ fn index_consts(scopes: &[EmitScope<'_>], s: usize) -> Vec<TokenStream> {
 }
 
 /// The file up to the nodes' functions: docs, `main`, the `FLOW` table, node indices.
-fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
-    let node_entries: Vec<TokenStream> =
-        (0..ir.nodes.len()).map(|i| node_entry(&EmitCx::new(ir, scopes, (0, i)))).collect();
-    let edges = edge_entries(&scopes[0]);
+fn head(ir: &Ir) -> Result<String, EmitError> {
+    let node_entries = (0..ir.nodes().len())
+        .map(|index| node_entry(&EmitCx::new(ir, NodeRef { flow: Ir::TOP, index })))
+        .collect::<Result<Vec<_>, _>>()?;
+    let edges = edge_entries(ir, Ir::TOP);
 
     let credentials = ir.credentials.iter().map(|c| {
         let name = &c.name;
@@ -574,7 +608,7 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
         retry_policy(&ir.settings.retry)
     };
 
-    let index_consts = index_consts(scopes, 0);
+    let index_consts = index_consts(ir, Ir::TOP);
     let nodes_mod = if index_consts.is_empty() {
         quote! {}
     } else {
@@ -635,7 +669,7 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
     let title_lines: Vec<String> = crate::escape::lines(&title).into_iter().map(|line| format!(" {line}")).collect();
     let usage =
         format!(" Compiled by flowc from the flow `{}`. Run it with `{} run --input-json '{{...}}'`;", ir.id, ir.id);
-    format_tokens(quote! {
+    let head = quote! {
         #(#![doc = #title_lines])*
         #![doc = ""]
         #![doc = #usage]
@@ -674,18 +708,19 @@ fn head(ir: &Ir, scopes: &[EmitScope<'_>]) -> String {
         #(#mcp_statics)*
 
         #nodes_mod
-    })
+    };
+    format_tokens(head).map_err(|message| EmitError { node: None, message })
 }
 
 /// The functions of the nodes in `run` (in emission order), each after its jq filters,
 /// formatted; and the names of those filters.
-fn node_functions(ir: &Ir, scopes: &[EmitScope<'_>], run: &[(usize, usize)]) -> (String, Vec<String>) {
+fn node_functions(ir: &Ir, run: &[NodeRef]) -> Result<(String, Vec<String>), EmitError> {
     let mut out = String::new();
     let mut filter_names = Vec::new();
     for &at in run {
-        let cx = EmitCx::new(ir, scopes, at);
+        let cx = EmitCx::new(ir, at);
         let node = cx.node;
-        let code = nodes::emit(&cx, &node.config);
+        let code = node.config.emit(&cx)?;
         let mut items = Vec::new();
         for (ident, text) in &code.filters {
             filter_names.push(ident.to_string());
@@ -696,14 +731,7 @@ fn node_functions(ir: &Ir, scopes: &[EmitScope<'_>], run: &[(usize, usize)]) -> 
             });
         }
         let name = fn_ident(node);
-        let label = node.label.as_deref().map(|l| format!(" ({l:?})")).unwrap_or_default();
-        let doc = format!(
-            " Node `{}`{label}: `{}`, at `{}` in the flow document.",
-            node.id,
-            node.kind.as_str(),
-            node.pointer
-        );
-        let summary = format!(" {}", node.kind.summary());
+        let doc = function_doc(ir, node);
         let body = code.body;
         let param = if uses_ident(&body, "cx") {
             quote! { cx }
@@ -711,9 +739,7 @@ fn node_functions(ir: &Ir, scopes: &[EmitScope<'_>], run: &[(usize, usize)]) -> 
             quote! { _cx }
         };
         items.push(quote! {
-            #[doc = #doc]
-            #[doc = ""]
-            #[doc = #summary]
+            #(#[doc = #doc])*
             async fn #name(#param: rt::Cx) -> rt::NodeResult {
                 #body
             }
@@ -723,7 +749,7 @@ fn node_functions(ir: &Ir, scopes: &[EmitScope<'_>], run: &[(usize, usize)]) -> 
         if !out.is_empty() {
             out.push('\n');
         }
-        let mut formatted = format_tokens(quote! { #(#items)* });
+        let mut formatted = format_tokens(quote! { #(#items)* }).map_err(|message| cx.error(message))?;
         if let Some(source) = code.verbatim {
             // A whole line of its own: no string literal can hold a line break.
             let marker = format!("\n    {}\n", nodes::code::VERBATIM_MARKER);
@@ -731,16 +757,71 @@ fn node_functions(ir: &Ir, scopes: &[EmitScope<'_>], run: &[(usize, usize)]) -> 
         }
         out.push_str(&formatted);
     }
-    (out, filter_names)
+    Ok((out, filter_names))
 }
 
-/// Parses tokens as a file and prints them with prettyplease.
-fn format_tokens(tokens: TokenStream) -> String {
+/// The doc comment of a node's function, a line per element: where the node is, what it does
+/// with its config, and how it is retried. Every line is inert text (see `escape::one_line`).
+fn function_doc(ir: &Ir, node: &IrNode) -> Vec<String> {
+    let label = node.label.as_deref().map(|l| format!(" ({})", crate::escape::markdown_code(l))).unwrap_or_default();
+    let mut lines = vec![format!(
+        "Node `{}`{label}: `{}`, at `{}` in the flow document.",
+        node.id,
+        node.kind.as_str(),
+        node.pointer
+    )];
+    lines.push(String::new());
+    lines.extend(node.config.describe());
+    let mut run = Vec::new();
+    // The flow's own policy is `FLOW.retry`; only a node's own is spelt out here.
+    match &node.retry {
+        Some(policy) if policy == &ir.settings.retry => {}
+        Some(policy) if policy.max_attempts > 1 => {
+            let on = if policy.retry_on.is_empty() {
+                "no error kind".to_owned()
+            } else {
+                policy.retry_on.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            };
+            run.push(format!(
+                "Up to {} attempts on {on}, waiting {} ms at first, ×{} each time, at most {} ms.",
+                policy.max_attempts, policy.initial_delay_ms, policy.backoff_rate, policy.max_delay_ms
+            ));
+        }
+        _ if node.nested.is_some() => {}
+        _ => run.push("One attempt.".to_owned()),
+    }
+    if let Some(ms) = node.timeout_ms {
+        run.push(format!("Each attempt times out after {ms} ms."));
+    }
+    if let Some(ms) = node.deadline_ms {
+        run.push(format!("All attempts end within {ms} ms."));
+    }
+    match &node.on_error {
+        OnError::Fail => {}
+        OnError::Continue => run.push("When it fails, the flow goes on (`on_error: continue`).".to_owned()),
+        OnError::Fallback(_) => run.push("When it fails, it yields its `fallback` value.".to_owned()),
+    }
+    if !run.is_empty() {
+        lines.push(String::new());
+        lines.push(run.join(" "));
+    }
+    let mut doc = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            doc.push(String::new());
+        } else {
+            doc.extend(crate::escape::lines(&line).into_iter().map(|l| format!(" {l}")));
+        }
+    }
+    doc
+}
+
+/// Parses tokens as a file and prints them with prettyplease. Emitters build tokens from
+/// checked input, so a parse failure is a bug in an emitter: an internal error.
+fn format_tokens(tokens: TokenStream) -> Result<String, String> {
     match syn::parse2::<syn::File>(tokens) {
-        Ok(file) => format_spaced(file),
-        // Emitters build tokens from checked input; a parse failure is a bug in an emitter,
-        // and this keeps the generated project from compiling.
-        Err(error) => format!("compile_error!({:?});\n", error.to_string()),
+        Ok(file) => Ok(format_spaced(file)),
+        Err(error) => Err(format!("the generated code does not parse: {error}")),
     }
 }
 

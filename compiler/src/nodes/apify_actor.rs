@@ -3,9 +3,9 @@
 use crate::types::Type;
 use quote::quote;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Json, Ty};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::template::Template;
 
 pub const FIELDS: &[Field] = &[
@@ -67,15 +67,15 @@ pub fn output() -> Type {
     Type::object([("run_id", Type::String), ("status", Type::String), ("items", Type::array(Type::Any))])
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { actor_id, input, max_items, timeout_secs, base_url, credential } = config;
-    let base_url = cx.base_url(base_url, quote! { rt::apify::APIFY_BASE_URL });
-    let actor_id = cx.string(actor_id);
-    let input = cx.json(input);
+    let base_url = cx.base_url(base_url, quote! { rt::apify::APIFY_BASE_URL })?;
+    let actor_id = cx.string(actor_id)?;
+    let input = cx.json(input)?;
     let max_items = proc_macro2::Literal::u64_unsuffixed(*max_items);
     let timeout_secs = proc_macro2::Literal::u64_unsuffixed(*timeout_secs);
     let api_key = cx.api_key(credential);
-    NodeCode::body(quote! {
+    Ok(NodeCode::body(quote! {
         let run = rt::apify::ActorRun {
             base_url: #base_url,
             actor_id: #actor_id,
@@ -85,5 +85,48 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             api_key: #api_key,
         };
         run.send(cx.http()).await
-    })
+    }))
+}
+
+pub struct ApifyActor;
+
+impl super::Kind for ApifyActor {
+    fn name(&self) -> &'static str {
+        "apify_actor"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Runs an Apify actor to its end and yields `{run_id, status, items}`."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output()
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "Runs Apify actor {} to its end (at most {} s) and yields at most {} of its items.",
+            super::code_text(&self.actor_id.display()),
+            self.timeout_secs,
+            self.max_items
+        )]
+    }
+
+    fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
+        super::service_origin(&self.base_url, "rt::apify::APIFY_BASE_URL").map(super::Need::Host).into_iter().collect()
+    }
 }

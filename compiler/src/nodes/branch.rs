@@ -2,9 +2,10 @@
 
 use quote::quote;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
+use crate::types::Type;
 use crate::check::reader::{Field, Ty};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const FIELDS: &[Field] =
     &[Field::req("condition", Ty::Jq, "a jq filter that yields one boolean; `.` is the input")];
@@ -24,13 +25,55 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     (ok && valid).then(|| Config { condition: condition.to_owned() })
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let filter = cx.filter("CONDITION");
-    let nodes = cx.jq_nodes(&config.condition);
-    NodeCode::body(quote! {
-        let input = cx.input();
-        let route = if #filter.run_bool(&input, &#nodes)? { "true" } else { "false" };
-        Ok(rt::Output::routed(input, route))
-    })
-    .with_filter(filter, &config.condition)
+pub struct Branch;
+
+impl super::Kind for Branch {
+    fn name(&self) -> &'static str {
+        "branch"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Passes its input on and takes its `true` or `false` edges, by a jq condition."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn handles(&self, _config: &serde_json::Value) -> Vec<String> {
+        vec!["true".into(), "false".into()]
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    /// Its input, passed on.
+    fn output_type(&self, cx: &TypeCx<'_>) -> Type {
+        cx.input.clone()
+    }
+
+    fn filters(&self) -> Vec<(&'static str, &str)> {
+        vec![("condition", self.condition.as_str())]
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        let filter = cx.filter("CONDITION");
+        let nodes = cx.jq_nodes(&self.condition);
+        Ok(NodeCode::body(quote! {
+            let input = cx.input();
+            let route = if #filter.run_bool(&input, &#nodes)? { "true" } else { "false" };
+            Ok(rt::Output::routed(input, route))
+        })
+        .with_filter(filter, &self.condition))
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "Passes its input on, taking its `true` edges when {} yields true and its `false` edges otherwise.",
+            super::code_text(&self.condition)
+        )]
+    }
 }

@@ -5,10 +5,11 @@
 use proc_macro2::{TokenStream, TokenTree};
 use quote::{format_ident, quote};
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
+use crate::types::Type;
 use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const FIELDS: &[Field] = &[
     Field::req(
@@ -137,7 +138,7 @@ fn any_token(tokens: TokenStream, test: &dyn Fn(&TokenTree) -> bool) -> bool {
 /// The marker statement the emitter replaces with the block's source, after formatting.
 pub const VERBATIM_MARKER: &str = "__flowc_code_block!();";
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let name = format_ident!("code_{}", cx.node.name);
     let doc = format!(" The Rust of node `{}`, as written at {}/config/rust.", cx.node.id, cx.node.pointer);
     let (returns, call) = if config.fallible {
@@ -171,18 +172,18 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         verbatim.push('\n');
     }
     let Some(schema) = &config.output_schema else {
-        return NodeCode::body(quote! {
+        return Ok(NodeCode::body(quote! {
             let input = cx.input();
             Ok(rt::Output::data(#call))
         })
         .with_item(item)
-        .with_verbatim(verbatim);
+        .with_verbatim(verbatim));
     };
     let schema_name = format_ident!("OUTPUT_SCHEMA_{}", cx.node.name.to_uppercase());
     let text = crate::escape::json_compact(schema);
     let schema_doc = format!(" The `output_schema` of node `{}`: the block's value must match it.", cx.node.id);
     let what = format!("the value of code node `{}`", cx.node.id);
-    NodeCode::body(quote! {
+    Ok(NodeCode::body(quote! {
         let input = cx.input();
         let value = #call;
         let value = rt::input::conform(#schema_name, value, "", #what, "output_schema")?;
@@ -193,5 +194,43 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         #[doc = #schema_doc]
         const #schema_name: &str = #text;
     })
-    .with_verbatim(verbatim)
+    .with_verbatim(verbatim))
+}
+
+pub struct CodeKind;
+
+impl super::Kind for CodeKind {
+    fn name(&self) -> &'static str {
+        "code"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Runs a block of Rust written in the flow document."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        self.output_schema.as_ref().map_or(Type::Any, Type::of_schema)
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("Runs the Rust block of its config on its input{}.", if self.fallible { " (it may fail)" } else { "" })];
+        if self.output_schema.is_some() {
+            lines.push("The block's value must match its `output_schema`.".to_owned());
+        }
+        lines
+    }
 }

@@ -2,9 +2,10 @@
 
 use quote::quote;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
+use crate::types::Type;
 use crate::check::reader::{Field, Ty};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const FIELDS: &[Field] = &[Field::req("ms", Ty::Integer, "how long to wait, in milliseconds")];
 
@@ -22,10 +23,41 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
 }
 
-pub fn emit(_cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let ms = proc_macro2::Literal::u64_unsuffixed(config.ms);
-    NodeCode::body(quote! {
-        rt::sleep_ms(#ms).await;
-        Ok(rt::Output::data(cx.input()))
-    })
+pub struct Delay;
+
+impl super::Kind for Delay {
+    fn name(&self) -> &'static str {
+        "delay"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Waits, then passes its input on."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    /// Its input, passed on.
+    fn output_type(&self, cx: &TypeCx<'_>) -> Type {
+        cx.input.clone()
+    }
+
+    fn emit(&self, _cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        let ms = proc_macro2::Literal::u64_unsuffixed(self.ms);
+        Ok(NodeCode::body(quote! {
+            rt::sleep_ms(#ms).await;
+            Ok(rt::Output::data(cx.input()))
+        }))
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!("Waits {} ms, then passes its input on.", self.ms)]
+    }
 }

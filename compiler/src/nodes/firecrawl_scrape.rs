@@ -4,10 +4,10 @@ use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{list, short, Field, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::template::Template;
 
 /// The string formats of Firecrawl's scrape endpoint.
@@ -134,19 +134,62 @@ pub fn output(config: &Config) -> Type {
     Type::Object(Object { fields, rest: None })
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { url, formats, only_main_content, base_url, credential } = config;
-    let base_url = cx.base_url(base_url, quote! { rt::firecrawl::FIRECRAWL_BASE_URL });
-    let url = cx.string(url);
+    let base_url = cx.base_url(base_url, quote! { rt::firecrawl::FIRECRAWL_BASE_URL })?;
+    let url = cx.string(url)?;
     let api_key = cx.api_key(credential);
-    NodeCode::body(quote! {
+    Ok(NodeCode::body(quote! {
         let scrape = rt::firecrawl::Scrape {
             base_url: #base_url,
             url: #url,
-            formats: vec![#(#formats),*],
+            formats: Vec::from([#(#formats),*]),
             only_main_content: #only_main_content,
             api_key: #api_key,
         };
         scrape.send(cx.http()).await
-    })
+    }))
+}
+
+pub struct FirecrawlScrape;
+
+impl super::Kind for FirecrawlScrape {
+    fn name(&self) -> &'static str {
+        "firecrawl_scrape"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Scrapes one page with Firecrawl and yields its markdown, html, links and metadata."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output(self)
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "Scrapes {} with Firecrawl{}, as {}.",
+            super::code_text(&self.url.display()),
+            self.base_url.as_ref().map_or_else(String::new, |url| format!(" at {}", super::code_text(&url.display()))),
+            self.formats.join(", ")
+        )]
+    }
+
+    fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
+        super::service_origin(&self.base_url, "rt::firecrawl::FIRECRAWL_BASE_URL").map(super::Need::Host).into_iter().collect()
+    }
 }

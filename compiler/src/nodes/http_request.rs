@@ -1,14 +1,13 @@
 //! `http_request`: one HTTP request on the run's pooled client.
 
 use crate::types::Type;
-use proc_macro2::TokenStream;
 use quote::quote;
 use serde_json::Value;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{short, Field, Json, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::template::Template;
 
 const METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
@@ -234,7 +233,7 @@ pub fn output(config: &Config) -> Type {
     Type::object([("status", Type::Integer), ("headers", Type::map_of(Type::String)), ("body", body)])
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config {
         method,
         url,
@@ -247,28 +246,21 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         max_response_bytes,
         response_schema,
     } = config;
-    let url = cx.string(url);
-    let pairs = |list: &[(String, Template)]| -> TokenStream {
-        let items = list.iter().map(|(k, v)| {
-            let v = cx.string(v);
-            quote! { (#k, #v) }
-        });
-        quote! { vec![#(#items),*] }
-    };
-    let query = pairs(query);
-    let headers = pairs(headers);
+    let url = cx.string(url)?;
+    let query = cx.string_pairs(query)?;
+    let headers = cx.string_pairs(headers)?;
     let body = match body {
         Body::Empty => quote! { rt::http::Body::Empty },
         Body::Json(json) => {
-            let json = cx.json(json);
+            let json = cx.json(json)?;
             quote! { rt::http::Body::Json(#json) }
         }
         Body::Form(json) => {
-            let json = cx.json(json);
+            let json = cx.json(json)?;
             quote! { rt::http::Body::form(#json) }
         }
         Body::Text(t) => {
-            let t = cx.string(t);
+            let t = cx.string(t)?;
             quote! { rt::http::Body::Text(#t) }
         }
     };
@@ -325,8 +317,54 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         #check
         Ok(rt::Output::data(response))
     });
-    match schema {
+    Ok(match schema {
         Some((_, item)) => code.with_item(item),
         None => code,
+    })
+}
+
+pub struct HttpRequest;
+
+impl super::Kind for HttpRequest {
+    fn name(&self) -> &'static str {
+        "http_request"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Sends one HTTP request and yields `{status, headers, body}`."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output(self)
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("Sends `{}` to {}.", self.method, super::code_text(&self.url.display()))];
+        if let Some(codes) = &self.expect_status {
+            let codes: Vec<String> = codes.iter().map(u16::to_string).collect();
+            lines.push(format!("A status other than {} fails the node.", codes.join(", ")));
+        }
+        if self.response_schema.is_some() {
+            lines.push("The response body must match its `response_schema`.".to_owned());
+        }
+        lines
+    }
+
+    fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
+        super::url_origin(&self.url).map(|origin| super::Need::Host(super::HostOrigin::Literal(origin))).into_iter().collect()
     }
 }

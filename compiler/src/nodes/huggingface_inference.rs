@@ -3,10 +3,10 @@
 use crate::types::Type;
 use quote::quote;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Json, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::template::Template;
 
 const TASKS: &[&str] = &[
@@ -159,20 +159,20 @@ pub fn output(config: &Config) -> Type {
     }
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { model, task, inputs, parameters, base_url, credential } = config;
-    let base_url = cx.base_url(base_url, quote! { rt::huggingface::HUGGINGFACE_BASE_URL });
-    let model = cx.string(model);
-    let inputs = cx.json(inputs);
+    let base_url = cx.base_url(base_url, quote! { rt::huggingface::HUGGINGFACE_BASE_URL })?;
+    let model = cx.string(model)?;
+    let inputs = cx.json(inputs)?;
     let parameters = match parameters {
         Some(parameters) => {
-            let parameters = cx.json(parameters);
+            let parameters = cx.json(parameters)?;
             quote! { Some(#parameters) }
         }
         None => quote! { None },
     };
     let api_key = cx.api_key(credential);
-    NodeCode::body(quote! {
+    Ok(NodeCode::body(quote! {
         let inference = rt::huggingface::Inference {
             base_url: #base_url,
             model: #model,
@@ -182,5 +182,48 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             api_key: #api_key,
         };
         inference.send(cx.http()).await
-    })
+    }))
+}
+
+pub struct HuggingfaceInference;
+
+impl super::Kind for HuggingfaceInference {
+    fn name(&self) -> &'static str {
+        "huggingface_inference"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Calls a model of the Hugging Face Inference API and yields its JSON answer."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output(self)
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "Asks model {} of the Hugging Face Inference API{} for `{}`.",
+            super::code_text(&self.model.display()),
+            self.base_url.as_ref().map_or_else(String::new, |url| format!(" at {}", super::code_text(&url.display()))),
+            self.task
+        )]
+    }
+
+    fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
+        super::service_origin(&self.base_url, "rt::huggingface::HUGGINGFACE_BASE_URL").map(super::Need::Host).into_iter().collect()
+    }
 }

@@ -4,10 +4,10 @@ use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const FIELDS: &[Field] = &[Field::opt(
     "schema",
@@ -38,14 +38,51 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     ok.then_some(Config { schema })
 }
 
-/// The input as its schema describes it; `any` without one.
-pub fn output(config: &Config) -> Type {
-    config.schema.as_ref().map_or(Type::Any, Type::of_schema)
+pub struct Input;
+
+impl super::Kind for Input {
+    fn name(&self) -> &'static str {
+        "input"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Yields the run's input, checked against the input schema, defaults applied."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn role(&self) -> super::Role {
+        super::Role::Input
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
 }
 
-pub fn emit(_cx: &EmitCx<'_>, _config: &Config) -> NodeCode {
-    // The schema is checked (and its defaults applied) before the run starts; see `FLOW`.
-    NodeCode::body(quote! {
-        Ok(rt::Output::data(cx.run_input().clone()))
-    })
+impl super::NodeConfig for Config {
+    /// The input as its schema describes it; `any` without one.
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        self.schema.as_ref().map_or(Type::Any, Type::of_schema)
+    }
+
+    fn emit(&self, _cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        // The schema is checked (and its defaults applied) before the run starts; see `FLOW`.
+        Ok(NodeCode::body(quote! {
+            Ok(rt::Output::data(cx.run_input().clone()))
+        }))
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![match &self.schema {
+            Some(_) => "Yields the run's input, which matched `FLOW.input_schema` (defaults applied) before the run started.".to_owned(),
+            None => "Yields the run's input as given (the node has no schema).".to_owned(),
+        }]
+    }
+
+    fn input_schema(&self) -> Option<&Value> {
+        self.schema.as_ref()
+    }
 }

@@ -3,10 +3,10 @@
 use crate::types::Type;
 use quote::quote;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::template::Template;
 
 const PROVIDERS: &[&str] = &["openai", "openai_compatible"];
@@ -111,7 +111,7 @@ pub fn output(config: &Config) -> Type {
     Type::object(fields)
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { model, base_url, system, prompt, temperature, max_tokens, json, json_schema, credential } = config;
     let json_schema = match json_schema {
         Some(schema) => {
@@ -123,16 +123,16 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         }
         None => quote! { None },
     };
-    let base_url = cx.base_url(base_url, quote! { rt::llm::OPENAI_BASE_URL });
-    let model = cx.string(model);
+    let base_url = cx.base_url(base_url, quote! { rt::llm::OPENAI_BASE_URL })?;
+    let model = cx.string(model)?;
     let system = match system {
         Some(system) => {
-            let system = cx.string(system);
+            let system = cx.string(system)?;
             quote! { Some(#system) }
         }
         None => quote! { None },
     };
-    let prompt = cx.string(prompt);
+    let prompt = cx.string(prompt)?;
     let temperature = match temperature {
         Some(t) => {
             let t = proc_macro2::Literal::f64_unsuffixed(*t);
@@ -148,7 +148,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
         None => quote! { None },
     };
     let api_key = cx.api_key(credential);
-    NodeCode::body(quote! {
+    Ok(NodeCode::body(quote! {
         let chat = rt::llm::Chat {
             base_url: #base_url,
             model: #model,
@@ -161,5 +161,49 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
             api_key: #api_key,
         };
         chat.send(cx.http()).await
-    })
+    }))
+}
+
+pub struct Llm;
+
+impl super::Kind for Llm {
+    fn name(&self) -> &'static str {
+        "llm"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Asks a language model for one chat completion and yields `{text, json?, model, usage}`."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output(self)
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let at = self.base_url.as_ref().map_or_else(|| "OpenAI".to_owned(), |url| super::code_text(&url.display()));
+        let mut lines = vec![format!("Asks model {} at {at} for one chat completion of its prompt.", super::code_text(&self.model.display()))];
+        if self.json {
+            let schema = if self.json_schema.is_some() { ", which must match its `json_schema`" } else { "" };
+            lines.push(format!("The answer is JSON{schema}."));
+        }
+        lines
+    }
+
+    fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
+        super::service_origin(&self.base_url, "rt::llm::OPENAI_BASE_URL").map(super::Need::Host).into_iter().collect()
+    }
 }

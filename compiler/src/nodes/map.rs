@@ -4,16 +4,18 @@
 //! with pointers into the map's config (`/nodes/3/config/nodes/1/...`). Its nodes read
 //! `{{ item }}`, `{{ index }}`, each other, and any node upstream of the map.
 
+use std::collections::HashMap;
+
 use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
-use super::{CheckCx, NodeKind};
+use super::{CheckCx, Role, TypeCx};
+use crate::check::Checked;
 use crate::check::reader::{type_name, Field, Ty};
 use crate::check::shape;
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
-use crate::ir::{IrEdge, IrNode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::model::{NodeRetry, OnError};
 use crate::template::Template;
 
@@ -31,13 +33,12 @@ pub const FIELDS: &[Field] = &[
 /// How many items run at once when `concurrency` is not given.
 pub const DEFAULT_CONCURRENCY: u64 = 4;
 
+/// The nested flow is not in the config: the check leaves it in `CheckCx::nested_flow`, and
+/// the IR holds it as a flow of its own (`IrNode::nested`).
 #[derive(Debug, Clone)]
 pub struct Config {
     pub items: Template,
     pub concurrency: u64,
-    /// The nested flow, checked and lowered.
-    pub nodes: Vec<IrNode>,
-    pub edges: Vec<IrEdge>,
     /// The type of one item's result: its one output's value, or an object by output name.
     pub item_result: crate::types::Type,
 }
@@ -133,7 +134,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         }
         None => {}
     }
-    let has_output = nodes.iter().any(|n| n.kind == NodeKind::Output)
+    let has_output = nodes.iter().any(|n| n.kind.role() == Role::Output)
         || r.get("nodes")
             .and_then(Value::as_array)
             .is_some_and(|list| list.iter().any(|n| n.get("type").and_then(Value::as_str) == Some("output")));
@@ -148,7 +149,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         );
         r.ok = false;
     }
-    let (graph, configs, types) = crate::check::check_scope(sink, nested, &nodes, &edges, &broken_ids, r.ok);
+    let (graph, configs, types, inner) = crate::check::check_scope(sink, nested, &nodes, &edges, &broken_ids, r.ok);
     if !r.ok || sink.diagnostics.len() > errors_before {
         return None;
     }
@@ -156,10 +157,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let outputs: Vec<(&str, crate::types::Type)> = configs
         .iter()
         .zip(&types)
-        .filter_map(|(config, ty)| match config {
-            super::Config::Output(output) => Some((output.name.as_str(), ty.clone())),
-            _ => None,
-        })
+        .filter_map(|(config, ty)| Some((config.output_name()?, ty.clone())))
         .collect();
     let item_result = match outputs.as_slice() {
         [(_, ty)] => ty.clone(),
@@ -171,8 +169,9 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             rest: None,
         }),
     };
-    let (nodes, edges) = crate::ir::lower(nodes, &edges, &graph, configs, types, nested.settings);
-    Some(Config { items: items?, concurrency, nodes, edges, item_result })
+    let items = items?;
+    cx.nested_flow = Some(Checked { nodes, edges, graph, configs, types, nested: inner });
+    Some(Config { items, concurrency, item_result })
 }
 
 /// Checks what only a nested node must not be: an `input` node, or one whose id is taken by
@@ -183,7 +182,7 @@ fn nested_node_ok(
     map: &str,
     nested: &crate::check::Scope<'_>,
 ) -> bool {
-    let (pointer, message, help) = if inner.kind == NodeKind::Input {
+    let (pointer, message, help) = if inner.kind.role() == Role::Input {
         (
             format!("{}/type", inner.pointer),
             format!("node `{}` is an `input` node inside map `{map}`", inner.id),
@@ -208,26 +207,78 @@ fn nested_node_ok(
     false
 }
 
-/// An array of every item's result (`null` for an item that failed).
-pub fn output(config: &Config) -> Type {
-    Type::array(config.item_result.clone().nullable())
-}
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let items = cx.value(&config.items);
-    let flow = cx.map_flow_ident();
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
+    let items = cx.value(&config.items)?;
+    let flow = cx.nested_flow_ident();
     let on_error = match cx.node.on_error {
         OnError::Fail => "No new item starts once an item has failed (`on_error` is `fail`).",
         OnError::Continue | OnError::Fallback(_) => "Every item runs, whatever the others do.",
     };
     let doc = format!(" The nested flow of map `{}`, run once per item. {on_error}", cx.node.id);
-    let definition = cx.map_flow(config);
-    NodeCode::body(quote! {
+    let definition = cx.nested_flow(config.concurrency)?;
+    Ok(NodeCode::body(quote! {
         let items = #items;
         cx.map(&#flow, items).await
     })
     .with_item(quote! {
         #[doc = #doc]
         static #flow: rt::MapFlow = #definition;
-    })
+    }))
+}
+
+/// The type of the item: the element type of the array the `items` template reads.
+fn item_type(config: &Value, known: &HashMap<String, Type>) -> Type {
+    let Some(Ok(Template::Value(path))) = config.get("items").and_then(Value::as_str).map(crate::template::parse)
+    else {
+        return Type::Any;
+    };
+    known
+        .get(&path.root)
+        .and_then(|root| root.follow(&path.segs).ok())
+        .and_then(|items| items.element())
+        .unwrap_or(Type::Any)
+}
+
+pub struct Map;
+
+impl super::Kind for Map {
+    fn name(&self) -> &'static str {
+        "map"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Runs its nested flow once per item of an array and yields every item's result, in item order."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn nested_item(&self, config: &Value, known: &HashMap<String, Type>) -> Option<Type> {
+        Some(item_type(config, known))
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    /// An array of every item's result (`null` for an item that failed).
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        Type::array(self.item_result.clone().nullable())
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!(
+            "Runs its nested flow once per item of {}, {} items at once, and yields the items' results in item order.",
+            super::code_text(&self.items.display()),
+            self.concurrency
+        )]
+    }
 }

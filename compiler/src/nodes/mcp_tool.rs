@@ -8,10 +8,10 @@ use crate::types::Type;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Json, Reader, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 const STDIO_FIELDS: &[Field] = &[
     Field::req("transport", Ty::Enum(&["stdio"]), "\"stdio\": start the server as a child process"),
@@ -293,15 +293,15 @@ pub fn output(config: &Config) -> Type {
     ])
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { server, tool, arguments, output_schema } = config;
-    let server = server_ident(cx.mcp_server_name(server));
-    let arguments = cx.json(arguments);
+    let server = cx.mcp_server(server)?;
+    let arguments = cx.json(arguments)?;
     let Some(schema) = output_schema else {
-        return NodeCode::body(quote! {
+        return Ok(NodeCode::body(quote! {
             let call = rt::mcp::ToolCall { server: &#server, tool: #tool, arguments: #arguments };
             call.send(&cx).await
-        });
+        }));
     };
     // The structured content is checked where it arrives; content that does not match fails
     // the node with the whole result kept in its envelope.
@@ -310,7 +310,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     let doc =
         format!(" The `output_schema` of node `{}`: the tool result's structured content must match it.", cx.node.id);
     let what = format!("the structured content of node `{}`", cx.node.id);
-    NodeCode::body(quote! {
+    Ok(NodeCode::body(quote! {
         let call = rt::mcp::ToolCall { server: &#server, tool: #tool, arguments: #arguments };
         let mut output = call.send(&cx).await?;
         output.data = rt::input::conform(#name, output.data, "/structured_content", #what, "output_schema")?;
@@ -319,5 +319,58 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     .with_item(quote! {
         #[doc = #doc]
         const #name: &str = #text;
-    })
+    }))
+}
+
+pub struct McpTool;
+
+impl super::Kind for McpTool {
+    fn name(&self) -> &'static str {
+        "mcp_tool"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Calls a tool of an MCP server and yields `{content, structured_content, is_error, text}`."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output(self)
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let server = match &self.server.transport {
+            Transport::Stdio { command, .. } => format!("the MCP server that {} runs on stdio", super::code_text(command)),
+            Transport::Http { url, .. } => format!("the MCP server at {}", super::code_text(url)),
+        };
+        let mut lines = vec![format!("Calls tool {} of {server}.", super::code_text(&self.tool))];
+        if self.output_schema.is_some() {
+            lines.push("The result's structured content must match its `output_schema`.".to_owned());
+        }
+        lines
+    }
+
+    fn needs(&self, cx: &EmitCx<'_>) -> Vec<super::Need> {
+        match cx.mcp_server(&self.server) {
+            Ok(server) => vec![super::Need::McpTool { server: server.to_string(), tool: self.tool.clone() }],
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn mcp_server(&self) -> Option<&Server> {
+        Some(&self.server)
+    }
 }

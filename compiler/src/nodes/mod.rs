@@ -1,199 +1,222 @@
-//! The node kinds. Each kind is one file: its config fields, its check (config → typed
-//! [`Config`]) and its emitter (typed config → the body of the node's `async fn`). Adding a
-//! kind is a new file plus an arm in each `match` below; the compiler points at every one.
-
-use proc_macro2::TokenStream;
-use quote::quote;
+//! The node kinds. A kind is one file and one line of [`kinds!`] below: the file defines the
+//! kind's config fields and check ([`Kind`]) and, for a checked config, its output type, its
+//! code and what it needs ([`NodeConfig`]). Nothing outside a kind's file matches on kinds:
+//! the rest of the compiler asks these two traits.
 
 use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use proc_macro2::TokenStream;
+use serde_json::Value;
 
 use crate::check::reader::{Field, Json, Reader, Sink};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::model;
 use crate::template::Template;
 use crate::types::Type;
 
-pub mod apify_actor;
-pub mod branch;
-pub mod code;
-pub mod delay;
-pub mod firecrawl_scrape;
-pub mod http_request;
-pub mod huggingface_inference;
-pub mod input;
-pub mod llm;
-pub mod map;
-pub mod mcp_tool;
-pub mod merge;
-pub mod output;
-pub mod schedule;
-pub mod switch;
-pub mod transform;
-pub mod webhook;
-
-/// Every node kind this version compiles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NodeKind {
-    Input,
-    Output,
-    HttpRequest,
-    Transform,
-    Branch,
-    Switch,
-    Merge,
-    Delay,
-    Code,
-    Llm,
-    FirecrawlScrape,
-    HuggingfaceInference,
-    ApifyActor,
-    McpTool,
-    Map,
-    Webhook,
-    Schedule,
+/// Declares the kinds: each `module::Type` is a file of this directory and the unit struct in
+/// it that implements [`Kind`]. Their order is the order `flowc schema` and messages list them.
+macro_rules! kinds {
+    ($($module:ident :: $kind:ident),* $(,)?) => {
+        $(pub mod $module;)*
+        /// Every node kind this version compiles.
+        pub static KINDS: &[&dyn Kind] = &[$(&$module::$kind),*];
+    };
 }
 
-/// Whether a kind name is compiled, planned (part of the format, not compiled by this
-/// version), or unknown.
+kinds! {
+    input::Input,
+    output::Output,
+    http_request::HttpRequest,
+    transform::Transform,
+    branch::Branch,
+    switch::Switch,
+    merge::Merge,
+    delay::Delay,
+    code::CodeKind,
+    llm::Llm,
+    firecrawl_scrape::FirecrawlScrape,
+    huggingface_inference::HuggingfaceInference,
+    apify_actor::ApifyActor,
+    mcp_tool::McpTool,
+    map::Map,
+    webhook::Webhook,
+    schedule::Schedule,
+}
+
+/// What a kind is, before any node's config is read.
+pub trait Kind: Sync {
+    /// Its name, the `type` of its nodes in the document.
+    fn name(&self) -> &'static str;
+    /// One sentence on what its nodes do (`flowc schema`).
+    fn summary(&self) -> &'static str;
+    /// The fields of its nodes' `config`.
+    fn fields(&self) -> &'static [Field];
+    /// Its part in a flow, which the graph and trigger checks ask.
+    fn role(&self) -> Role {
+        Role::Step
+    }
+    /// The handles its outgoing edges may name besides `error`, read from the raw config (the
+    /// graph is checked before configs are).
+    fn handles(&self, _config: &Value) -> Vec<String> {
+        Vec::new()
+    }
+    /// For a kind with a nested flow: the type of the item its nested nodes read, from the raw
+    /// config and the types of the nodes the node may read. `None`: no nested flow.
+    fn nested_item(&self, _config: &Value, _known: &HashMap<String, Type>) -> Option<Type> {
+        None
+    }
+    /// Phase 3: reads a node's config (reporting what is wrong with it).
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<Config>;
+}
+
+/// A kind's part in a flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Support {
-    Supported(NodeKind),
-    Planned,
-    Unknown,
+pub enum Role {
+    /// Runs when its upstream nodes have.
+    Step,
+    /// Yields the run's input: at most one per flow, never in a nested flow.
+    Input,
+    /// Names a value of the run result's `outputs`.
+    Output,
+    /// Starts the flow (`serve`): at most one, in the document's own flow, with no edge in.
+    Trigger,
 }
 
-/// Kinds the format defines that this version does not compile yet: a clear error, never a
-/// node that compiles to nothing.
-const PLANNED: &[&str] = &[];
+/// What starts a flow, as deployment sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger<'a> {
+    /// An HTTP request.
+    Webhook,
+    /// A cron schedule, in an IANA time zone.
+    Schedule { cron: &'a str, timezone: &'a str },
+}
 
-impl NodeKind {
-    pub const ALL: [NodeKind; 17] = [
-        NodeKind::Input,
-        NodeKind::Output,
-        NodeKind::HttpRequest,
-        NodeKind::Transform,
-        NodeKind::Branch,
-        NodeKind::Switch,
-        NodeKind::Merge,
-        NodeKind::Delay,
-        NodeKind::Code,
-        NodeKind::Llm,
-        NodeKind::FirecrawlScrape,
-        NodeKind::HuggingfaceInference,
-        NodeKind::ApifyActor,
-        NodeKind::McpTool,
-        NodeKind::Map,
-        NodeKind::Webhook,
-        NodeKind::Schedule,
-    ];
+/// What a node depends on, for `<bin> health`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Need {
+    /// A credential, by name.
+    Credential(String),
+    /// A service, by origin (an expression of type `&'static str`: a literal or a runtime
+    /// constant).
+    Host(HostOrigin),
+    /// A tool of an MCP server: the server's static, and the tool's name.
+    McpTool { server: String, tool: String },
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NodeKind::Input => "input",
-            NodeKind::Output => "output",
-            NodeKind::HttpRequest => "http_request",
-            NodeKind::Transform => "transform",
-            NodeKind::Branch => "branch",
-            NodeKind::Switch => "switch",
-            NodeKind::Merge => "merge",
-            NodeKind::Delay => "delay",
-            NodeKind::Code => "code",
-            NodeKind::Llm => "llm",
-            NodeKind::FirecrawlScrape => "firecrawl_scrape",
-            NodeKind::HuggingfaceInference => "huggingface_inference",
-            NodeKind::ApifyActor => "apify_actor",
-            NodeKind::McpTool => "mcp_tool",
-            NodeKind::Map => "map",
-            NodeKind::Webhook => "webhook",
-            NodeKind::Schedule => "schedule",
-        }
+/// Where a service is, when known before the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostOrigin {
+    /// `scheme://host[:port]`, from the document.
+    Literal(String),
+    /// A runtime constant's path (`rt::llm::OPENAI_BASE_URL`): a service's default address.
+    Default(&'static str),
+}
+
+/// A node's config, checked: what the rest of the compiler knows of a node beyond its kind.
+pub trait NodeConfig: Debug + Send + Sync {
+    /// The type of the node's output `data` when it succeeds (a failed node's fallback is
+    /// added by the caller).
+    fn output_type(&self, cx: &TypeCx<'_>) -> Type;
+    /// The body of the node's `async fn`, and the items beside it.
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError>;
+    /// What the node does with its config, in a few lines of its function's doc comment
+    /// (its method and URL, its filter, ...). Document text in them is escaped by the caller.
+    fn describe(&self) -> Vec<String>;
+    /// Its jq filters: the config field each is in, and its text.
+    fn filters(&self) -> Vec<(&'static str, &str)> {
+        Vec::new()
     }
-
-    pub fn parse(name: &str) -> Support {
-        match NodeKind::ALL.iter().find(|k| k.as_str() == name) {
-            Some(kind) => Support::Supported(*kind),
-            None if PLANNED.contains(&name) => Support::Planned,
-            None => Support::Unknown,
-        }
+    /// What it depends on besides the node's own credential (added by the caller) and its
+    /// nested flow's needs.
+    fn needs(&self, _cx: &EmitCx<'_>) -> Vec<Need> {
+        Vec::new()
     }
-
-    /// The fields of the kind's `config`.
-    pub fn fields(self) -> &'static [Field] {
-        match self {
-            NodeKind::Input => input::FIELDS,
-            NodeKind::Output => output::FIELDS,
-            NodeKind::HttpRequest => http_request::FIELDS,
-            NodeKind::Transform => transform::FIELDS,
-            NodeKind::Branch => branch::FIELDS,
-            NodeKind::Switch => switch::FIELDS,
-            NodeKind::Merge => merge::FIELDS,
-            NodeKind::Delay => delay::FIELDS,
-            NodeKind::Code => code::FIELDS,
-            NodeKind::Llm => llm::FIELDS,
-            NodeKind::FirecrawlScrape => firecrawl_scrape::FIELDS,
-            NodeKind::HuggingfaceInference => huggingface_inference::FIELDS,
-            NodeKind::ApifyActor => apify_actor::FIELDS,
-            NodeKind::McpTool => mcp_tool::FIELDS,
-            NodeKind::Map => map::FIELDS,
-            NodeKind::Webhook => webhook::FIELDS,
-            NodeKind::Schedule => schedule::FIELDS,
-        }
+    /// For a trigger: what starts the flow.
+    fn trigger(&self) -> Option<Trigger<'_>> {
+        None
     }
-
-    /// One sentence on what a node of this kind does (the doc comment of its function).
-    pub fn summary(self) -> &'static str {
-        match self {
-            NodeKind::Input => "Yields the run's input, checked against the input schema, defaults applied.",
-            NodeKind::Output => "Yields a value of the run result's `outputs`.",
-            NodeKind::HttpRequest => "Sends one HTTP request and yields `{status, headers, body}`.",
-            NodeKind::Transform => "Yields a new value, built from templates or computed by a jq filter.",
-            NodeKind::Branch => "Passes its input on and takes its `true` or `false` edges, by a jq condition.",
-            NodeKind::Switch => "Passes its input on and takes the edges of the case a jq filter selects.",
-            NodeKind::Merge => "Joins the data of its upstream nodes.",
-            NodeKind::Delay => "Waits, then passes its input on.",
-            NodeKind::Code => "Runs a block of Rust written in the flow document.",
-            NodeKind::Llm => "Asks a language model for one chat completion and yields `{text, json?, model, usage}`.",
-            NodeKind::FirecrawlScrape => {
-                "Scrapes one page with Firecrawl and yields its markdown, html, links and metadata."
-            }
-            NodeKind::HuggingfaceInference => {
-                "Calls a model of the Hugging Face Inference API and yields its JSON answer."
-            }
-            NodeKind::ApifyActor => "Runs an Apify actor to its end and yields `{run_id, status, items}`.",
-            NodeKind::McpTool => {
-                "Calls a tool of an MCP server and yields `{content, structured_content, is_error, text}`."
-            }
-            NodeKind::Map => {
-                "Runs its nested flow once per item of an array and yields every item's result, in item order."
-            }
-            NodeKind::Webhook => {
-                "Starts the flow from an HTTP request (`serve`) and yields `{method, path, query, headers, body}`."
-            }
-            NodeKind::Schedule => "Starts the flow on its cron schedule (`serve`) and yields `{fired_at}`.",
-        }
+    /// For a trigger: the `rt::Trigger` expression of the node's entry in the flow table.
+    fn trigger_entry(&self, _cx: &EmitCx<'_>) -> Option<TokenStream> {
+        None
+    }
+    /// For an output node: the key it writes in `outputs`.
+    fn output_name(&self) -> Option<&str> {
+        None
+    }
+    /// For an input node: the schema the run's input must match.
+    fn input_schema(&self) -> Option<&Value> {
+        None
+    }
+    /// The MCP server the node calls.
+    fn mcp_server(&self) -> Option<&mcp_tool::Server> {
+        None
     }
 }
 
 /// A node's config, checked and typed.
-#[derive(Debug, Clone)]
-pub enum Config {
-    Input(input::Config),
-    Output(output::Config),
-    HttpRequest(http_request::Config),
-    Transform(transform::Config),
-    Branch(branch::Config),
-    Switch(switch::Config),
-    Merge(merge::Config),
-    Delay(delay::Config),
-    Code(code::Config),
-    Llm(llm::Config),
-    FirecrawlScrape(firecrawl_scrape::Config),
-    HuggingfaceInference(huggingface_inference::Config),
-    ApifyActor(apify_actor::Config),
-    McpTool(mcp_tool::Config),
-    Map(map::Config),
-    Webhook(webhook::Config),
-    Schedule(schedule::Config),
+pub type Config = Arc<dyn NodeConfig>;
+
+/// Wraps a kind's checked config.
+pub fn config(config: impl NodeConfig + 'static) -> Config {
+    Arc::new(config)
+}
+
+/// A node kind, as the document names it.
+#[derive(Clone, Copy)]
+pub struct NodeKind(&'static dyn Kind);
+
+impl NodeKind {
+    pub fn as_str(self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The kind named `name`, if this version compiles it.
+    pub fn parse(name: &str) -> Option<NodeKind> {
+        KINDS.iter().find(|k| k.name() == name).map(|k| NodeKind(*k))
+    }
+
+    /// Every kind's name, in registry order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        KINDS.iter().map(|k| k.name())
+    }
+
+    /// Every kind, in registry order.
+    pub fn all() -> impl Iterator<Item = NodeKind> {
+        KINDS.iter().map(|k| NodeKind(*k))
+    }
+
+    pub fn fields(self) -> &'static [Field] {
+        self.0.fields()
+    }
+
+    pub fn summary(self) -> &'static str {
+        self.0.summary()
+    }
+
+    pub fn role(self) -> Role {
+        self.0.role()
+    }
+
+    pub fn kind(self) -> &'static dyn Kind {
+        self.0
+    }
+}
+
+impl PartialEq for NodeKind {
+    fn eq(&self, other: &NodeKind) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for NodeKind {}
+
+impl Debug for NodeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.as_str())
+    }
 }
 
 /// What a node's output type is computed from: the types of what it reads.
@@ -243,132 +266,33 @@ impl TypeCx<'_> {
     }
 }
 
-/// The node's jq filters: the config field each is in, and its text.
-pub fn filters(config: &Config) -> Vec<(&'static str, &str)> {
-    match config {
-        Config::Transform(transform::Config::Jq(code)) => vec![("jq", code.as_str())],
-        Config::Branch(c) => vec![("condition", c.condition.as_str())],
-        Config::Switch(c) => vec![("value", c.value.as_str())],
-        _ => Vec::new(),
-    }
-}
-
-/// The type of a node's output `data` when it succeeds (a failed node's fallback is added by
-/// the caller).
-pub fn output_type(config: &Config, cx: &TypeCx<'_>) -> Type {
-    match config {
-        Config::Input(c) => input::output(c),
-        Config::Output(c) => output::output(c, cx),
-        Config::HttpRequest(c) => http_request::output(c),
-        Config::Transform(c) => transform::output(c, cx),
-        Config::Branch(_) | Config::Switch(_) | Config::Delay(_) => cx.input.clone(),
-        Config::Merge(c) => merge::output(c, cx),
-        Config::Code(c) => c.output_schema.as_ref().map_or(Type::Any, Type::of_schema),
-        Config::Llm(c) => llm::output(c),
-        Config::FirecrawlScrape(c) => firecrawl_scrape::output(c),
-        Config::HuggingfaceInference(c) => huggingface_inference::output(c),
-        Config::ApifyActor(_) => apify_actor::output(),
-        Config::McpTool(c) => mcp_tool::output(c),
-        Config::Map(c) => map::output(c),
-        Config::Webhook(c) => webhook::output(c),
-        Config::Schedule(_) => schedule::output(),
+/// Document text (a filter, a URL template) for a line of a doc comment: a Markdown code span
+/// of its first 160 characters.
+pub fn code_text(text: &str) -> String {
+    const MAX: usize = 160;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}…", crate::escape::markdown_code(&text[..end])),
+        None => crate::escape::markdown_code(text),
     }
 }
 
 /// The handles a node's outgoing edges may name.
 pub fn handles(node: &model::Node) -> Vec<String> {
-    let mut out: Vec<String> = match node.kind {
-        NodeKind::Branch => vec!["true".into(), "false".into()],
-        NodeKind::Switch => switch::case_names(&node.config),
-        NodeKind::Input
-        | NodeKind::Output
-        | NodeKind::HttpRequest
-        | NodeKind::Transform
-        | NodeKind::Merge
-        | NodeKind::Delay
-        | NodeKind::Code
-        | NodeKind::Llm
-        | NodeKind::FirecrawlScrape
-        | NodeKind::HuggingfaceInference
-        | NodeKind::ApifyActor
-        | NodeKind::McpTool
-        | NodeKind::Map
-        | NodeKind::Webhook
-        | NodeKind::Schedule => Vec::new(),
-    };
+    let mut out = node.kind.kind().handles(&node.config);
     out.push("error".into());
     out
 }
 
-/// What starts the flow, for a `webhook` or `schedule` node: an `rt::Trigger` expression.
-pub fn trigger(cx: &EmitCx<'_>) -> Option<TokenStream> {
-    match &cx.node.config {
-        Config::Webhook(c) => {
-            let (name, _) = webhook::trigger_static(cx, c);
-            Some(quote! { rt::Trigger::Webhook(&#name) })
-        }
-        Config::Schedule(c) => {
-            let (name, _) = schedule::trigger_static(cx, c);
-            Some(quote! { rt::Trigger::Schedule(&#name) })
-        }
-        _ => None,
+/// Where a service is, for a node whose address is its `base_url` or the service's default.
+pub fn service_origin(base_url: &Option<Template>, default: &'static str) -> Option<HostOrigin> {
+    match base_url {
+        None => Some(HostOrigin::Default(default)),
+        Some(url) => url_origin(url).map(HostOrigin::Literal),
     }
-}
-
-/// What a node depends on, as `rt::health::Need` expressions for `<bin> health`: its
-/// credential, the services it calls when their address is known before the run, the MCP tool
-/// it calls.
-pub fn needs(cx: &EmitCx<'_>) -> Vec<TokenStream> {
-    needs_of(cx)
-}
-
-fn needs_of(cx: &EmitCx<'_>) -> Vec<TokenStream> {
-    let node = cx.node;
-    let mut needs = Vec::new();
-    if let Some(name) = &node.credential {
-        needs.push(quote! { rt::health::Need::Credential(#name) });
-    }
-    if let Config::Webhook(webhook::Config { hmac: Some(hmac), .. }) = &node.config {
-        let name = &hmac.credential;
-        needs.push(quote! { rt::health::Need::Credential(#name) });
-    }
-    let host = |base_url: &Option<Template>, default: TokenStream| match base_url {
-        None => Some(default),
-        Some(url) => url_origin(url).map(|origin| quote! { #origin }),
-    };
-    let service = match &node.config {
-        Config::HttpRequest(c) => url_origin(&c.url).map(|origin| quote! { #origin }),
-        Config::Llm(c) => host(&c.base_url, quote! { rt::llm::OPENAI_BASE_URL }),
-        Config::FirecrawlScrape(c) => host(&c.base_url, quote! { rt::firecrawl::FIRECRAWL_BASE_URL }),
-        Config::HuggingfaceInference(c) => host(&c.base_url, quote! { rt::huggingface::HUGGINGFACE_BASE_URL }),
-        Config::ApifyActor(c) => host(&c.base_url, quote! { rt::apify::APIFY_BASE_URL }),
-        Config::McpTool(c) => {
-            let server = mcp_tool::server_ident(cx.mcp_server_name(&c.server));
-            let tool = &c.tool;
-            needs.push(quote! { rt::health::Need::McpTool(&#server, #tool) });
-            None
-        }
-        Config::Map(c) => {
-            // The map needs what every node of its nested flow needs, each once.
-            let mut seen: Vec<String> = needs.iter().map(ToString::to_string).collect();
-            for need in cx.nested(c).into_iter().flat_map(|inner| needs_of(&inner)) {
-                if !seen.contains(&need.to_string()) {
-                    seen.push(need.to_string());
-                    needs.push(need);
-                }
-            }
-            None
-        }
-        _ => None,
-    };
-    if let Some(url) = service {
-        needs.push(quote! { rt::health::Need::Host(#url) });
-    }
-    needs
 }
 
 /// `scheme://host[:port]` when a URL template starts with it literally.
-fn url_origin(url: &Template) -> Option<String> {
+pub fn url_origin(url: &Template) -> Option<String> {
     let (text, whole) = match url {
         Template::Literal(text) => (text.as_str(), true),
         Template::Mixed(parts) => match parts.first() {
@@ -391,8 +315,10 @@ pub struct CheckCx<'a> {
     pub node: &'a model::Node,
     /// What the flow the node is in can see.
     pub scope: &'a crate::check::Scope<'a>,
-    /// For a `map` node: what its nested flow can see.
+    /// For a kind with a nested flow: what its nested flow can see.
     pub nested: Option<&'a crate::check::Scope<'a>>,
+    /// Where a kind with a nested flow leaves it, checked.
+    pub nested_flow: Option<crate::check::Checked>,
 }
 
 impl<'a> CheckCx<'a> {
@@ -413,52 +339,6 @@ impl<'a> CheckCx<'a> {
     /// The pointer of this node's config.
     pub fn pointer(&self) -> String {
         format!("{}/config", self.node.pointer)
-    }
-}
-
-/// Phase 3: reads one node's config.
-pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
-    match cx.node.kind {
-        NodeKind::Input => input::check(cx).map(Config::Input),
-        NodeKind::Output => output::check(cx).map(Config::Output),
-        NodeKind::HttpRequest => http_request::check(cx).map(Config::HttpRequest),
-        NodeKind::Transform => transform::check(cx).map(Config::Transform),
-        NodeKind::Branch => branch::check(cx).map(Config::Branch),
-        NodeKind::Switch => switch::check(cx).map(Config::Switch),
-        NodeKind::Merge => merge::check(cx).map(Config::Merge),
-        NodeKind::Delay => delay::check(cx).map(Config::Delay),
-        NodeKind::Code => code::check(cx).map(Config::Code),
-        NodeKind::Llm => llm::check(cx).map(Config::Llm),
-        NodeKind::FirecrawlScrape => firecrawl_scrape::check(cx).map(Config::FirecrawlScrape),
-        NodeKind::HuggingfaceInference => huggingface_inference::check(cx).map(Config::HuggingfaceInference),
-        NodeKind::ApifyActor => apify_actor::check(cx).map(Config::ApifyActor),
-        NodeKind::McpTool => mcp_tool::check(cx).map(Config::McpTool),
-        NodeKind::Map => map::check(cx).map(Config::Map),
-        NodeKind::Webhook => webhook::check(cx).map(Config::Webhook),
-        NodeKind::Schedule => schedule::check(cx).map(Config::Schedule),
-    }
-}
-
-/// Emits the body of a node's function.
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    match config {
-        Config::Input(c) => input::emit(cx, c),
-        Config::Output(c) => output::emit(cx, c),
-        Config::HttpRequest(c) => http_request::emit(cx, c),
-        Config::Transform(c) => transform::emit(cx, c),
-        Config::Branch(c) => branch::emit(cx, c),
-        Config::Switch(c) => switch::emit(cx, c),
-        Config::Merge(c) => merge::emit(cx, c),
-        Config::Delay(c) => delay::emit(cx, c),
-        Config::Code(c) => code::emit(cx, c),
-        Config::Llm(c) => llm::emit(cx, c),
-        Config::FirecrawlScrape(c) => firecrawl_scrape::emit(cx, c),
-        Config::HuggingfaceInference(c) => huggingface_inference::emit(cx, c),
-        Config::ApifyActor(c) => apify_actor::emit(cx, c),
-        Config::McpTool(c) => mcp_tool::emit(cx, c),
-        Config::Map(c) => map::emit(cx, c),
-        Config::Webhook(c) => webhook::emit(cx, c),
-        Config::Schedule(c) => schedule::emit(cx, c),
     }
 }
 

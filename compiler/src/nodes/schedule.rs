@@ -3,10 +3,10 @@
 use crate::types::Type;
 use quote::quote;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Ty};
 use crate::diag::did_you_mean;
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const FIELDS: &[Field] = &[
     Field::req(
@@ -67,7 +67,54 @@ pub fn output() -> Type {
     Type::object([("fired_at", Type::String)])
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let (_, item) = trigger_static(cx, config);
-    NodeCode::body(quote! { Ok(rt::Output::data(cx.schedule_fired())) }).with_item(item)
+    Ok(NodeCode::body(quote! { Ok(rt::Output::data(cx.schedule_fired())) }).with_item(item))
+}
+
+pub struct Schedule;
+
+impl super::Kind for Schedule {
+    fn name(&self) -> &'static str {
+        "schedule"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Starts the flow on its cron schedule (`serve`) and yields `{fired_at}`."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn role(&self) -> super::Role {
+        super::Role::Trigger
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output()
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![format!("Starts the flow at {} ({}) in `serve`.", super::code_text(&self.cron), super::code_text(&self.timezone))]
+    }
+
+    fn trigger(&self) -> Option<super::Trigger<'_>> {
+        Some(super::Trigger::Schedule { cron: &self.cron, timezone: &self.timezone })
+    }
+
+    fn trigger_entry(&self, cx: &EmitCx<'_>) -> Option<proc_macro2::TokenStream> {
+        let (name, _) = trigger_static(cx, self);
+        Some(quote! { rt::Trigger::Schedule(&#name) })
+    }
 }

@@ -3,10 +3,11 @@
 use quote::quote;
 use serde_json::Value;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
+use crate::types::Type;
 use crate::check::reader::{Field, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const FIELDS: &[Field] = &[
     Field::req("value", Ty::Jq, "a jq filter; its result picks the case"),
@@ -77,18 +78,66 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    let filter = cx.filter("VALUE");
-    let nodes = cx.jq_nodes(&config.value);
-    let arms = config.cases.iter().map(|(name, value)| {
-        let value = cx.static_json(value);
-        quote! { if value == #value { #name } else }
-    });
-    NodeCode::body(quote! {
-        let input = cx.input();
-        let value = #filter.run_one(&input, &#nodes)?;
-        let route = #(#arms)* { "default" };
-        Ok(rt::Output::routed(input, route))
-    })
-    .with_filter(filter, &config.value)
+pub struct Switch;
+
+impl super::Kind for Switch {
+    fn name(&self) -> &'static str {
+        "switch"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Passes its input on and takes the edges of the case a jq filter selects."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn handles(&self, config: &Value) -> Vec<String> {
+        case_names(config)
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    /// Its input, passed on.
+    fn output_type(&self, cx: &TypeCx<'_>) -> Type {
+        cx.input.clone()
+    }
+
+    fn filters(&self) -> Vec<(&'static str, &str)> {
+        vec![("value", self.value.as_str())]
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        let filter = cx.filter("VALUE");
+        let nodes = cx.jq_nodes(&self.value);
+        let arms = self.cases.iter().map(|(name, value)| {
+            let value = cx.static_json(value);
+            quote! { if value == #value { #name } else }
+        });
+        Ok(NodeCode::body(quote! {
+            let input = cx.input();
+            let value = #filter.run_one(&input, &#nodes)?;
+            let route = #(#arms)* { "default" };
+            Ok(rt::Output::routed(input, route))
+        })
+        .with_filter(filter, &self.value))
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let cases: Vec<String> = self
+            .cases
+            .iter()
+            .map(|(name, value)| format!("{} for {}", super::code_text(name), super::code_text(&value.to_string())))
+            .collect();
+        vec![format!(
+            "Passes its input on, taking the edges of the first case whose value {} yields ({}), else `default`.",
+            super::code_text(&self.value),
+            cases.join(", ")
+        )]
+    }
 }

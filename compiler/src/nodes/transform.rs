@@ -3,10 +3,10 @@
 use crate::types::Type;
 use quote::quote;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Json, Ty};
 use crate::diag::{Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const FIELDS: &[Field] = &[
     Field::opt("value", Ty::Json, "the result, with templates (exactly one of value and jq)"),
@@ -47,31 +47,67 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
 }
 
-/// The value's shape, or what the jq filter yields (see `jq_types`).
-pub fn output(config: &Config, cx: &super::TypeCx<'_>) -> Type {
-    match config {
-        Config::Value(value) => cx.json(value),
-        Config::Jq(code) => {
-            let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes };
-            crate::jq_types::infer(code, &inputs).collected()
-        }
+pub struct Transform;
+
+impl super::Kind for Transform {
+    fn name(&self) -> &'static str {
+        "transform"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Yields a new value, built from templates or computed by a jq filter."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
     }
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
-    match config {
-        Config::Value(value) => {
-            let value = cx.json(value);
-            NodeCode::body(quote! { Ok(rt::Output::data(#value)) })
+impl super::NodeConfig for Config {
+    /// The value's shape, or what the jq filter yields (see `jq_types`).
+    fn output_type(&self, cx: &TypeCx<'_>) -> Type {
+        match self {
+            Config::Value(value) => cx.json(value),
+            Config::Jq(code) => {
+                let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes };
+                crate::jq_types::infer(code, &inputs).collected()
+            }
         }
-        Config::Jq(code) => {
-            let filter = cx.filter("FILTER");
-            let nodes = cx.jq_nodes(code);
-            NodeCode::body(quote! {
-                let data = #filter.run_one(&cx.input(), &#nodes)?;
-                Ok(rt::Output::data(data))
-            })
-            .with_filter(filter, code)
+    }
+
+    fn filters(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Config::Jq(code) => vec![("jq", code.as_str())],
+            Config::Value(_) => Vec::new(),
         }
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        Ok(match self {
+            Config::Value(value) => {
+                let value = cx.json(value)?;
+                NodeCode::body(quote! { Ok(rt::Output::data(#value)) })
+            }
+            Config::Jq(code) => {
+                let filter = cx.filter("FILTER");
+                let nodes = cx.jq_nodes(code);
+                NodeCode::body(quote! {
+                    let data = #filter.run_one(&cx.input(), &#nodes)?;
+                    Ok(rt::Output::data(data))
+                })
+                .with_filter(filter, code)
+            }
+        })
+    }
+
+    fn describe(&self) -> Vec<String> {
+        vec![match self {
+            Config::Value(_) => "Yields its `value`, with the templates in it read.".to_owned(),
+            Config::Jq(code) => format!("Yields what the jq filter {} yields on its input.", super::code_text(code)),
+        }]
     }
 }

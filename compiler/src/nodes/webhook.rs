@@ -5,10 +5,10 @@ use crate::types::Type;
 use quote::quote;
 use serde_json::Value;
 
-use super::CheckCx;
+use super::{CheckCx, TypeCx};
 use crate::check::reader::{Field, Reader, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
-use crate::emit::{EmitCx, NodeCode};
+use crate::emit::{EmitCx, EmitError, NodeCode};
 
 pub const HMAC_FIELDS: &[Field] = &[
     Field::req("credential", Ty::String, "the credential whose secret signs the requests"),
@@ -213,16 +213,16 @@ pub fn output(config: &Config) -> Type {
     ])
 }
 
-pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
+pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let (_, item) = trigger_static(cx, config);
     let Some(schema) = &config.schema else {
-        return NodeCode::body(quote! { Ok(rt::Output::data(cx.webhook_request())) }).with_item(item);
+        return Ok(NodeCode::body(quote! { Ok(rt::Output::data(cx.webhook_request())) }).with_item(item));
     };
     let name = quote::format_ident!("BODY_SCHEMA_{}", cx.node.name.to_uppercase());
     let text = crate::escape::json_compact(schema);
     let doc = format!(" The `schema` of node `{}`: the request body must match it.", cx.node.id);
     let what = format!("the request body of webhook `{}`", cx.node.id);
-    NodeCode::body(quote! {
+    Ok(NodeCode::body(quote! {
         let request = rt::input::conform(#name, cx.webhook_request(), "/body", #what, "schema")?;
         Ok(rt::Output::data(request))
     })
@@ -230,5 +230,63 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> NodeCode {
     .with_item(quote! {
         #[doc = #doc]
         const #name: &str = #text;
-    })
+    }))
+}
+
+pub struct Webhook;
+
+impl super::Kind for Webhook {
+    fn name(&self) -> &'static str {
+        "webhook"
+    }
+
+    fn summary(&self) -> &'static str {
+        "Starts the flow from an HTTP request (`serve`) and yields `{method, path, query, headers, body}`."
+    }
+
+    fn fields(&self) -> &'static [Field] {
+        FIELDS
+    }
+
+    fn role(&self) -> super::Role {
+        super::Role::Trigger
+    }
+
+    fn check(&self, cx: &mut CheckCx<'_>) -> Option<super::Config> {
+        check(cx).map(super::config)
+    }
+}
+
+impl super::NodeConfig for Config {
+    fn output_type(&self, _cx: &TypeCx<'_>) -> Type {
+        output(self)
+    }
+
+    fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
+        emit(cx, self)
+    }
+
+    fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("Starts the flow on `{}` requests to {} in `serve`.", self.method, super::code_text(&self.path))];
+        if let Some(hmac) = &self.hmac {
+            lines.push(format!("Each request must be signed (HMAC-SHA256 in {}).", super::code_text(&hmac.header)));
+        }
+        if self.schema.is_some() {
+            lines.push("The request body must match its `schema`.".to_owned());
+        }
+        lines
+    }
+
+    fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
+        self.hmac.iter().map(|hmac| super::Need::Credential(hmac.credential.clone())).collect()
+    }
+
+    fn trigger(&self) -> Option<super::Trigger<'_>> {
+        Some(super::Trigger::Webhook)
+    }
+
+    fn trigger_entry(&self, cx: &EmitCx<'_>) -> Option<proc_macro2::TokenStream> {
+        let (name, _) = trigger_static(cx, self);
+        Some(quote! { rt::Trigger::Webhook(&#name) })
+    }
 }
