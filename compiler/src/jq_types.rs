@@ -65,8 +65,8 @@ impl Inferred {
 pub fn infer(code: &str, inputs: &Inputs<'_>) -> Inferred {
     // The parser and this walk recurse per level: a filter past the nesting limits is refused
     // (E019) before anything parses it.
-    let (deepest, chain) = flowc_runtime::jq::complexity(code);
-    if deepest > flowc_runtime::jq::MAX_NESTING || chain > flowc_runtime::jq::MAX_CHAIN {
+    let (deepest, chain) = flowc_core::jq::complexity(code);
+    if deepest > flowc_core::jq::MAX_NESTING || chain > flowc_core::jq::MAX_CHAIN {
         return Inferred { each: Type::Any, several: false, problems: Vec::new() };
     }
     let Some(term) = jaq_core::load::parse(code, |p| p.term()) else {

@@ -115,9 +115,10 @@ impl Summary {
     }
 }
 
-/// The runtime files flowc vendors into generated projects (relative to the runtime crate).
-pub fn vendored_runtime_files() -> Vec<&'static str> {
-    project::runtime_files().collect()
+/// The files flowc vendors into generated projects, by path under `vendor/`
+/// (`flowc-runtime/...`, `core/...`).
+pub fn vendored_files() -> Vec<&'static str> {
+    project::vendored_paths().collect()
 }
 
 /// The `Cargo.lock` flowc writes for a flow with this id.

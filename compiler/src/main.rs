@@ -32,7 +32,8 @@ enum Cmd {
         /// The folder to write the project to.
         #[arg(short, long)]
         output: PathBuf,
-        /// Depend on the runtime at this path instead of vendoring it.
+        /// Depend on the runtime at this path instead of vendoring it (the runtime finds
+        /// flowc-core beside it, at `../core`, as in flowc's repository).
         #[arg(long, value_name = "DIR")]
         runtime_path: Option<PathBuf>,
     },
@@ -47,7 +48,7 @@ enum Cmd {
     Run {
         flow: PathBuf,
         #[command(flatten)]
-        args: flowc_runtime::cli::RunArgs,
+        args: flowc_core::run_args::RunArgs,
     },
     /// Print each node of the flow with the type of its output, and the type of the outputs.
     Describe {
@@ -333,20 +334,21 @@ fn build(flow: &Path, output: Option<&Path>, target: Option<&str>) -> Result<Pat
     let (dir, runtime) = match output {
         Some(dir) => (dir.to_owned(), flowc::RuntimeSource::Vendored),
         None => {
-            // Projects in the cache share one copy of the runtime, so it is compiled once.
-            let runtime_dir = cache.join(format!("runtime-{}", env!("CARGO_PKG_VERSION")));
+            // Projects in the cache share one copy of the vendored crates (the runtime and
+            // flowc-core beside it), so they are compiled once.
+            let vendor_dir = cache.join(format!("vendor-{}", env!("CARGO_PKG_VERSION")));
             let runtime_project = compile(flow, flowc::RuntimeSource::Vendored)?;
-            let mut runtime_files = runtime_project.clone();
-            runtime_files.files.retain(|path, _| path.starts_with("vendor/flowc-runtime"));
-            runtime_files.files = runtime_files
+            let mut vendored = runtime_project.clone();
+            vendored.files = vendored
                 .files
                 .into_iter()
-                .filter_map(|(path, text)| Some((path.strip_prefix("vendor/flowc-runtime").ok()?.to_owned(), text)))
+                .filter_map(|(path, text)| Some((path.strip_prefix("vendor").ok()?.to_owned(), text)))
                 .collect();
-            if let Err(error) = runtime_files.write_to(&runtime_dir) {
-                eprintln!("error: cannot write {}: {error}", runtime_dir.display());
+            if let Err(error) = vendored.write_to(&vendor_dir) {
+                eprintln!("error: cannot write {}: {error}", vendor_dir.display());
                 return Err(UNREADABLE);
             }
+            let runtime_dir = vendor_dir.join("flowc-runtime");
             (cache.join("projects").join(&runtime_project.id), flowc::RuntimeSource::Path(runtime_dir))
         }
     };

@@ -14,7 +14,8 @@ use crate::model::CredentialSource;
 /// Where the generated project gets `flowc-runtime` from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum RuntimeSource {
-    /// A copy inside the project (`vendor/flowc-runtime`): the project builds on its own.
+    /// A copy inside the project (`vendor/flowc-runtime`, and `vendor/core`, which it depends
+    /// on): the project builds on its own.
     #[default]
     Vendored,
     /// A path dependency (for development, tests, and a shared build cache).
@@ -34,45 +35,65 @@ pub struct Project {
     pub files: BTreeMap<PathBuf, String>,
 }
 
-/// The runtime crate's sources, compiled into flowc so it can vendor them.
-const RUNTIME_FILES: &[(&str, &str)] = &[
-    ("Cargo.toml", include_str!("../../runtime/Cargo.toml")),
-    ("src/lib.rs", include_str!("../../runtime/src/lib.rs")),
-    ("src/apify.rs", include_str!("../../runtime/src/apify.rs")),
-    ("src/breaker.rs", include_str!("../../runtime/src/breaker.rs")),
-    ("src/cli.rs", include_str!("../../runtime/src/cli.rs")),
-    ("src/code.rs", include_str!("../../runtime/src/code.rs")),
-    ("src/credentials.rs", include_str!("../../runtime/src/credentials.rs")),
-    ("src/deadletter.rs", include_str!("../../runtime/src/deadletter.rs")),
-    ("src/envelope.rs", include_str!("../../runtime/src/envelope.rs")),
-    ("src/error.rs", include_str!("../../runtime/src/error.rs")),
-    ("src/events.rs", include_str!("../../runtime/src/events.rs")),
-    ("src/firecrawl.rs", include_str!("../../runtime/src/firecrawl.rs")),
-    ("src/flow.rs", include_str!("../../runtime/src/flow.rs")),
-    ("src/health.rs", include_str!("../../runtime/src/health.rs")),
-    ("src/http.rs", include_str!("../../runtime/src/http.rs")),
-    ("src/huggingface.rs", include_str!("../../runtime/src/huggingface.rs")),
-    ("src/inflight.rs", include_str!("../../runtime/src/inflight.rs")),
-    ("src/input.rs", include_str!("../../runtime/src/input.rs")),
-    ("src/jq.rs", include_str!("../../runtime/src/jq.rs")),
-    ("src/llm.rs", include_str!("../../runtime/src/llm.rs")),
-    ("src/map.rs", include_str!("../../runtime/src/map.rs")),
-    ("src/mcp.rs", include_str!("../../runtime/src/mcp.rs")),
-    ("src/mcp_server.rs", include_str!("../../runtime/src/mcp_server.rs")),
-    ("src/metrics.rs", include_str!("../../runtime/src/metrics.rs")),
-    ("src/ratelimit.rs", include_str!("../../runtime/src/ratelimit.rs")),
-    ("src/retry.rs", include_str!("../../runtime/src/retry.rs")),
-    ("src/schedule.rs", include_str!("../../runtime/src/schedule.rs")),
-    ("src/scheduler.rs", include_str!("../../runtime/src/scheduler.rs")),
-    ("src/serve.rs", include_str!("../../runtime/src/serve.rs")),
-    ("src/value.rs", include_str!("../../runtime/src/value.rs")),
-    ("src/webhook.rs", include_str!("../../runtime/src/webhook.rs")),
-    ("src/guard.rs", include_str!("../../runtime/src/guard.rs")),
-];
+/// The files of a crate flowc vendors, as (path under `vendor/`, text), compiled into flowc.
+macro_rules! vendored {
+    ($dir:literal as $vendored:literal: $($file:literal),* $(,)?) => {
+        &[$((concat!($vendored, "/", $file), include_str!(concat!("../../", $dir, "/", $file)))),*]
+    };
+}
 
-/// The relative paths of the vendored runtime's files (tests check none is missing).
-pub fn runtime_files() -> impl Iterator<Item = &'static str> {
-    RUNTIME_FILES.iter().map(|(path, _)| *path)
+/// The runtime crate's sources (`vendor/flowc-runtime`).
+const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
+    "Cargo.toml",
+    "src/lib.rs",
+    "src/apify.rs",
+    "src/breaker.rs",
+    "src/cli.rs",
+    "src/code.rs",
+    "src/credentials.rs",
+    "src/deadletter.rs",
+    "src/envelope.rs",
+    "src/events.rs",
+    "src/firecrawl.rs",
+    "src/flow.rs",
+    "src/guard.rs",
+    "src/health.rs",
+    "src/http.rs",
+    "src/huggingface.rs",
+    "src/inflight.rs",
+    "src/llm.rs",
+    "src/map.rs",
+    "src/mcp.rs",
+    "src/mcp_server.rs",
+    "src/metrics.rs",
+    "src/ratelimit.rs",
+    "src/retry.rs",
+    "src/scheduler.rs",
+    "src/serve.rs",
+    "src/value.rs",
+    "src/webhook.rs",
+);
+
+/// The sources of flowc-core, which the runtime depends on by the path `../core`
+/// (`vendor/core`).
+const CORE_FILES: &[(&str, &str)] = vendored!("core" as "core":
+    "Cargo.toml",
+    "src/lib.rs",
+    "src/error.rs",
+    "src/input.rs",
+    "src/jq.rs",
+    "src/run_args.rs",
+    "src/schedule.rs",
+);
+
+/// Every vendored file: its path under `vendor/` and its text.
+fn vendored_files() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
+    RUNTIME_FILES.iter().chain(CORE_FILES)
+}
+
+/// The paths under `vendor/` of the vendored crates' files (tests check none is missing).
+pub fn vendored_paths() -> impl Iterator<Item = &'static str> {
+    vendored_files().map(|(path, _)| *path)
 }
 
 /// `Cargo.lock` of a generated project without its root package: every generated project
@@ -100,8 +121,8 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
 
     let runtime_path = match &options.runtime {
         RuntimeSource::Vendored => {
-            for (path, text) in RUNTIME_FILES {
-                files.insert(Path::new("vendor/flowc-runtime").join(path), (*text).to_owned());
+            for (path, text) in vendored_files() {
+                files.insert(Path::new("vendor").join(path), (*text).to_owned());
             }
             "vendor/flowc-runtime".to_owned()
         }
@@ -270,15 +291,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_runtime_source_file_is_vendored() {
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../runtime/src");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&src)
-            .expect("runtime/src")
-            .map(|entry| format!("src/{}", entry.expect("an entry").file_name().to_string_lossy()))
-            .collect();
-        on_disk.sort();
-        let mut vendored: Vec<&str> = runtime_files().filter(|path| path.starts_with("src/")).collect();
-        vendored.sort_unstable();
-        assert_eq!(vendored, on_disk, "RUNTIME_FILES must list every file of runtime/src");
+    fn every_source_file_of_the_vendored_crates_is_vendored() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for (dir, vendored_as) in [("runtime", "flowc-runtime"), ("core", "core")] {
+            let mut on_disk: Vec<String> = std::fs::read_dir(root.join(dir).join("src"))
+                .expect("the crate's src folder")
+                .map(|entry| format!("{vendored_as}/src/{}", entry.expect("an entry").file_name().to_string_lossy()))
+                .collect();
+            on_disk.push(format!("{vendored_as}/Cargo.toml"));
+            on_disk.sort();
+            let prefix = format!("{vendored_as}/");
+            let mut vendored: Vec<&str> = vendored_paths().filter(|path| path.starts_with(&prefix)).collect();
+            vendored.sort_unstable();
+            assert_eq!(vendored, on_disk, "project.rs must vendor every file of {dir}/src");
+        }
     }
 }

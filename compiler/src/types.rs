@@ -163,7 +163,7 @@ impl Type {
         }
     }
 
-    /// The type a JSON Schema of the input subset describes (see `flowc_runtime::input`):
+    /// The type a JSON Schema of the input subset describes (see `flowc_core::input`):
     /// `type`, `enum`, `properties`, `required`, `default`, `items`, `additionalProperties`.
     /// An object schema that lists `properties` has exactly those fields unless
     /// `additionalProperties` is `true` or a schema; one that lists none may have any.

@@ -13,7 +13,6 @@ pub mod code;
 pub mod credentials;
 pub mod deadletter;
 pub mod envelope;
-pub mod error;
 pub mod events;
 pub mod firecrawl;
 pub mod flow;
@@ -22,8 +21,6 @@ pub mod health;
 pub mod http;
 pub mod huggingface;
 mod inflight;
-pub mod input;
-pub mod jq;
 pub mod llm;
 pub mod map;
 pub mod mcp;
@@ -31,11 +28,14 @@ pub mod mcp_server;
 pub mod metrics;
 pub mod ratelimit;
 pub mod retry;
-pub mod schedule;
 pub mod scheduler;
 pub mod serve;
 pub mod value;
 pub mod webhook;
+
+// What the compiler checks with and the runtime runs with: one implementation, in flowc-core,
+// under the same paths as before (`rt::jq::Filter`, `rt::input::conform`, `rt::Error`).
+pub use flowc_core::{error, input, jq, schedule};
 
 pub use credentials::{Credential, CredentialSource};
 pub use envelope::{Envelope, RunResult, RunStatus, Status};

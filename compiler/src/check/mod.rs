@@ -232,7 +232,7 @@ pub fn check_scope(
     }
     check_triggers(sink, scope, nodes, edges, &graph, &mut configs);
     let codes: Vec<&str> = filters.iter().map(|(_, _, code)| code.as_str()).collect();
-    for ((node, pointer, _), result) in filters.iter().zip(flowc_runtime::jq::check_all(&codes)) {
+    for ((node, pointer, _), result) in filters.iter().zip(flowc_core::jq::check_all(&codes)) {
         let Err(problems) = result else { continue };
         for p in problems {
             sink.push(

@@ -481,7 +481,7 @@ pub fn retry_policy(sink: &mut Sink, value: &Value, pointer: &str, base: &RetryP
     }
     match r.get("retry_on") {
         Some(Value::Array(items)) => {
-            let kinds: Vec<&str> = flowc_runtime::ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+            let kinds: Vec<&str> = flowc_core::ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
             let mut list_out = Vec::new();
             for (i, item) in items.iter().enumerate() {
                 let at = format!("{pointer}/retry_on/{i}");

@@ -48,8 +48,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let source = source?;
     // syn recurses per nesting level: a deep block would overflow the stack before it could
     // say anything.
-    let (deepest, _) = flowc_runtime::jq::complexity(source);
-    if deepest > flowc_runtime::jq::MAX_NESTING {
+    let (deepest, _) = flowc_core::jq::complexity(source);
+    if deepest > flowc_core::jq::MAX_NESTING {
         sink.push(
             Diagnostic::new(
                 Code::E020,
@@ -57,7 +57,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
                 format!(
                     "the Rust of node `{}` nests brackets {deepest} levels deep; at most {} are allowed",
                     node.id,
-                    flowc_runtime::jq::MAX_NESTING
+                    flowc_core::jq::MAX_NESTING
                 ),
             )
             .help("move the deep part into a helper function or a literal the code reads"),

@@ -26,7 +26,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let schema = r.get("schema").cloned();
     let mut ok = r.ok;
     if let Some(schema) = &schema {
-        for problem in flowc_runtime::input::check_schema(schema) {
+        for problem in flowc_core::input::check_schema(schema) {
             sink.push(
                 Diagnostic::new(Code::E021, format!("{pointer}/schema{}", problem.pointer), problem.message).help(
                     "input schemas use type, properties, required, additionalProperties, default, enum and items",

@@ -346,7 +346,7 @@ impl<'a> CheckCx<'a> {
 /// subset does not take): `output_schema`, `response_schema`, `json_schema`.
 pub fn schema_field(r: &mut Reader<'_>, sink: &mut Sink, name: &str) -> Option<serde_json::Value> {
     let schema = r.get(name).cloned()?;
-    let problems = flowc_runtime::input::check_schema(&schema);
+    let problems = flowc_core::input::check_schema(&schema);
     for problem in &problems {
         sink.push(
             crate::diag::Diagnostic::new(
@@ -365,7 +365,7 @@ pub fn schema_field(r: &mut Reader<'_>, sink: &mut Sink, name: &str) -> Option<s
 }
 
 /// Records a jq filter to check: the config phase checks every filter of the flow at once
-/// (see `flowc_runtime::jq::check_all`).
+/// (see `flowc_core::jq::check_all`).
 pub fn check_jq(sink: &mut Sink, code: &str, pointer: &str) -> bool {
     sink.filters.push((pointer.to_owned(), code.to_owned()));
     true

@@ -28,17 +28,17 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let cron = r.string(sink, "cron");
     let timezone = r.string(sink, "timezone").unwrap_or("UTC");
     let cron = cron?;
-    for problem in flowc_runtime::schedule::check(cron, timezone) {
+    for problem in flowc_core::schedule::check(cron, timezone) {
         match problem {
-            flowc_runtime::schedule::Problem::Cron(message) => r.invalid(
+            flowc_core::schedule::Problem::Cron(message) => r.invalid(
                 sink,
                 "cron",
                 format!("`{cron}` is not a cron expression: {message}"),
                 "e.g. \"*/15 * * * *\" (every 15 minutes), \"0 3 * * MON-FRI\" (03:00 on weekdays), \"@daily\""
                     .to_owned(),
             ),
-            flowc_runtime::schedule::Problem::Timezone(message) => {
-                let help = match did_you_mean(timezone, flowc_runtime::schedule::timezones()) {
+            flowc_core::schedule::Problem::Timezone(message) => {
+                let help = match did_you_mean(timezone, flowc_core::schedule::timezones()) {
                     Some(near) => format!("did you mean `{near}`?"),
                     None => "use an IANA time zone name, such as \"UTC\", \"Europe/Berlin\" or \"America/New_York\""
                         .to_owned(),
