@@ -76,6 +76,9 @@ pub struct Manifests {
     pub secret: Option<String>,
     /// Each credential's name and its key in the Secret.
     pub secret_keys: Vec<(String, String)>,
+    /// The ConfigMap the parameters are read from, if the flow has parameters, and the
+    /// variables of the required ones (no default: empty in it until someone fills them in).
+    pub parameters: Option<(String, Vec<String>)>,
     pub files: BTreeMap<PathBuf, String>,
 }
 
@@ -99,13 +102,15 @@ impl Manifests {
 }
 
 /// Every file name [`render`] can write.
-const FILES: &[&str] = &["configmap.yaml", "cronjob.yaml", "deployment.yaml", "job.yaml", "service.yaml"];
+const FILES: &[&str] =
+    &["configmap.yaml", "cronjob.yaml", "deployment.yaml", "job.yaml", "parameters.yaml", "service.yaml"];
 
 /// What [`render`] needs of a flow.
 #[derive(Debug, Clone)]
 pub struct Flow<'a> {
     pub id: &'a str,
     pub credentials: &'a [crate::model::Credential],
+    pub parameters: &'a [crate::model::Parameter],
     /// The `input` node's schema, if any (the Job's example input follows it).
     pub input_schema: Option<&'a Value>,
     /// SHA-256 (hex) of the flow document.
@@ -119,6 +124,7 @@ impl<'a> Flow<'a> {
         Flow {
             id: &ir.id,
             credentials: &ir.credentials,
+            parameters: &ir.parameters,
             input_schema: ir.input_schema(),
             flow_sha256,
             timeout_ms: ir.settings.timeout_ms,
@@ -220,6 +226,12 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
     });
     if !env.is_empty() {
         container["env"] = Value::Array(env);
+    }
+    // Parameters: one ConfigMap, a key per variable (its default, or empty where there is
+    // none, which the program refuses at start-up until it is filled in).
+    let parameters_map = format!("{name}-parameters");
+    if !flow.parameters.is_empty() {
+        container["envFrom"] = json!([{"configMapRef": {"name": parameters_map}}]);
     }
     if let Workload::Service = workload {
         container["ports"] = json!([{"name": "http", "containerPort": PORT, "protocol": "TCP"}]);
@@ -345,8 +357,21 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
             }),
         );
     }
+    let parameters = (!flow.parameters.is_empty()).then(|| {
+        let data: serde_json::Map<String, Value> = flow
+            .parameters
+            .iter()
+            .map(|p| (p.env.clone(), Value::from(p.default.clone().unwrap_or_default())))
+            .collect();
+        put(
+            "parameters.yaml",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata(&parameters_map), "data": data}),
+        );
+        let required = flow.parameters.iter().filter(|p| p.default.is_none()).map(|p| p.env.clone()).collect();
+        (parameters_map, required)
+    });
     let secret = (!flow.credentials.is_empty()).then_some(secret);
-    Manifests { workload: workload.clone(), name, secret, secret_keys, files }
+    Manifests { workload: workload.clone(), name, secret, secret_keys, parameters, files }
 }
 
 /// A JSON value as a YAML document, in block style. A string is written plain when no YAML
@@ -438,7 +463,14 @@ mod tests {
     use crate::model::Credential;
 
     fn flow<'a>(credentials: &'a [Credential], schema: Option<&'a Value>) -> Flow<'a> {
-        Flow { id: "nightly_report", credentials, input_schema: schema, flow_sha256: "ab12", timeout_ms: Some(90_500) }
+        Flow {
+            id: "nightly_report",
+            credentials,
+            parameters: &[],
+            input_schema: schema,
+            flow_sha256: "ab12",
+            timeout_ms: Some(90_500),
+        }
     }
 
     /// YAML that is also JSON-compatible enough to check by reading it back: every test here

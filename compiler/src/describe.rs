@@ -43,6 +43,20 @@ pub fn text(ir: &Ir) -> String {
         let _ = writeln!(out, "  {id:id_width$}  {kind:kind_width$}  {ty}");
     }
     let _ = writeln!(out, "outputs: {}", crate::escape::one_line(&outputs_type(ir).to_string()));
+    for p in &ir.parameters {
+        let default = match &p.default {
+            Some(value) => format!("default {}", serde_json::Value::from(crate::escape::one_line(value))),
+            None => "required".to_owned(),
+        };
+        let allowed = if p.allowed.is_empty() {
+            String::new()
+        } else {
+            let values: Vec<String> =
+                p.allowed.iter().map(|a| serde_json::Value::from(crate::escape::one_line(a)).to_string()).collect();
+            format!(", one of {}", values.join(", "))
+        };
+        let _ = writeln!(out, "parameter {}: string from ${}, {default}{allowed}", p.name, p.env);
+    }
     out
 }
 
@@ -63,6 +77,9 @@ pub fn json(ir: &Ir) -> Value {
     json!({
         "id": ir.id,
         "nodes": nodes_json(ir, Ir::TOP),
+        "parameters": ir.parameters.iter().map(|p| json!({
+            "name": p.name, "env": p.env, "default": p.default, "enum": p.allowed, "description": p.description,
+        })).collect::<Vec<_>>(),
         "outputs": { "type": outputs_type(ir).to_string(), "schema": outputs_type(ir).to_json_schema() },
     })
 }

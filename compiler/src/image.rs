@@ -48,7 +48,8 @@ pub struct Written {
     pub digest: String,
     /// The sum of the blob sizes (layer, config, manifest), in bytes.
     pub size: u64,
-    /// The tags (`org.opencontainers.image.ref.name`) of the index.
+    /// The tags: the layout's (`org.opencontainers.image.ref.name`), then the flow's own,
+    /// which only the archive carries.
     pub tags: Vec<String>,
     /// `sha256:<hex>` of the flow document.
     pub flow_sha256: String,
@@ -83,7 +84,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The tags every image gets: `latest`, and the first 12 hex digits of the flow document's
 /// SHA-256, which name this version of the flow (`oci:DIR:latest`, `oci:DIR:3f2a9c…`).
 pub fn tags(flow: &[u8]) -> Vec<String> {
-    vec!["latest".to_owned(), sha256_hex(flow)[..12].to_owned()]
+    vec![LAYOUT_TAG.to_owned(), flow_tag(&sha256_hex(flow))]
+}
+
+/// The tag of the image in the OCI layout (its `org.opencontainers.image.ref.name`).
+pub const LAYOUT_TAG: &str = "latest";
+
+/// The tag of one version of a flow: the first 12 hex digits of its document's SHA-256.
+fn flow_tag(flow_sha256_hex: &str) -> String {
+    flow_sha256_hex.chars().take(12).collect()
 }
 
 /// Refuses a folder that holds something other than an OCI image layout (so that writing the
@@ -239,19 +248,17 @@ fn blobs(image: &Image) -> io::Result<(Vec<Blob>, Value, String)> {
         "annotations": labels,
     });
     let manifest = Blob::new(to_bytes(&manifest));
-    let manifests: Vec<Value> = tags(image.flow)
-        .iter()
-        .map(|tag| {
-            let mut descriptor = manifest.descriptor(MANIFEST);
-            descriptor["platform"] = json!({"architecture": "amd64", "os": "linux"});
-            descriptor["annotations"] = json!({
-                "org.opencontainers.image.ref.name": tag,
-                // What `docker load` names the image (as `docker save` writes it).
-                "io.containerd.image.name": format!("docker.io/library/{}:{tag}", image.id),
-            });
-            descriptor
-        })
-        .collect();
+    // One entry per image, as the image-layout conventions of skopeo, buildah and ko expect:
+    // `oci:DIR` (no tag) then names it, and `oci:DIR:latest` too. A descriptor has one
+    // `ref.name`, so the flow's own tag (the SHA-256 prefix) is a tag of the archive only.
+    let mut descriptor = manifest.descriptor(MANIFEST);
+    descriptor["platform"] = json!({"architecture": "amd64", "os": "linux"});
+    descriptor["annotations"] = json!({
+        "org.opencontainers.image.ref.name": LAYOUT_TAG,
+        // What `docker load` names the image (as `docker save` writes it).
+        "io.containerd.image.name": format!("docker.io/library/{}:{LAYOUT_TAG}", image.id),
+    });
+    let manifests = vec![descriptor];
     let index =
         json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests });
     Ok((vec![layer, config, manifest], index, flow_sha256))
@@ -304,10 +311,11 @@ pub fn write_archive(dir: &Path, file: &Path, mtime: u64) -> io::Result<()> {
             io::Error::new(io::ErrorKind::InvalidData, "index.json: a descriptor without a sha256 digest")
         })
     };
-    // Docker's archive format: one entry per image, with every tag of it (`<title>:<tag>`).
+    // Docker's archive format: one entry per image, with every tag of it (`<title>:<tag>`):
+    // the layout's, then the flow's own (from the manifest's `dev.flowc.flow-sha256`).
     let mut docker: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for descriptor in index["manifests"].as_array().into_iter().flatten() {
-        let tag = descriptor["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap_or("latest");
+        let tag = descriptor["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap_or(LAYOUT_TAG);
         docker.entry(manifest_hex(descriptor)?).or_default().push(tag.to_owned());
     }
     let blob_dir = dir.join("blobs").join("sha256");
@@ -315,6 +323,12 @@ pub fn write_archive(dir: &Path, file: &Path, mtime: u64) -> io::Result<()> {
     for (hex, tags) in &docker {
         let manifest: Value = serde_json::from_slice(&std::fs::read(blob_dir.join(hex))?)?;
         let title = manifest["annotations"]["org.opencontainers.image.title"].as_str().unwrap_or("image");
+        let mut tags = tags.clone();
+        if let Some(hex) =
+            manifest["annotations"]["dev.flowc.flow-sha256"].as_str().and_then(|d| d.strip_prefix("sha256:"))
+        {
+            tags.push(flow_tag(hex));
+        }
         let repo_tags: Vec<String> = tags.iter().map(|tag| format!("{title}:{tag}")).collect();
         let layers: Vec<String> = manifest["layers"]
             .as_array()

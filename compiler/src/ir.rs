@@ -15,6 +15,7 @@ pub struct Ir {
     pub description: String,
     pub settings: Settings,
     pub credentials: Vec<Credential>,
+    pub parameters: Vec<crate::model::Parameter>,
     /// Every flow of the program, addressed by [`FlowId`]: the document's first
     /// ([`Ir::TOP`]), each nested flow after the flow that holds it.
     pub flows: Vec<IrFlow>,
@@ -55,6 +56,8 @@ pub enum Root {
     Item,
     /// Inside a nested flow: the item's index.
     Index,
+    /// The flow's parameters (`params`), in every flow.
+    Params,
 }
 
 /// One distinct MCP server and the nodes that call it.
@@ -144,6 +147,7 @@ impl Ir {
             description: flow.description,
             settings: flow.settings,
             credentials: flow.credentials,
+            parameters: flow.parameters,
             flows,
         }
     }
@@ -265,7 +269,8 @@ fn module_name(local: &str) -> String {
 /// nearest first. The checker has made sure a template reads only what it may.
 fn resolve_roots(flows: &mut [IrFlow]) {
     for f in 0..flows.len() {
-        let mut roots: HashMap<String, Root> = HashMap::new();
+        let mut roots: HashMap<String, Root> =
+            HashMap::from([(crate::check::shape::PARAMS_ROOT.to_owned(), Root::Params)]);
         let mut at = Some(f);
         let mut levels = 0;
         while let Some(flow) = at {

@@ -31,11 +31,13 @@ pub struct PathProblem {
     pub miss: Miss,
 }
 
-/// What a filter reads: `.` and `$nodes`.
+/// What a filter reads: `.`, `$nodes` and `$params`.
 pub struct Inputs<'a> {
     pub input: Type,
     /// `$nodes`: every finished ancestor's data by id.
     pub nodes: &'a Type,
+    /// `$params`: the flow's parameters.
+    pub params: &'a Type,
 }
 
 /// What a filter was found to yield and to read.
@@ -72,7 +74,15 @@ pub fn infer(code: &str, inputs: &Inputs<'_>) -> Inferred {
     let Some(term) = jaq_core::load::parse(code, |p| p.term()) else {
         return Inferred { each: Type::Any, several: false, problems: Vec::new() };
     };
-    let mut cx = Cx { code, nodes: inputs.nodes, problems: Vec::new(), quiet: 0, several: false, rebound: 0 };
+    let mut cx = Cx {
+        code,
+        nodes: inputs.nodes,
+        params: inputs.params,
+        problems: Vec::new(),
+        quiet: 0,
+        several: false,
+        rebound: 0,
+    };
     let each = cx.term(&term, &inputs.input);
     Inferred { each, several: cx.several, problems: cx.problems }
 }
@@ -80,6 +90,7 @@ pub fn infer(code: &str, inputs: &Inputs<'_>) -> Inferred {
 struct Cx<'a> {
     code: &'a str,
     nodes: &'a Type,
+    params: &'a Type,
     problems: Vec<PathProblem>,
     /// Inside `try` or after `?`: problems are not reported.
     quiet: usize,
@@ -155,6 +166,7 @@ impl Cx<'_> {
                 }
             }
             Term::Var(name) if *name == "$nodes" => self.nodes.clone(),
+            Term::Var(name) if *name == "$params" => self.params.clone(),
             Term::Path(base, path) => {
                 let base_text = match &**base {
                     Term::Id => String::new(),
@@ -454,7 +466,7 @@ mod tests {
 
     fn run(code: &str) -> (Type, Vec<String>) {
         let nodes = Type::object([("fetch", input())]);
-        let found = infer(code, &Inputs { input: input(), nodes: &nodes });
+        let found = infer(code, &Inputs { input: input(), nodes: &nodes, params: &Type::Any });
         (found.each, found.problems.into_iter().map(|p| format!("{}@{}", p.path, p.offset)).collect())
     }
 
@@ -468,7 +480,7 @@ mod tests {
         assert_eq!(run(".status > 200").0, Type::Boolean);
         assert_eq!(run("reduce .[] as $x (0; . + $x)").0, Type::Any);
         let nodes = Type::Any;
-        let several = |code: &str| infer(code, &Inputs { input: input(), nodes: &nodes }).several;
+        let several = |code: &str| infer(code, &Inputs { input: input(), nodes: &nodes, params: &Type::Any }).several;
         assert!(!several("[.body.items[] | .price]") && !several("{a: .status}"));
         assert!(several(".body.items[]") && several("1, 2") && several("select(.status > 1)"));
         assert!(!several("map(select(. != null)) | length") && !several(".body.items | map(.price) | add"));

@@ -65,11 +65,13 @@ enum Cmd {
     /// Build a static binary and write an OCI image of it (no Docker daemon needed).
     Image {
         flow: PathBuf,
-        /// The folder to write the OCI image layout to (tags: `latest` and the first 12 hex
-        /// digits of the flow document's SHA-256).
+        /// The folder to write the OCI image layout to: one image, tagged `latest`
+        /// (`oci:DIR` or `oci:DIR:latest`).
         #[arg(short, long)]
         output: PathBuf,
-        /// Also write the image as one archive that `docker load` and `podman load` read.
+        /// Also write the image as one archive that `docker load` and `podman load` read;
+        /// `docker load` tags it `latest` and with the first 12 hex digits of the flow
+        /// document's SHA-256.
         #[arg(long, value_name = "FILE")]
         tar: Option<PathBuf>,
     },
@@ -266,6 +268,16 @@ fn run_cli() -> ExitCode {
                     "the pods read the flow's credentials from the Secret `{secret}`; create it first:\n  kubectl create secret generic {secret} {}",
                     literals.join(" ")
                 );
+            }
+            if let Some((config_map, required)) = &manifests.parameters {
+                if required.is_empty() {
+                    eprintln!("the pods read the flow's parameters from the ConfigMap `{config_map}` (parameters.yaml: their defaults; change them there)");
+                } else {
+                    eprintln!(
+                        "the pods read the flow's parameters from the ConfigMap `{config_map}`: set {} in parameters.yaml first (the program refuses to start without them)",
+                        required.join(", ")
+                    );
+                }
             }
             ExitCode::SUCCESS
         }
@@ -472,13 +484,13 @@ fn image(flow: &Path, output: &Path, tar: Option<&Path>) -> Result<(), u8> {
     let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     println!("{}", written.digest);
     eprintln!(
-        "image of flow `{id}` in {} (tags: {}): {}, {:.1} MiB (binary {:.1} MiB){}, in {:.1} s",
+        "image of flow `{id}` in {} (tag: {}): {}, {:.1} MiB (binary {:.1} MiB){}, in {:.1} s",
         output.display(),
-        written.tags.join(", "),
+        written.tags[0],
         written.digest,
         mib(written.size),
         mib(binary.len() as u64),
-        tar.map(|file| format!(", archive {}", file.display())).unwrap_or_default(),
+        tar.map(|file| format!(", archive {} (tags: {})", file.display(), written.tags.join(", "))).unwrap_or_default(),
         started.elapsed().as_secs_f64()
     );
     Ok(())

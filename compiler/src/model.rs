@@ -13,6 +13,7 @@ pub struct Flow {
     pub description: String,
     pub settings: Settings,
     pub credentials: Vec<Credential>,
+    pub parameters: Vec<Parameter>,
     pub nodes: Vec<Node>,
     pub edges: Vec<Edge>,
 }
@@ -119,6 +120,19 @@ impl Default for RetryPolicy {
             retry_on: ["rate_limit", "server_error", "timeout", "network"].map(String::from).to_vec(),
         }
     }
+}
+
+/// A declared parameter: a non-secret value per deployment, read from an environment
+/// variable once at start-up (`{{ params.name }}`, `$params.name`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parameter {
+    pub name: String,
+    pub env: String,
+    /// The value when the variable is unset or empty; without one the parameter is required.
+    pub default: Option<String>,
+    /// `enum`: the values it may take (empty: any).
+    pub allowed: Vec<String>,
+    pub description: Option<String>,
 }
 
 /// A declared credential.

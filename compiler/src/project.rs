@@ -82,6 +82,7 @@ const CORE_FILES: &[(&str, &str)] = vendored!("core" as "core":
     "src/error.rs",
     "src/input.rs",
     "src/jq.rs",
+    "src/params.rs",
     "src/run_args.rs",
     "src/schedule.rs",
 );
@@ -153,6 +154,24 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
             credential
         })
         .collect();
+    // Parameter names and variables have a checked form (E006, E028); defaults, `enum` values
+    // and descriptions are document text, escaped for where they go.
+    let parameters: Vec<_> = ir
+        .parameters
+        .iter()
+        .map(|p| {
+            json!({
+                "name": p.name,
+                "env": p.env,
+                "default_md": p.default.as_deref().map(escape::markdown_code),
+                "default_comment": p.default.as_deref().map(escape::one_line),
+                "enum_md": p.allowed.iter().map(|a| escape::markdown_code(a)).collect::<Vec<_>>().join(", "),
+                "enum_comment": p.allowed.iter().map(|a| escape::one_line(a)).collect::<Vec<_>>().join(", "),
+                "description_md": escape::markdown(p.description.as_deref().unwrap_or(""), false),
+                "description_comment": p.description.as_deref().map(escape::one_line),
+            })
+        })
+        .collect();
     let nodes: Vec<_> = ir
         .nodes()
         .iter()
@@ -193,6 +212,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
         "description_toml": escape::cargo_text(&ir.description),
         "runtime_path_toml": escape::toml_string(&runtime_path),
         "credentials": credentials,
+        "parameters": parameters,
         "nodes": nodes,
         // In single quotes in a shell example: one line of JSON, `'` closed, escaped, reopened.
         "example_input": escape::json_compact(&example_input).replace('\'', "'\\''"),

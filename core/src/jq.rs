@@ -2,7 +2,8 @@
 //!
 //! flowc checks every filter with [`check`] at compile time; the generated program compiles
 //! each filter once at start-up ([`Filter::new`] in a `LazyLock` that `main` forces) and runs
-//! it per node call. `$nodes` holds every finished ancestor's data, keyed by node id.
+//! it per node call. `$nodes` holds every finished ancestor's data, keyed by node id;
+//! `$params` the flow's parameters (see [`crate::params`]).
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{data, Compiler, Ctx, Vars};
@@ -15,7 +16,7 @@ use crate::error::Error;
 type Compiled = jaq_core::Filter<data::JustLut<Val>>;
 
 /// The global variables every filter may read.
-const GLOBALS: [&str; 1] = ["$nodes"];
+const GLOBALS: [&str; 2] = ["$nodes", "$params"];
 
 /// A problem in a filter's text, at a character offset into it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,7 +202,8 @@ impl Filter {
     /// Runs the filter on `input`, with `$nodes` bound to `nodes`; every output value.
     pub fn run(&self, input: &Value, nodes: &Value) -> Result<Vec<Value>, Error> {
         let filter = self.compiled().as_ref().map_err(|e| Error::config(e.clone()))?;
-        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([to_val(nodes)?]));
+        let ctx =
+            Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([to_val(nodes)?, to_val(crate::params::values())?]));
         let mut out = Vec::new();
         for item in filter.id.run((ctx, to_val(input)?)) {
             match item {

@@ -33,7 +33,7 @@ enum Command {
     /// Serve the flow as an MCP server with one tool (named after the flow) that runs it: over
     /// stdio, or over Streamable HTTP at http://ADDR/mcp with --http.
     Mcp(McpArgs),
-    /// Check, without running the flow, everything it depends on: credentials, the services
+    /// Check, without running the flow, everything it depends on: parameters, credentials, the services
     /// it calls, its MCP servers and their tools. Exits 0 only when every check passes.
     Health {
         /// `text` (a line per check) or `json`.
@@ -132,6 +132,13 @@ pub fn main(flow: &'static Flow) -> ExitCode {
         Ok(cli) => cli,
         Err(error) => error.exit(),
     };
+    // Before anything runs: a missing or wrong parameter stops the program here. `describe`
+    // reads nothing of the environment; `health` reports each parameter as a check.
+    if !matches!(cli.command, Command::Describe | Command::Health { .. }) {
+        if let Err(problems) = crate::params::load(flow.parameters) {
+            return bad_input(&problems.join("\nerror: "));
+        }
+    }
     match cli.command {
         Command::Describe => {
             println!("{}", serde_json::to_string_pretty(&describe(flow)).unwrap_or_default());
@@ -415,6 +422,11 @@ pub fn describe(flow: &Flow) -> Value {
     let input_schema = flow.input_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
     let outputs_schema = flow.outputs_schema.and_then(|s| serde_json::from_str::<Value>(s).ok());
     let credentials: Vec<Value> = flow.credentials.iter().map(|c| c.describe()).collect();
+    let parameters: Vec<Value> = flow
+        .parameters
+        .iter()
+        .map(|p| json!({ "name": p.name, "env": p.env, "default": p.default, "enum": p.allowed }))
+        .collect();
     let trigger = flow.nodes.iter().find_map(|n| {
         Some(match n.trigger? {
             crate::flow::Trigger::Webhook(hook) => json!({
@@ -435,6 +447,7 @@ pub fn describe(flow: &Flow) -> Value {
         "input_schema": input_schema,
         "outputs_schema": outputs_schema,
         "credentials": credentials,
+        "parameters": parameters,
         "trigger": trigger,
     })
 }

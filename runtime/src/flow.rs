@@ -23,6 +23,8 @@ pub struct Flow {
     pub nodes: &'static [Node],
     pub edges: &'static [Edge],
     pub credentials: &'static [Credential],
+    /// The flow's parameters, resolved once at start-up (`crate::params::load`).
+    pub parameters: &'static [crate::params::Parameter],
     /// The `input` node's schema, as JSON text; `None` when the flow has no input node.
     pub input_schema: Option<&'static str>,
     /// The schema of the run result's `outputs` as flowc typed them, as JSON text: an object
@@ -426,6 +428,11 @@ impl Cx {
             stack.extend(&scope.upstream[i]);
         }
         Value::Object(out)
+    }
+
+    /// The flow's parameters by name (`{{ params }}`), as resolved at start-up.
+    pub fn params(&self) -> &'static Value {
+        crate::params::values()
     }
 
     /// The run's input, after the input schema's defaults were applied.

@@ -34,9 +34,9 @@ pub enum Need {
 /// One check of the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
-    /// `credential`, `host` or `mcp`.
+    /// `parameter`, `credential`, `host` or `mcp`.
     pub check: &'static str,
-    /// The credential's name, the origin, or the MCP server's name.
+    /// The parameter's or credential's name, the origin, or the MCP server's name.
     pub target: String,
     /// The nodes that need it, in flow order.
     pub nodes: Vec<&'static str>,
@@ -162,7 +162,10 @@ pub async fn check(flow: &'static Flow) -> Report {
         };
         Check { check, target: name, nodes, ok, latency_ms, message }
     });
-    let checks = futures::future::join_all(runs).await;
+    // Parameters first: they are not secret, so the report shows each value and where it
+    // came from.
+    let mut checks: Vec<Check> = flow.parameters.iter().map(check_parameter).collect();
+    checks.extend(futures::future::join_all(runs).await);
     let status = if checks.iter().all(|c| c.ok) { "ok" } else { "failed" };
     Report { flow: flow.id, status, checks }
 }
@@ -174,6 +177,17 @@ fn position(
     new: impl FnOnce() -> Target,
 ) -> Result<usize, Target> {
     targets.iter().position(|(t, _)| same(t)).ok_or_else(new)
+}
+
+fn check_parameter(parameter: &crate::params::Parameter) -> Check {
+    let set = std::env::var(parameter.env).ok().filter(|v| !v.is_empty());
+    let result = parameter.resolve(|name| std::env::var(name).ok());
+    let (ok, message) = match result {
+        Ok(value) if set.is_some() => (true, format!("{} (from {})", Value::from(value), parameter.env)),
+        Ok(value) => (true, format!("{} (the default: {} is not set)", Value::from(value), parameter.env)),
+        Err(message) => (false, message),
+    };
+    Check { check: "parameter", target: parameter.name.to_owned(), nodes: Vec::new(), ok, latency_ms: 0, message }
 }
 
 fn check_credential(flow: &Flow, name: &str) -> Result<String, String> {

@@ -50,6 +50,9 @@ fn document() -> Value {
             "relative": {"file": format!("rel {h}")},
             "long": {"file": format!("/{long}")},
         },
+        "parameters": {
+            "hostile": {"env": "HOSTILE_PARAM", "default": t, "enum": [t, "x"], "description": long},
+        },
         "nodes": [
             {"id": "in", "type": "input", "label": t,
              "config": {"schema": {
@@ -225,6 +228,11 @@ fn a_document_with_every_hostile_string_checks_builds_runs_and_deploys() {
         doc["credentials"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     written.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(credentials, written);
+    let parameter = &doc["parameters"]["hostile"];
+    assert_eq!(
+        described["parameters"],
+        json!([{"name": "hostile", "env": "HOSTILE_PARAM", "default": parameter["default"], "enum": parameter["enum"]}])
+    );
 
     // The Dockerfile passes hadolint.
     let deploy = fresh("docker");
@@ -255,8 +263,10 @@ fn a_document_with_every_hostile_string_checks_builds_runs_and_deploys() {
             let text = std::fs::read_to_string(file).unwrap();
             assert!(raw_hazard(&text).is_none(), "{}:\n{text}", file.display());
         }
-        let workload_file =
-            files.iter().find(|f| !f.ends_with("configmap.yaml") && !f.ends_with("service.yaml")).unwrap();
+        let workload_file = files
+            .iter()
+            .find(|f| !["configmap.yaml", "parameters.yaml", "service.yaml"].iter().any(|n| f.ends_with(n)))
+            .unwrap();
         let object = read_yaml(workload_file);
         let pod = match workload {
             Workload::CronJob { .. } => &object["spec"]["jobTemplate"]["spec"]["template"]["spec"],
@@ -269,6 +279,8 @@ fn a_document_with_every_hostile_string_checks_builds_runs_and_deploys() {
         for expected in [format!("/run/secrets/{t}"), format!("/home/nonroot/rel {HOSTILE}"), format!("/{}", long())] {
             assert!(mounts.contains(&expected.as_str()), "{expected:?} not in {mounts:?}");
         }
+        // The parameter's default reads back exactly from its ConfigMap.
+        assert_eq!(read_yaml(&out.join("parameters.yaml"))["data"], json!({"HOSTILE_PARAM": t}));
         if !matches!(workload, Workload::Service) {
             let config = read_yaml(&out.join("configmap.yaml"));
             let input: Value = serde_json::from_str(config["data"]["input.json"].as_str().unwrap()).unwrap();

@@ -79,7 +79,11 @@ fn check_here(file: &str, text: &str) -> Result<Ir, Diagnostics> {
         outer_ids: Vec::new(),
         after_map: Vec::new(),
         map: None,
-        types: HashMap::new(),
+        // Every node, at every level, reads the flow's parameters: strings, by name.
+        types: HashMap::from([(
+            shape::PARAMS_ROOT.to_owned(),
+            parameters_type(&shaped.flow.parameters, &shaped.declared_parameters),
+        )]),
     };
     // Skipped when the top level has unknown fields: a misspelt `edges` would make every
     // read look wrong.
@@ -100,6 +104,61 @@ fn check_here(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     let mut flow = shaped.flow;
     let (nodes, edges) = (std::mem::take(&mut flow.nodes), std::mem::take(&mut flow.edges));
     Ok(Ir::new(flow, Checked { nodes, edges, graph, configs, types, nested }))
+}
+
+/// The type of `params`: a closed object of the declared parameters, each a string (an
+/// environment variable's text, or its default); one whose definition has errors of its own
+/// is `any`, so that reading it is not a second error.
+pub fn parameters_type(parameters: &[crate::model::Parameter], declared: &[String]) -> Type {
+    Type::record(crate::types::Object {
+        fields: declared
+            .iter()
+            .map(|name| {
+                let ty = if parameters.iter().any(|p| &p.name == name) { Type::String } else { Type::Any };
+                (name.clone(), crate::types::Member { ty, optional: false })
+            })
+            .collect(),
+        rest: None,
+    })
+}
+
+/// A template's `params.<name>` names no declared parameter: the error, with what to do.
+fn unknown_parameter(
+    sink: &mut Sink,
+    pointer: &str,
+    path: &crate::template::Path,
+    known: &HashMap<String, Type>,
+) -> bool {
+    let Some(crate::template::Seg::Key(name)) = path.segs.first() else { return false };
+    let Some(Type::Object(declared)) = known.get(shape::PARAMS_ROOT) else { return false };
+    if declared.fields.iter().any(|(field, _)| field == name) || declared.rest.is_some() {
+        return false;
+    }
+    let names = declared.fields.iter().map(|(field, _)| field.as_str());
+    let help = match did_you_mean(name, names.clone()) {
+        Some(near) => format!(
+            "did you mean `{{{{ {} }}}}`? The flow's parameters are {}",
+            path.display().replacen(name.as_str(), near, 1),
+            reader::list(names)
+        ),
+        None if declared.fields.is_empty() => format!(
+            "the flow declares no parameters: declare it, e.g. \"parameters\": {{\"{name}\": {{\"env\": \"{}\"}}}}",
+            name.to_ascii_uppercase()
+        ),
+        None => format!("the flow's parameters are {}", reader::list(names)),
+    };
+    sink.push(
+        Diagnostic::new(
+            Code::E029,
+            pointer.to_owned(),
+            format!(
+                "`{{{{ {} }}}}` reads the parameter `{name}`, and the flow declares no such parameter",
+                path.display()
+            ),
+        )
+        .help(help),
+    );
+    true
 }
 
 /// One flow, checked: its nodes and edges as the document has them, its graph, each node's
@@ -315,7 +374,7 @@ fn node_type(node: &crate::model::Node, config: &Config, flow: &Reading<'_>, i: 
     let cx = nodes::TypeCx { input, upstream, known, nodes: dollar_nodes };
     let mut problems = Vec::new();
     for (field, code) in filters {
-        let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes };
+        let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes, params: cx.params() };
         for problem in crate::jq_types::infer(code, &inputs).problems {
             problems.push(filter_problem(node, field, &problem));
         }
@@ -436,6 +495,14 @@ fn check_reads(
     let mut ok = true;
     for (pointer, template) in templates {
         for path in template.paths() {
+            if path.root == shape::PARAMS_ROOT {
+                if unknown_parameter(sink, pointer, path, known) {
+                    ok = false;
+                } else {
+                    ok &= check_path(sink, pointer, path, "the flow's parameters", known);
+                }
+                continue;
+            }
             if scope.map.is_some() && (path.root == "item" || path.root == "index") {
                 // The map item, or its index.
                 let what = if path.root == "item" { "the map item" } else { "the map index" };

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::reader::{list, type_name, Field, Reader, Sink, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::model::{
-    CircuitBreaker, Credential, CredentialSource, Edge, Flow, HttpSettings, Node, NodeRetry, OnError, RateKey,
-    RateLimit, RetryPolicy, Settings,
+    CircuitBreaker, Credential, CredentialSource, Edge, Flow, HttpSettings, Node, NodeRetry, OnError, Parameter,
+    RateKey, RateLimit, RetryPolicy, Settings,
 };
 use crate::nodes::NodeKind;
 
@@ -85,6 +85,17 @@ pub const CREDENTIAL_FIELDS: &[Field] = &[
     Field::opt("file", Ty::String, "the file that holds the secret (a mounted secret)"),
 ];
 
+pub const PARAMETER_FIELDS: &[Field] = &[
+    Field::req("env", Ty::String, "the environment variable that holds the value"),
+    Field::opt(
+        "default",
+        Ty::String,
+        "the value when the variable is unset or empty; without it the parameter is required",
+    ),
+    Field::opt("enum", Ty::StringList, "the values the parameter may take"),
+    Field::opt("description", Ty::String, "what the parameter is for"),
+];
+
 pub const EDGE_FIELDS: &[Field] = &[
     Field::opt("id", Ty::String, "the edge's id"),
     Field::req("source", Ty::String, "the id of the node the edge leaves"),
@@ -123,6 +134,7 @@ pub const FLOW_FIELDS: &[Field] = &[
     Field::opt("description", Ty::String, "what the flow does"),
     Field::opt("settings", Ty::Object(SETTINGS_FIELDS), "run-wide settings"),
     Field::opt("credentials", Ty::MapOf(CREDENTIAL_FIELDS), "secrets, read at run time"),
+    Field::opt("parameters", Ty::MapOf(PARAMETER_FIELDS), "non-secret values per deployment, read at start-up"),
     Field::req("nodes", Ty::Other("array of nodes"), "the steps"),
     Field::opt("edges", Ty::Other("array of edges"), "what runs after what"),
     Field::opt("metadata", Ty::Json, "free-form, ignored"),
@@ -165,6 +177,8 @@ pub struct Shaped {
     pub broken_ids: BTreeSet<String>,
     /// Every name under `credentials`, even one whose definition has errors of its own.
     pub declared: Vec<String>,
+    /// Every name under `parameters`, likewise.
+    pub declared_parameters: Vec<String>,
 }
 
 pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
@@ -210,10 +224,16 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         Some(value) => credentials(sink, value),
         None => Vec::new(),
     };
+    let parameters = match top.get("parameters") {
+        Some(value) => parameters(sink, value),
+        None => Vec::new(),
+    };
 
     // Every name under `credentials`, even one whose definition has errors of its own.
     let declared: Vec<String> =
         top.get("credentials").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
+    let declared_parameters: Vec<String> =
+        top.get("parameters").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
     let mut settings = settings;
     if let Some(value) = top.get("settings").and_then(|s| s.get("rate_limits")) {
         settings.rate_limits = rate_limits(sink, value, &declared);
@@ -260,10 +280,11 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
     }
     let top_level_unknown = !top.ok;
     Some(Shaped {
-        flow: Flow { id, name, description, settings, credentials, nodes, edges },
+        flow: Flow { id, name, description, settings, credentials, parameters, nodes, edges },
         top_level_unknown,
         broken_ids,
         declared,
+        declared_parameters,
     })
 }
 
@@ -272,6 +293,124 @@ fn valid_flow_id(id: &str) -> bool {
     matches!(chars.next(), Some('a'..='z'))
         && id.len() <= 64
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+/// The template root of the flow's parameters (`{{ params.region }}`): no node may take it.
+pub const PARAMS_ROOT: &str = "params";
+
+/// A parameter's name: what a template can read as `params.<name>` without brackets.
+pub fn valid_parameter_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && name.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn parameters(sink: &mut Sink, value: &Value) -> Vec<Parameter> {
+    let Value::Object(map) = value else {
+        sink.push(
+            Diagnostic::new(
+                Code::E002,
+                "/parameters",
+                format!("`parameters` must be an object, not {}", type_name(value)),
+            )
+            .help("e.g. \"parameters\": {\"region\": {\"env\": \"REGION\", \"default\": \"eu\"}}"),
+        );
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, spec) in map {
+        let pointer = format!("/parameters/{}", crate::source::escape(name));
+        let what = format!("parameter `{name}`");
+        let Some(mut r) = Reader::new(sink, spec, &pointer, PARAMETER_FIELDS, &what) else { continue };
+        let mut ok = true;
+        if !valid_parameter_name(name) {
+            sink.push(
+                Diagnostic::new(Code::E006, pointer.clone(), format!("the parameter name `{name}` is not valid"))
+                    .help("a parameter name is 1 to 64 characters: an ASCII letter or `_`, then letters, digits or `_` (templates read it as `params.<name>`)"),
+            );
+            ok = false;
+        }
+        let env = r.string(sink, "env").map(str::to_owned);
+        if let Some(var) = &env {
+            if !crate::ident::is_env_name(var) {
+                sink.push(env_name_diagnostic(format!("{pointer}/env"), var, &what));
+                ok = false;
+            }
+        }
+        let default = r.string(sink, "default").map(str::to_owned);
+        let description = r.string(sink, "description").map(str::to_owned);
+        let allowed = match r.get("enum") {
+            None => Vec::new(),
+            Some(Value::Array(items)) if !items.is_empty() => {
+                let mut allowed: Vec<String> = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_str() {
+                        Some(text) if allowed.iter().any(|a| a == text) => {
+                            sink.push(Diagnostic::new(
+                                Code::E015,
+                                format!("{pointer}/enum/{i}"),
+                                format!("{what} lists `{text}` twice in `enum`"),
+                            ));
+                            ok = false;
+                        }
+                        Some(text) => allowed.push(text.to_owned()),
+                        None => {
+                            sink.push(
+                                Diagnostic::new(
+                                    Code::E002,
+                                    format!("{pointer}/enum/{i}"),
+                                    format!("the values of {what}'s `enum` are strings, not {}", type_name(item)),
+                                )
+                                .help("an environment variable holds text: write the value as a string"),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                allowed
+            }
+            Some(other) => {
+                sink.push(
+                    Diagnostic::new(
+                        Code::E002,
+                        format!("{pointer}/enum"),
+                        format!(
+                            "{what}'s `enum` must be a non-empty array of strings, not {}",
+                            super::reader::short(other)
+                        ),
+                    )
+                    .help("e.g. \"enum\": [\"eu\", \"us\"]"),
+                );
+                ok = false;
+                Vec::new()
+            }
+        };
+        if let Some(default) = &default {
+            if !allowed.is_empty() && !allowed.contains(default) {
+                let help = match did_you_mean(default, allowed.iter().map(String::as_str)) {
+                    Some(near) => format!(
+                        "did you mean `{near}`? The values are {}",
+                        super::reader::list(allowed.iter().map(String::as_str))
+                    ),
+                    None => format!("the values are {}", super::reader::list(allowed.iter().map(String::as_str))),
+                };
+                sink.push(
+                    Diagnostic::new(
+                        Code::E015,
+                        format!("{pointer}/default"),
+                        format!("{what}'s default `{default}` is not one of its `enum` values"),
+                    )
+                    .help(help),
+                );
+                ok = false;
+            }
+        }
+        if let (Some(env), true, true) = (env, ok, r.ok) {
+            out.push(Parameter { name: name.clone(), env, default, allowed, description });
+        }
+    }
+    out
 }
 
 pub fn valid_node_id(id: &str) -> bool {
@@ -604,6 +743,12 @@ pub fn node(
             sink.push(
                 Diagnostic::new(Code::E006, format!("{pointer}/id"), format!("the node id `{id}` is not valid"))
                     .help("a node id is 1 to 128 characters: ASCII letters, digits, `_` and `-`"),
+            );
+            r.ok = false;
+        } else if id == PARAMS_ROOT {
+            sink.push(
+                Diagnostic::new(Code::E006, format!("{pointer}/id"), format!("the node id `{id}` is reserved"))
+                    .help("templates read the flow's parameters as `{{ params.<name> }}`: give the node another id"),
             );
             r.ok = false;
         }

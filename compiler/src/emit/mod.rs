@@ -117,6 +117,7 @@ impl<'a> EmitCx<'a> {
         let data = match self.ir.flows[self.at.flow].roots.get(&path.root) {
             Some(Root::Item) => quote! { cx.item() },
             Some(Root::Index) => quote! { cx.index() },
+            Some(Root::Params) => quote! { cx.params() },
             Some(Root::Node { levels: 0, node }) => {
                 let node = index_path(self.ir, *node);
                 quote! { cx.data(#node) }
@@ -589,6 +590,14 @@ fn head(ir: &Ir) -> Result<String, EmitError> {
         };
         quote! { rt::Credential { name: #name, source: #source } }
     });
+    let parameters = ir.parameters.iter().map(|p| {
+        let (name, env, allowed) = (&p.name, &p.env, &p.allowed);
+        let default = match &p.default {
+            Some(value) => quote! { Some(#value) },
+            None => quote! { None },
+        };
+        quote! { rt::params::Parameter { name: #name, env: #env, default: #default, allowed: &[#(#allowed),*] } }
+    });
     // Every value a template reads may be `null` at run time (its node was skipped, or failed
     // and the flow went on), so the schema a client holds the outputs to admits `null` too.
     let outputs_schema = crate::describe::outputs_type(ir).with_nulls().to_json_schema().to_string();
@@ -693,6 +702,7 @@ fn head(ir: &Ir) -> Result<String, EmitError> {
             nodes: &[#(#node_entries),*],
             edges: &[#(#edges),*],
             credentials: &[#(#credentials),*],
+            parameters: &[#(#parameters),*],
             input_schema: #input_schema,
             outputs_schema: Some(#outputs_schema),
             max_concurrency: #max_concurrency,

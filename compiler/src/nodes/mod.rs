@@ -242,6 +242,12 @@ impl TypeCx<'_> {
         }
     }
 
+    /// The type of `$params` (and of `{{ params }}`): the flow's parameters.
+    pub fn params(&self) -> &Type {
+        static ANY: Type = Type::Any;
+        self.known.get(crate::check::shape::PARAMS_ROOT).unwrap_or(&ANY)
+    }
+
     pub fn path(&self, path: &crate::template::Path) -> Type {
         self.known.get(&path.root).and_then(|root| root.follow(&path.segs).ok()).unwrap_or(Type::Any)
     }

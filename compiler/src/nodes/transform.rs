@@ -73,7 +73,7 @@ impl super::NodeConfig for Config {
         match self {
             Config::Value(value) => cx.json(value),
             Config::Jq(code) => {
-                let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes };
+                let inputs = crate::jq_types::Inputs { input: cx.input.clone(), nodes: &cx.nodes, params: cx.params() };
                 crate::jq_types::infer(code, &inputs).collected()
             }
         }
