@@ -224,10 +224,29 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         Some(value) => credentials(sink, value),
         None => Vec::new(),
     };
-    let parameters = match top.get("parameters") {
+    let mut parameters = match top.get("parameters") {
         Some(value) => parameters(sink, value),
         None => Vec::new(),
     };
+    // A parameter's value is shown (health, the ConfigMap) and flows into data: it must not
+    // read a variable that holds a credential's secret.
+    parameters.retain(|p| {
+        let Some(credential) = credentials.iter().find(|c| c.source == CredentialSource::Env(p.env.clone())) else {
+            return true;
+        };
+        sink.push(
+            Diagnostic::new(
+                Code::E015,
+                format!("/parameters/{}/env", crate::source::escape(&p.name)),
+                format!(
+                    "parameter `{}` reads {}, which holds the secret of credential `{}`",
+                    p.name, p.env, credential.name
+                ),
+            )
+            .help("parameters are not secret (`health` shows their values, `deploy k8s` writes them to a ConfigMap): give the parameter a variable of its own"),
+        );
+        false
+    });
 
     // Every name under `credentials`, even one whose definition has errors of its own.
     let declared: Vec<String> =
