@@ -136,11 +136,11 @@ fn unknown_parameter(
     }
     let names = declared.fields.iter().map(|(field, _)| field.as_str());
     let help = match did_you_mean(name, names.clone()) {
-        Some(near) => format!(
-            "did you mean `{{{{ {} }}}}`? The flow's parameters are {}",
-            path.display().replacen(name.as_str(), near, 1),
-            reader::list(names)
-        ),
+        Some(near) => {
+            let mut fixed = path.clone();
+            fixed.segs[0] = crate::template::Seg::Key(near.to_owned());
+            format!("did you mean `{{{{ {} }}}}`? The flow's parameters are {}", fixed.display(), reader::list(names))
+        }
         None if declared.fields.is_empty() => format!(
             "the flow declares no parameters: declare it, e.g. \"parameters\": {{\"{name}\": {{\"env\": \"{}\"}}}}",
             name.to_ascii_uppercase()
