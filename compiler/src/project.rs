@@ -197,7 +197,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
     let mut stdio_commands: Vec<String> = Vec::new();
     for used in &ir.mcp_servers {
         if let crate::nodes::mcp_tool::Transport::Stdio { command, .. } = &used.server.transport {
-            let quoted = escape::json_string(command);
+            let quoted = escape::json_string(&command.display());
             if !stdio_commands.contains(&quoted) {
                 stdio_commands.push(quoted);
             }

@@ -17,7 +17,7 @@ fn ty_schema(ty: Ty) -> Value {
         Ty::TemplateMap => json!({"type": "object", "additionalProperties": {"type": "string"}}),
         Ty::Enum(values) => json!({"enum": values}),
         Ty::Schema => json!({"type": "object"}),
-        Ty::StringList => json!({"type": "array", "items": {"type": "string"}}),
+        Ty::StringList | Ty::TemplateList => json!({"type": "array", "items": {"type": "string"}}),
         Ty::StringMap => json!({"type": "object", "additionalProperties": {"type": "string"}}),
         Ty::Object(fields) => object(fields),
         Ty::ListOf(fields) => json!({"type": "array", "items": object(fields)}),

@@ -6,14 +6,14 @@
 //! path into a direct read, and nothing parses templates at run time.
 
 /// One step after the root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// `root.seg[0]["seg"]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Path {
     pub root: String,
     pub segs: Vec<Seg>,
@@ -38,14 +38,14 @@ impl Path {
 }
 
 /// A piece of a template string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Part {
     Text(String),
     Path(Path),
 }
 
 /// A parsed string.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Template {
     /// No `{{` at all.
     Literal(String),

@@ -41,6 +41,10 @@ pub struct Check {
     /// The nodes that need it, in flow order.
     pub nodes: Vec<&'static str>,
     pub ok: bool,
+    /// It could not be checked without running the flow (an MCP server whose address comes
+    /// from run data); `ok` is true, since nothing is known to be wrong.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
     pub latency_ms: u64,
     /// What was found, or what is wrong and what to do.
     pub message: String,
@@ -65,7 +69,11 @@ impl Report {
     pub fn text(&self) -> String {
         let mut out = String::new();
         for c in &self.checks {
-            let mark = if c.ok { "ok  " } else { "FAIL" };
+            let mark = match (c.ok, c.skipped) {
+                (_, true) => "skip",
+                (true, false) => "ok  ",
+                (false, false) => "FAIL",
+            };
             out.push_str(&format!(
                 "{mark} {:<10} {} ({} ms; node{} {}): {}\n",
                 c.check,
@@ -77,10 +85,16 @@ impl Report {
             ));
         }
         let failed = self.checks.iter().filter(|c| !c.ok).count();
+        let skipped = self.checks.iter().filter(|c| c.skipped).count();
+        let checked = self.checks.len() - skipped;
         out.push_str(&match failed {
-            0 => format!("flow `{}`: all {} checks passed\n", self.flow, self.checks.len()),
-            n => format!("flow `{}`: {n} of {} checks failed\n", self.flow, self.checks.len()),
+            0 => format!("flow `{}`: all {checked} checks passed", self.flow),
+            n => format!("flow `{}`: {n} of {checked} checks failed", self.flow),
         });
+        if skipped > 0 {
+            out.push_str(&format!("; {skipped} could not be checked before a run"));
+        }
+        out.push('\n');
         out
     }
 }
@@ -141,6 +155,7 @@ pub async fn check(flow: &'static Flow) -> Report {
                 target: "http client".into(),
                 nodes: Vec::new(),
                 ok: false,
+                skipped: false,
                 latency_ms: 0,
                 message: error.message,
             };
@@ -151,16 +166,17 @@ pub async fn check(flow: &'static Flow) -> Report {
     let runs = targets.into_iter().map(|(target, nodes)| async move {
         let began = Instant::now();
         let (check, name, result) = match &target {
-            Target::Credential(name) => ("credential", name.to_string(), check_credential(flow, name)),
-            Target::Host(origin) => ("host", origin.clone(), check_host(http, origin).await),
+            Target::Credential(name) => ("credential", name.to_string(), check_credential(flow, name).map(Found::Ok)),
+            Target::Host(origin) => ("host", origin.clone(), check_host(http, origin).await.map(Found::Ok)),
             Target::Mcp(server, tools) => ("mcp", server.name.to_owned(), check_mcp(flow, http, server, tools).await),
         };
         let latency_ms = began.elapsed().as_millis() as u64;
-        let (ok, message) = match result {
-            Ok(message) => (true, message),
-            Err(message) => (false, message),
+        let (ok, skipped, message) = match result {
+            Ok(Found::Ok(message)) => (true, false, message),
+            Ok(Found::Unknown(message)) => (true, true, message),
+            Err(message) => (false, false, message),
         };
-        Check { check, target: name, nodes, ok, latency_ms, message }
+        Check { check, target: name, nodes, ok, skipped, latency_ms, message }
     });
     // Parameters first: they are not secret, so the report shows each value and where it
     // came from.
@@ -187,7 +203,15 @@ fn check_parameter(parameter: &crate::params::Parameter) -> Check {
         Ok(value) => (true, format!("{} (the default: {} is not set)", Value::from(value), parameter.env)),
         Err(message) => (false, message),
     };
-    Check { check: "parameter", target: parameter.name.to_owned(), nodes: Vec::new(), ok, latency_ms: 0, message }
+    Check {
+        check: "parameter",
+        target: parameter.name.to_owned(),
+        nodes: Vec::new(),
+        ok,
+        skipped: false,
+        latency_ms: 0,
+        message,
+    }
 }
 
 fn check_credential(flow: &Flow, name: &str) -> Result<String, String> {
@@ -225,12 +249,46 @@ async fn check_host(http: &Http, origin: &str) -> Result<String, String> {
     }
 }
 
-async fn check_mcp(flow: &Flow, http: &Http, server: &'static mcp::Server, tools: &[&str]) -> Result<String, String> {
+/// What a check found when nothing was wrong.
+enum Found {
+    Ok(String),
+    /// It cannot be known before a run: why.
+    Unknown(String),
+}
+
+async fn check_mcp(flow: &Flow, http: &Http, server: &'static mcp::Server, tools: &[&str]) -> Result<Found, String> {
+    let transport = match &server.address {
+        mcp::Address::Run { reads } => {
+            return Ok(Found::Unknown(format!(
+                "not probed: its address reads {reads}, which is known only when the flow runs"
+            )))
+        }
+        mcp::Address::StartUp { transport, parameters } => {
+            if !parameters.is_empty() && crate::params::load(flow.parameters).is_err() {
+                let unresolved: Vec<&str> = (parameters.iter().copied())
+                    .filter(|name| {
+                        let parameter = flow.parameters.iter().find(|p| p.name == *name);
+                        parameter.is_none_or(|p| p.resolve(|var| std::env::var(var).ok()).is_err())
+                    })
+                    .collect();
+                if unresolved.is_empty() {
+                    // Its own resolved, but the program reads all of them or none.
+                    return Err("not probed: the flow's parameters did not resolve (see the parameter checks)".into());
+                }
+                return Err(format!(
+                    "not probed: it reads the parameter{} {}, which did not resolve (see the parameter checks)",
+                    if unresolved.len() == 1 { "" } else { "s" },
+                    quote_all(&unresolved)
+                ));
+            }
+            transport()
+        }
+    };
     let secret = server.credential.map(|name| flow.credential(name)).transpose().map_err(|e| e.message)?;
-    let listed = mcp::probe(server, http, secret).await.map_err(|e: Error| e.message)?;
+    let listed = mcp::probe(server, &transport, http, secret).await.map_err(|e: Error| e.message)?;
     let missing: Vec<&str> = tools.iter().copied().filter(|t| !listed.iter().any(|l| l == t)).collect();
     if missing.is_empty() {
-        Ok(format!("started, {} tools, including {}", listed.len(), tools.join(", ")))
+        Ok(Found::Ok(format!("started, {} tools, including {}", listed.len(), tools.join(", "))))
     } else {
         Err(format!("it does not list {}; it has {}", quote_all(&missing), listed.join(", ")))
     }

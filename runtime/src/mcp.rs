@@ -18,8 +18,8 @@ use std::time::Duration;
 // what enforces `allowed_directories` whatever the server does.
 #[allow(deprecated)]
 use rmcp::model::{
-    CallToolRequestParams, ClientCapabilities, ClientConfig, ErrorCode, Implementation, ListRootsResult, Root,
-    RootsCapabilities, Tool,
+    CallToolRequestParams, ClientCapabilities, ClientConfig, ErrorCode, Implementation, ListRootsResult,
+    ProtocolVersion, Root, RootsCapabilities, Tool,
 };
 use rmcp::service::{RequestContext, RoleClient, RunningService};
 use rmcp::transport::streamable_http_client::{StreamableHttpClientTransportConfig, StreamableHttpError};
@@ -49,7 +49,8 @@ const INHERITED_ENV: &[&str] = &["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "US
 pub struct Server {
     /// A name for messages and metadata, unique in the flow (`files`, `search`).
     pub name: &'static str,
-    pub transport: Transport,
+    /// Where its transport comes from.
+    pub address: Address,
     /// The directories tools may touch: sent to the server as its roots, and checked against
     /// path arguments before each call. Empty: no restriction from the client.
     pub allowed_directories: &'static [&'static str],
@@ -58,25 +59,41 @@ pub struct Server {
     pub credential: Option<&'static str>,
 }
 
-/// How to reach a server.
+/// Where a server's transport comes from.
 #[derive(Debug)]
+pub enum Address {
+    /// Written with literals and parameters only: known once the parameters are, so
+    /// `<bin> health` can probe it.
+    StartUp {
+        transport: fn() -> Transport,
+        /// The parameters it reads.
+        parameters: &'static [&'static str],
+    },
+    /// It reads run data (these templates): each node renders it when it runs.
+    Run { reads: &'static str },
+}
+
+/// How to reach a server, rendered. A run has one session per distinct server and transport.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {
     /// Start `command` with `args` and speak JSON-RPC over its stdin and stdout.
     Stdio {
-        command: &'static str,
-        args: &'static [&'static str],
-        env: &'static [(&'static str, &'static str)],
-        cwd: Option<&'static str>,
+        command: String,
+        args: Vec<String>,
+        env: Vec<(&'static str, String)>,
+        cwd: Option<String>,
         /// The environment variable that carries the node's credential.
         credential_env: Option<&'static str>,
     },
     /// Streamable HTTP at `url`.
-    Http { url: &'static str, headers: &'static [(&'static str, &'static str)] },
+    Http { url: String, headers: Vec<(&'static str, String)> },
 }
 
 /// One call: what an `mcp_tool` node's function builds.
 pub struct ToolCall {
     pub server: &'static Server,
+    /// How to reach the server, rendered for this call.
+    pub transport: Transport,
     pub tool: &'static str,
     /// The arguments, an object.
     pub arguments: Value,
@@ -88,7 +105,7 @@ impl ToolCall {
     /// structured_content, is_error, text}`; a result with `isError` is an error that keeps
     /// that output as its data.
     pub async fn send(self, cx: &Cx) -> Result<Output, Error> {
-        let ToolCall { server, tool, arguments } = self;
+        let ToolCall { server, transport, tool, arguments } = self;
         let arguments = match arguments {
             Value::Object(map) => map,
             Value::Null => Map::new(),
@@ -98,7 +115,8 @@ impl ToolCall {
         };
         let roots = allowed_roots(server)?;
         let arguments = check_paths(arguments, &roots)?;
-        let session = cx.run.mcp.session(server, &roots, cx.http(), || secret(server, cx)).await?;
+        let key = (server.name, transport);
+        let session = cx.run.mcp.session(server, &key, &roots, cx.http(), || secret(server, cx)).await?;
         if !session.tools.iter().any(|t| t.name == tool) {
             let mut names: Vec<&str> = session.tools.iter().map(|t| t.name.as_ref()).collect();
             names.sort_unstable();
@@ -115,7 +133,7 @@ impl ToolCall {
             Err(error) => {
                 let error = call_error(server, &session, error);
                 if error.code.as_deref() == Some("mcp_transport") {
-                    cx.run.mcp.forget(server, &session);
+                    cx.run.mcp.forget(&key, &session);
                 }
                 return Err(error);
             }
@@ -146,10 +164,13 @@ impl ToolCall {
     }
 }
 
-/// The sessions of one run, keyed by server name.
+/// A session's key: the server's name and its transport as rendered.
+type Key = (&'static str, Transport);
+
+/// The sessions of one run, keyed by server and rendered transport.
 #[derive(Default)]
 pub(crate) struct Sessions {
-    open: Mutex<HashMap<&'static str, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
+    open: Mutex<HashMap<Key, Arc<tokio::sync::OnceCell<Arc<Session>>>>>,
     /// Sessions whose transport failed, to be closed with the others.
     retired: Mutex<Vec<RunningService<RoleClient, Client>>>,
 }
@@ -168,21 +189,22 @@ impl Sessions {
     async fn session(
         &self,
         server: &'static Server,
+        key: &Key,
         roots: &[PathBuf],
         http: &Http,
         secret: impl FnOnce() -> Result<Option<String>, Error>,
     ) -> Result<Arc<Session>, Error> {
-        let cell = self.open.lock().unwrap_or_else(|e| e.into_inner()).entry(server.name).or_default().clone();
+        let cell = self.open.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone();
         // Nodes that use the same server wait for one connection; a failed connection leaves
         // the cell empty, so the next attempt tries again.
-        cell.get_or_try_init(|| async { connect(server, roots, http, secret()?).await }).await.cloned()
+        cell.get_or_try_init(|| async { connect(server, &key.1, roots, http, secret()?).await }).await.cloned()
     }
 
     /// Drops a session whose transport failed, so the next attempt reconnects.
-    fn forget(&self, server: &'static Server, session: &Arc<Session>) {
+    fn forget(&self, key: &Key, session: &Arc<Session>) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.get(server.name).and_then(|cell| cell.get()).is_some_and(|s| Arc::ptr_eq(s, session)) {
-            open.remove(server.name);
+        if open.get(key).and_then(|cell| cell.get()).is_some_and(|s| Arc::ptr_eq(s, session)) {
+            open.remove(key);
         }
         if let Some(service) = session.service.lock().unwrap_or_else(|e| e.into_inner()).take() {
             self.retired.lock().unwrap_or_else(|e| e.into_inner()).push(service);
@@ -230,6 +252,7 @@ impl ClientHandler for Client {
 #[allow(deprecated)]
 async fn connect(
     server: &'static Server,
+    transport: &Transport,
     roots: &[PathBuf],
     http: &Http,
     secret: Option<String>,
@@ -239,20 +262,24 @@ async fn connect(
         capabilities.roots = Some(RootsCapabilities::default());
     }
     let client = Client {
-        config: ClientConfig::new(capabilities, Implementation::new("flowc-runtime", env!("CARGO_PKG_VERSION"))),
+        // The session starts with the `initialize` handshake, so it offers the newest revision
+        // that has one: rmcp's default, its newest revision (2026-07-28), moved the lifecycle
+        // into per-request `_meta` (SEP-2567), and naming it in `initialize` contradicts itself.
+        config: ClientConfig::new(capabilities, Implementation::new("flowc-runtime", env!("CARGO_PKG_VERSION")))
+            .with_protocol_version(ProtocolVersion::LATEST_WITH_INITIALIZE),
         roots: roots.iter().map(|dir| Root::new(file_uri(dir)).with_name(dir.display().to_string())).collect(),
     };
     let stderr = Arc::new(Mutex::new(Vec::new()));
-    let service = match &server.transport {
+    let service = match transport {
         Transport::Stdio { command, args, env, cwd, credential_env } => {
             let mut cmd = tokio::process::Command::new(command);
-            cmd.args(*args).env_clear();
+            cmd.args(args).env_clear();
             for name in INHERITED_ENV {
                 if let Some(value) = std::env::var_os(name) {
                     cmd.env(name, value);
                 }
             }
-            cmd.envs(env.iter().copied());
+            cmd.envs(env.iter().map(|(name, value)| (name, value)));
             if let (Some(var), Some(secret)) = (credential_env, &secret) {
                 cmd.env(var, secret);
             }
@@ -292,19 +319,27 @@ async fn connect(
             })?
         }
         Transport::Http { url, headers } => {
-            // An IP address in the URL is not resolved, so the resolver cannot refuse it.
-            if let Ok(parsed) = reqwest::Url::parse(url) {
-                http.check_destination(&parsed)?;
-            }
+            // The URL may come from run data: it must be an http or https URL, and an IP
+            // address in it is not resolved, so the resolver cannot refuse it.
+            let parsed = reqwest::Url::parse(url).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+            let Some(parsed) = parsed else {
+                return Err(Error::validation(format!(
+                    "the URL of MCP server `{}` is `{}`, which is not an http or https URL",
+                    server.name,
+                    crate::http::clip(url, 200)
+                ))
+                .with_code("mcp_url"));
+            };
+            http.check_destination(&parsed)?;
             let mut custom = HashMap::new();
-            for (name, value) in *headers {
+            for (name, value) in headers {
                 let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| Error::config(format!("`{name}` is not an HTTP header name")))?;
                 let value = reqwest::header::HeaderValue::from_str(value)
                     .map_err(|_| Error::config(format!("the value of header `{name}` cannot be sent")))?;
                 custom.insert(name, value);
             }
-            let mut config = StreamableHttpClientTransportConfig::with_uri(*url).custom_headers(custom);
+            let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str()).custom_headers(custom);
             if let Some(secret) = &secret {
                 config = config.auth_header(secret.clone());
             }
@@ -329,11 +364,16 @@ async fn connect(
     Ok(Arc::new(Session { peer, service: Mutex::new(Some(service)), tools, server_info, stderr }))
 }
 
-/// For `<bin> health`: starts (or connects to) `server`, completes the handshake, lists its
-/// tools and closes the session again. Returns the tools' names, sorted.
-pub async fn probe(server: &'static Server, http: &Http, secret: Option<String>) -> Result<Vec<String>, Error> {
+/// For `<bin> health`: starts (or connects to) `server` by `transport`, completes the
+/// handshake, lists its tools and closes the session again. Returns the tools' names, sorted.
+pub async fn probe(
+    server: &'static Server,
+    transport: &Transport,
+    http: &Http,
+    secret: Option<String>,
+) -> Result<Vec<String>, Error> {
     let roots = allowed_roots(server)?;
-    let session = connect(server, &roots, http, secret).await?;
+    let session = connect(server, transport, &roots, http, secret).await?;
     let mut names: Vec<String> = session.tools.iter().map(|t| t.name.to_string()).collect();
     names.sort_unstable();
     let service = session.service.lock().unwrap_or_else(|e| e.into_inner()).take();

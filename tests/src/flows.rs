@@ -86,9 +86,14 @@ pub fn cargo_build(dir: &Path, target: &Path, extra: &[&str]) -> PathBuf {
         .arg(dir.join("Cargo.toml"))
         .args(extra)
         .env("CARGO_TARGET_DIR", target)
-        // Line tables are enough for a test's backtraces; full debug info makes every
-        // generated program 200 MB (rmcp, axum, reqwest) and its link slow.
-        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
+        // Line tables for the flow and the runtime are enough for a test's backtraces; full
+        // debug info makes every generated program 90–200 MB (rmcp, axum, reqwest), its link
+        // slow, and a hundred of them fill a CI machine's disk.
+        .args(["--config", "profile.dev.debug=\"line-tables-only\""])
+        .args(["--config", "profile.dev.package.\"*\".debug=false"])
+        .args(["--config", "profile.dev.package.flowc-runtime.debug=\"line-tables-only\""])
+        // Each generated program is built once per test run: incremental state only takes disk.
+        .env("CARGO_INCREMENTAL", "0")
         .stdin(Stdio::null())
         .output()
         .expect("run cargo");

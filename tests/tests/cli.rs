@@ -364,6 +364,9 @@ fn a_vendored_project_builds_standalone() {
         .args(["build", "--locked", "--offline"])
         .current_dir(&project)
         .env("CARGO_TARGET_DIR", &target)
+        // Debug info and incremental state only take disk here (tests/src/flows.rs says why).
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
+        .env("CARGO_INCREMENTAL", "0")
         .stdin(Stdio::null())
         .output()
         .expect("run cargo build");

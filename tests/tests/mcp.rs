@@ -287,3 +287,116 @@ fn allowed_directories_are_sent_to_the_server_as_roots() {
     assert_eq!(watched.started.len(), 2, "{:#?}", watched.started);
     assert_nothing_left(&watched, Duration::from_secs(2));
 }
+
+/// The conformance package's client scenarios: the package's own server for each scenario is
+/// reached at the URL the conformance runner passes, which the wrapper script hands to the
+/// flow as its run input (`{{ in.server }}` is the node's `url`).
+#[test]
+fn a_server_url_from_the_run_input_passes_the_conformance_client_scenarios() {
+    let runner = root().join("tests/mcp/node_modules/@modelcontextprotocol/conformance/dist/index.js");
+    let node = root().join("tests/mcp/node_modules/.bin/node");
+    assert!(
+        runner.is_file() && node.is_file(),
+        "the conformance package and Node.js 22 are missing: install them with `{}`",
+        flowc_tests::mcp::NPM_INSTALL
+    );
+    let binary = build("mcp-from-input");
+    let client = root().join("target/mcp-conformance-client.sh");
+    let script = format!(
+        "#!/bin/sh\n# The conformance runner appends the server's URL.\nexec '{}' run --input-json \"{{\\\"server\\\": \\\"$1\\\"}}\"\n",
+        binary.display()
+    );
+    std::fs::write(&client, script).unwrap();
+    std::fs::set_permissions(&client, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for scenario in ["initialize", "tools_call"] {
+        let output = std::process::Command::new(&node)
+            .arg(&runner)
+            .args(["client", "--scenario", scenario, "--timeout", "60000", "--command"])
+            .arg(&client)
+            .current_dir(root())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run the conformance package");
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "scenario {scenario} failed:\n{said}");
+        assert!(said.contains("OVERALL: PASSED") && said.contains("0 failed"), "scenario {scenario}:\n{said}");
+    }
+}
+
+/// The node's transport is rendered per call, so within one run a map whose server reads
+/// `{{ item }}` starts one server per distinct directory, not one per item, and not one for
+/// all.
+#[test]
+fn servers_rendered_alike_share_a_session_and_distinct_ones_get_their_own() {
+    server_script("server-filesystem");
+    let dir = workspace().join("per-directory");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        std::fs::write(dir.join(sub).join(format!("{sub}.txt")), sub).unwrap();
+    }
+    let a = "target/mcp-workspace/per-directory/a";
+    let b = "target/mcp-workspace/per-directory/b";
+    let watched = run_watched(&build("mcp-per-directory"), &json!({"dirs": [a, b, a]}), &[], Action::None);
+    let run = &watched.run;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let listings = &run.result["outputs"]["listings"];
+    assert_eq!(listings, &json!(["[FILE] a.txt", "[FILE] b.txt", "[FILE] a.txt"]), "{}", run.stdout);
+    assert_eq!(watched.started.len(), 2, "one server for a, one for b: {:#?}", watched.started);
+    assert_nothing_left(&watched, Duration::from_secs(2));
+}
+
+/// A server named by parameters is known before a run: `run` reaches it, and `health` probes
+/// it; one named by run data is reached when the node runs, and `health` says it could not
+/// probe it.
+#[test]
+fn servers_from_parameters_are_probed_and_servers_from_data_are_named_as_unknown() {
+    let server = EverythingHttp::start();
+    let binary = build("mcp-configured");
+    let url = server.url();
+    let env = [("EVERYTHING_URL", url.as_str()), ("REGION", "us")];
+    let watched = run_watched(&binary, &json!({"message": "configured", "server": server.url()}), &env, Action::None);
+    let run = &watched.run;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.result["outputs"]["results"],
+        json!({"echo": "Echo: configured", "sum": "The sum of 40 and 2 is 42."})
+    );
+
+    let health = flowc_tests::mcp::watch(&binary, &["health", "--format", "json"], &env, Action::None);
+    let report = &health.run.result;
+    assert_eq!(health.run.code, 0, "{}\n{}", health.run.stdout, health.run.stderr);
+    let mcp: Vec<&Value> = report["checks"].as_array().unwrap().iter().filter(|c| c["check"] == "mcp").collect();
+    assert_eq!(mcp.len(), 2, "{report:#}");
+    let echo = mcp.iter().find(|c| c["nodes"] == json!(["echo"])).expect("the echo server's check");
+    assert_eq!((echo["ok"].as_bool(), echo.get("skipped")), (Some(true), None), "{echo:#}");
+    assert!(echo["message"].as_str().unwrap().starts_with("started"), "{echo:#}");
+    let sum = mcp.iter().find(|c| c["nodes"] == json!(["sum"])).expect("the sum server's check");
+    assert_eq!((sum["ok"].as_bool(), sum["skipped"].as_bool()), (Some(true), Some(true)), "{sum:#}");
+    assert_eq!(sum["message"], "not probed: its address reads {{ in.server }}, which is known only when the flow runs");
+
+    // Without the parameter, the server cannot be named: the report says so, and fails.
+    let health = flowc_tests::mcp::watch(&binary, &["health", "--format", "json"], &[], Action::None);
+    assert_eq!(health.run.code, 1, "{}\n{}", health.run.stdout, health.run.stderr);
+    let checks = health.run.result["checks"].as_array().unwrap().clone();
+    let parameter = checks.iter().find(|c| c["target"] == "everything_url").expect("the parameter's check");
+    assert_eq!(parameter["ok"], false, "{parameter:#}");
+    let echo = checks.iter().find(|c| c["check"] == "mcp" && c["nodes"] == json!(["echo"])).unwrap();
+    assert_eq!(echo["ok"], false);
+    assert_eq!(
+        echo["message"],
+        "not probed: it reads the parameter `everything_url`, which did not resolve (see the parameter checks)"
+    );
+}
+
+/// A URL that run data renders into something else is the node's validation error, before
+/// anything is sent.
+#[test]
+fn a_url_from_data_that_is_not_http_fails_the_node_without_a_request() {
+    let binary = build("mcp-from-input");
+    let run = flowc_tests::flows::run(&binary, &json!({"server": "file:///etc/passwd"}), &[], &[]);
+    assert_eq!(run.code, 0, "`add` is on_error continue: {}\n{}", run.stdout, run.stderr);
+    let add = run.node("add");
+    assert_eq!(add["error"]["kind"], "validation", "{add:#}");
+    assert_eq!(add["error"]["code"], "mcp_url", "{add:#}");
+    assert_eq!(add["attempts"], 1, "{add:#}");
+}

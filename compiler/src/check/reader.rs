@@ -21,6 +21,8 @@ pub enum Ty {
     Json,
     /// An object of template strings.
     TemplateMap,
+    /// An array of template strings.
+    TemplateList,
     /// One of these strings.
     Enum(&'static [&'static str]),
     /// A jq filter.
@@ -312,6 +314,17 @@ impl<'a> Reader<'a> {
         }
         self.ok &= ok;
         ok.then_some(out)
+    }
+
+    /// An array of template strings.
+    pub fn template_list(&mut self, sink: &mut Sink, name: &str) -> Option<Vec<Template>> {
+        let texts = self.string_list(sink, name)?;
+        let pointer = self.child(name);
+        let parsed: Vec<Option<Template>> =
+            texts.iter().enumerate().map(|(i, text)| parse_template(sink, text, &format!("{pointer}/{i}"))).collect();
+        let ok = parsed.iter().all(Option::is_some);
+        self.ok &= ok;
+        ok.then(|| parsed.into_iter().flatten().collect())
     }
 
     /// An array of plain strings (no templates).

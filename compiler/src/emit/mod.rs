@@ -105,14 +105,7 @@ impl<'a> EmitCx<'a> {
 
     /// The data a path reads, and its steps.
     fn path_parts(&self, path: &Path) -> Result<(TokenStream, TokenStream), EmitError> {
-        let segs = path.segs.iter().map(|seg| match seg {
-            Seg::Key(key) => quote! { rt::Seg::Key(#key) },
-            Seg::Index(i) => {
-                let i = Literal::usize_unsuffixed(*i);
-                quote! { rt::Seg::Index(#i) }
-            }
-        });
-        let segs = quote! { &[#(#segs),*] };
+        let segs = segs(&path.segs);
         // Lowering resolved every root the checker accepted.
         let data = match self.ir.flows[self.at.flow].roots.get(&path.root) {
             Some(Root::Item) => quote! { cx.item() },
@@ -153,18 +146,16 @@ impl<'a> EmitCx<'a> {
 
     /// An expression of type `String`: the template rendered as text.
     pub fn string(&self, template: &Template) -> Result<TokenStream, EmitError> {
-        let parts: Vec<TokenStream> = match template {
-            Template::Literal(text) => return Ok(quote! { #text.to_owned() }),
-            Template::Value(path) => vec![self.read_part(path)?],
-            Template::Mixed(parts) => parts
-                .iter()
-                .map(|part| match part {
-                    Part::Text(text) => Ok(quote! { rt::Part::Text(#text) }),
-                    Part::Path(path) => self.read_part(path),
-                })
-                .collect::<Result<_, _>>()?,
-        };
-        Ok(quote! { rt::render(&[#(#parts),*]) })
+        render_string(template, |path| self.read_part(path))
+    }
+
+    /// `Vec<String>` of templates rendered as text.
+    pub fn string_list(&self, list: &[Template]) -> Result<TokenStream, EmitError> {
+        let items = list.iter().map(|t| self.string(t)).collect::<Result<Vec<_>, _>>()?;
+        if items.is_empty() {
+            return Ok(quote! { Vec::new() });
+        }
+        Ok(quote! { Vec::from([#(#items),*]) })
     }
 
     fn read_part(&self, path: &Path) -> Result<TokenStream, EmitError> {
@@ -228,12 +219,13 @@ impl<'a> EmitCx<'a> {
         }
     }
 
-    /// The static of an MCP server (see `nodes::mcp_tool::server_static`).
-    pub fn mcp_server(&self, server: &nodes::mcp_tool::Server) -> Result<Ident, EmitError> {
-        match self.ir.mcp_servers.iter().find(|s| &s.server == server) {
-            Some(used) => Ok(nodes::mcp_tool::server_ident(&used.name)),
-            None => Err(self.error("its MCP server is not among the flow's")),
-        }
+    /// The flow's entry for an MCP server (see `nodes::mcp_tool::server_static`).
+    pub fn mcp_server(&self, server: &nodes::mcp_tool::Server) -> Result<&'a crate::ir::McpServerUse, EmitError> {
+        self.ir
+            .mcp_servers
+            .iter()
+            .find(|s| &s.server == server)
+            .ok_or_else(|| self.error("its MCP server is not among the flow's"))
     }
 
     /// The name of the static of this node's nested flow.
@@ -285,6 +277,37 @@ impl<'a> EmitCx<'a> {
             quote! { rt::serde_json::Value::Null }
         }
     }
+}
+
+/// An expression of type `String` for a template, each path read as `read` says.
+pub fn render_string(
+    template: &Template,
+    read: impl Fn(&Path) -> Result<TokenStream, EmitError>,
+) -> Result<TokenStream, EmitError> {
+    let parts: Vec<TokenStream> = match template {
+        Template::Literal(text) => return Ok(quote! { #text.to_owned() }),
+        Template::Value(path) => vec![read(path)?],
+        Template::Mixed(parts) => parts
+            .iter()
+            .map(|part| match part {
+                Part::Text(text) => Ok(quote! { rt::Part::Text(#text) }),
+                Part::Path(path) => read(path),
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(quote! { rt::render(&[#(#parts),*]) })
+}
+
+/// `&[rt::Seg::Key("a"), rt::Seg::Index(0)]`: the steps of a path after its root.
+pub fn segs(segs: &[Seg]) -> TokenStream {
+    let segs = segs.iter().map(|seg| match seg {
+        Seg::Key(key) => quote! { rt::Seg::Key(#key) },
+        Seg::Index(i) => {
+            let i = Literal::usize_unsuffixed(*i);
+            quote! { rt::Seg::Index(#i) }
+        }
+    });
+    quote! { &[#(#segs),*] }
 }
 
 fn number(n: &serde_json::Number) -> TokenStream {
@@ -665,10 +688,7 @@ fn head(ir: &Ir) -> Result<String, EmitError> {
         }
     };
     let mcp_idents = ir.mcp_servers.iter().map(|s| nodes::mcp_tool::server_ident(&s.name));
-    let mcp_statics = ir.mcp_servers.iter().map(|s| {
-        let users: Vec<&str> = s.users.iter().map(String::as_str).collect();
-        nodes::mcp_tool::server_static(&s.name, &s.server, &users)
-    });
+    let mcp_statics = ir.mcp_servers.iter().map(nodes::mcp_tool::server_static).collect::<Result<Vec<_>, _>>()?;
     let mut title = ir.name.clone();
     if !ir.description.is_empty() {
         title = format!("{title}: {}", ir.description);

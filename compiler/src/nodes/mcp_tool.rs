@@ -4,6 +4,8 @@
 //! share one session per run; the generated program has one `static` per distinct server,
 //! named after the first node that uses it.
 
+use crate::check::shape::PARAMS_ROOT;
+use crate::template::{Seg, Template};
 use crate::types::Type;
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -15,17 +17,25 @@ use crate::emit::{EmitCx, EmitError, NodeCode};
 
 const STDIO_FIELDS: &[Field] = &[
     Field::req("transport", Ty::Enum(&["stdio"]), "\"stdio\": start the server as a child process"),
-    Field::req("command", Ty::String, "the program to start (found on PATH)"),
-    Field::opt("args", Ty::StringList, "its arguments"),
-    Field::opt("env", Ty::StringMap, "environment variables for it (it inherits only PATH, HOME and a few more)"),
-    Field::opt("cwd", Ty::String, "its working directory"),
+    Field::req(
+        "command",
+        Ty::Template,
+        "the program to start (found on PATH); may take parameters ({{ params.x }}), never run data",
+    ),
+    Field::opt("args", Ty::TemplateList, "its arguments; may hold templates"),
+    Field::opt(
+        "env",
+        Ty::TemplateMap,
+        "environment variables for it (it inherits only PATH, HOME and a few more); values may hold templates",
+    ),
+    Field::opt("cwd", Ty::Template, "its working directory; may hold templates"),
     Field::opt("credential_env", Ty::String, "the environment variable that carries the node's credential"),
 ];
 
 const HTTP_FIELDS: &[Field] = &[
     Field::req("transport", Ty::Enum(&["http"]), "\"http\": connect over Streamable HTTP"),
-    Field::req("url", Ty::String, "the server's MCP endpoint (http or https)"),
-    Field::opt("headers", Ty::StringMap, "headers sent with every request"),
+    Field::req("url", Ty::Template, "the server's MCP endpoint (http or https); may hold templates"),
+    Field::opt("headers", Ty::TemplateMap, "headers sent with every request; values may hold templates"),
 ];
 
 pub const FIELDS: &[Field] = &[
@@ -48,20 +58,60 @@ pub const FIELDS: &[Field] = &[
     ),
 ];
 
-/// How to reach a server.
+/// How to reach a server; every string but `credential_env` and the names may hold templates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Transport {
     Stdio {
-        command: String,
-        args: Vec<String>,
-        env: Vec<(String, String)>,
-        cwd: Option<String>,
+        command: Template,
+        args: Vec<Template>,
+        env: Vec<(String, Template)>,
+        cwd: Option<Template>,
         credential_env: Option<String>,
     },
     Http {
-        url: String,
-        headers: Vec<(String, String)>,
+        url: Template,
+        headers: Vec<(String, Template)>,
     },
+}
+
+impl Transport {
+    /// Every template of the transport, in the order written.
+    pub fn templates(&self) -> Vec<&Template> {
+        match self {
+            Transport::Stdio { command, args, env, cwd, .. } => std::iter::once(command)
+                .chain(args)
+                .chain(env.iter().map(|(_, value)| value))
+                .chain(cwd)
+                .collect(),
+            Transport::Http { url, headers } => std::iter::once(url).chain(headers.iter().map(|(_, v)| v)).collect(),
+        }
+    }
+
+    /// The templates' reads of run data (anything but parameters), as written.
+    pub fn data_reads(&self) -> Vec<String> {
+        let mut reads: Vec<String> = Vec::new();
+        for path in self.templates().into_iter().flat_map(Template::paths) {
+            let read = format!("{{{{ {} }}}}", path.display());
+            if path.root != PARAMS_ROOT && !reads.contains(&read) {
+                reads.push(read);
+            }
+        }
+        reads
+    }
+
+    /// The parameters the templates read, by name, sorted.
+    pub fn parameters(&self) -> Vec<String> {
+        let mut names: Vec<String> = (self.templates().into_iter().flat_map(Template::paths))
+            .filter(|path| path.root == PARAMS_ROOT)
+            .filter_map(|path| match path.segs.first() {
+                Some(Seg::Key(name)) => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
 }
 
 /// One server, as the nodes that use it describe it: nodes with equal `Server`s share a
@@ -159,13 +209,29 @@ fn read_transport(
         };
     let mut r = Reader::new(sink, server, pointer, fields, &what)?;
     let transport = if std::ptr::eq(fields, STDIO_FIELDS) {
-        let command = r.string(sink, "command");
-        if command.is_some_and(|c| c.trim().is_empty()) {
+        let command = r.template(sink, "command");
+        if matches!(&command, Some(Template::Literal(c)) if c.trim().is_empty()) {
             r.invalid(sink, "command", format!("`command` in {what} is empty"), "name the program to start".to_owned());
         }
-        let args = r.string_list(sink, "args").unwrap_or_default();
-        let env = r.string_map(sink, "env").unwrap_or_default();
-        let cwd = r.string(sink, "cwd").map(str::to_owned);
+        // The program that runs is the flow's author's choice (or the deployment's, through a
+        // parameter), never whoever sends the run its input.
+        if let Some(read) = command.as_ref().and_then(|c| c.paths().into_iter().find(|p| p.root != PARAMS_ROOT)) {
+            sink.push(
+                Diagnostic::new(
+                    Code::E015,
+                    r.child("command"),
+                    format!(
+                        "`command` in {what} reads `{{{{ {} }}}}`, data of the run: whoever sends the run its input would choose the program that runs",
+                        read.display()
+                    ),
+                )
+                .help("write the program, or take it from a parameter such as \"{{ params.mcp_command }}\"; run data may go into `args` or `env`"),
+            );
+            r.ok = false;
+        }
+        let args = r.template_list(sink, "args").unwrap_or_default();
+        let env = r.template_map(sink, "env").unwrap_or_default();
+        let cwd = r.template(sink, "cwd");
         let credential_env = r.string(sink, "credential_env").map(str::to_owned);
         for (key, _) in &env {
             if !crate::ident::is_env_name(key) {
@@ -205,10 +271,14 @@ fn read_transport(
             _ => {}
         }
         r.ok &= node.credential.is_some() == credential_env.is_some();
-        command.map(|command| Transport::Stdio { command: command.to_owned(), args, env, cwd, credential_env })
+        command.map(|command| Transport::Stdio { command, args, env, cwd, credential_env })
     } else {
-        let url = r.string(sink, "url");
-        if let Some(url) = url.filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
+        let url = r.template(sink, "url");
+        let literal = match &url {
+            Some(Template::Literal(url)) => Some(url.as_str()),
+            _ => None,
+        };
+        if let Some(url) = literal.filter(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
             r.invalid(
                 sink,
                 "url",
@@ -216,7 +286,7 @@ fn read_transport(
                 "write the server's MCP endpoint, such as \"http://127.0.0.1:3001/mcp\"".to_owned(),
             );
         }
-        let headers = r.string_map(sink, "headers").unwrap_or_default();
+        let headers = r.template_map(sink, "headers").unwrap_or_default();
         for (name, _) in &headers {
             if !super::http_request::valid_header_name(name) {
                 r.invalid(
@@ -227,7 +297,7 @@ fn read_transport(
                 );
             }
         }
-        url.map(|url| Transport::Http { url: url.to_owned(), headers })
+        url.map(|url| Transport::Http { url, headers })
     };
     r.ok.then_some(transport).flatten()
 }
@@ -237,43 +307,106 @@ pub fn server_ident(first_user: &str) -> proc_macro2::Ident {
     format_ident!("MCP_{}", first_user.to_uppercase())
 }
 
-/// The `static` of one server, with a doc comment naming the nodes that use it.
-pub fn server_static(name: &str, server: &Server, users: &[&str]) -> TokenStream {
-    let ident = server_ident(name);
-    let users: Vec<String> = users.iter().map(|u| format!("`{u}`")).collect();
-    let doc =
-        format!(" MCP server `{name}`, used by node{} {}.", if users.len() == 1 { "" } else { "s" }, users.join(", "));
-    let transport = match &server.transport {
+/// The name of the function that renders a start-up server's transport.
+pub fn transport_fn(first_user: &str) -> proc_macro2::Ident {
+    format_ident!("mcp_{}_transport", first_user)
+}
+
+/// A `rt::mcp::Transport` expression, each template rendered by `string`.
+fn transport_tokens(
+    transport: &Transport,
+    string: impl Fn(&Template) -> Result<TokenStream, EmitError>,
+) -> Result<TokenStream, EmitError> {
+    let list = |items: &[Template]| -> Result<TokenStream, EmitError> {
+        let items = items.iter().map(&string).collect::<Result<Vec<_>, _>>()?;
+        Ok(if items.is_empty() { quote! { Vec::new() } } else { quote! { Vec::from([#(#items),*]) } })
+    };
+    let pairs = |pairs: &[(String, Template)]| -> Result<TokenStream, EmitError> {
+        let items = pairs
+            .iter()
+            .map(|(name, value)| {
+                let value = string(value)?;
+                Ok(quote! { (#name, #value) })
+            })
+            .collect::<Result<Vec<_>, EmitError>>()?;
+        Ok(if items.is_empty() { quote! { Vec::new() } } else { quote! { Vec::from([#(#items),*]) } })
+    };
+    Ok(match transport {
         Transport::Stdio { command, args, env, cwd, credential_env } => {
-            let env = env.iter().map(|(k, v)| quote! { (#k, #v) });
-            let cwd = option(cwd);
+            let command = string(command)?;
+            let args = list(args)?;
+            let env = pairs(env)?;
+            let cwd = match cwd {
+                Some(cwd) => {
+                    let cwd = string(cwd)?;
+                    quote! { Some(#cwd) }
+                }
+                None => quote! { None },
+            };
             let credential_env = option(credential_env);
             quote! {
                 rt::mcp::Transport::Stdio {
                     command: #command,
-                    args: &[#(#args),*],
-                    env: &[#(#env),*],
+                    args: #args,
+                    env: #env,
                     cwd: #cwd,
                     credential_env: #credential_env,
                 }
             }
         }
         Transport::Http { url, headers } => {
-            let headers = headers.iter().map(|(k, v)| quote! { (#k, #v) });
-            quote! { rt::mcp::Transport::Http { url: #url, headers: &[#(#headers),*] } }
+            let url = string(url)?;
+            let headers = pairs(headers)?;
+            quote! { rt::mcp::Transport::Http { url: #url, headers: #headers } }
         }
+    })
+}
+
+/// The `static` of one server, with a doc comment naming the nodes that use it; for a server
+/// known at start-up (literals and parameters), also the function that renders its transport.
+pub fn server_static(used: &crate::ir::McpServerUse) -> Result<TokenStream, EmitError> {
+    let crate::ir::McpServerUse { name, server, users } = used;
+    let ident = server_ident(name);
+    let users: Vec<String> = users.iter().map(|u| format!("`{u}`")).collect();
+    let doc =
+        format!(" MCP server `{name}`, used by node{} {}.", if users.len() == 1 { "" } else { "s" }, users.join(", "));
+    let reads = server.transport.data_reads();
+    let (address, function) = if reads.is_empty() {
+        let function = transport_fn(name);
+        let parameters = server.transport.parameters();
+        let transport = transport_tokens(&server.transport, |template| {
+            crate::emit::render_string(template, |path| {
+                let segs = crate::emit::segs(&path.segs);
+                Ok(quote! { rt::Part::Read(rt::params::values(), #segs) })
+            })
+        })?;
+        let fn_doc = format!(" How to reach MCP server `{name}`: known at start-up.");
+        (
+            quote! { rt::mcp::Address::StartUp { transport: #function, parameters: &[#(#parameters),*] } },
+            quote! {
+                #[doc = #fn_doc]
+                fn #function() -> rt::mcp::Transport {
+                    #transport
+                }
+            },
+        )
+    } else {
+        let reads = reads.join(", ");
+        (quote! { rt::mcp::Address::Run { reads: #reads } }, TokenStream::new())
     };
     let allowed = &server.allowed_directories;
     let credential = option(&server.credential);
-    quote! {
+    Ok(quote! {
         #[doc = #doc]
         static #ident: rt::mcp::Server = rt::mcp::Server {
             name: #name,
-            transport: #transport,
+            address: #address,
             allowed_directories: &[#(#allowed),*],
             credential: #credential,
         };
-    }
+
+        #function
+    })
 }
 
 fn option(value: &Option<String>) -> TokenStream {
@@ -295,11 +428,30 @@ pub fn output(config: &Config) -> Type {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { server, tool, arguments, output_schema } = config;
-    let server = cx.mcp_server(server)?;
+    let used = cx.mcp_server(server)?;
+    let static_ident = server_ident(&used.name);
+    // A server known at start-up has its own function; one that reads run data is rendered
+    // here, from this node's upstream data.
+    let (prelude, transport) = if server.transport.data_reads().is_empty() {
+        let function = transport_fn(&used.name);
+        (TokenStream::new(), quote! { transport: #function() })
+    } else {
+        let transport = transport_tokens(&server.transport, |template| cx.string(template))?;
+        (quote! { let transport = #transport; }, quote! { transport })
+    };
     let arguments = cx.json(arguments)?;
+    let call = quote! {
+        #prelude
+        let call = rt::mcp::ToolCall {
+            server: &#static_ident,
+            #transport,
+            tool: #tool,
+            arguments: #arguments,
+        };
+    };
     let Some(schema) = output_schema else {
         return Ok(NodeCode::body(quote! {
-            let call = rt::mcp::ToolCall { server: &#server, tool: #tool, arguments: #arguments };
+            #call
             call.send(&cx).await
         }));
     };
@@ -311,7 +463,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
         format!(" The `output_schema` of node `{}`: the tool result's structured content must match it.", cx.node.id);
     let what = format!("the structured content of node `{}`", cx.node.id);
     Ok(NodeCode::body(quote! {
-        let call = rt::mcp::ToolCall { server: &#server, tool: #tool, arguments: #arguments };
+        #call
         let mut output = call.send(&cx).await?;
         output.data = rt::input::conform(#name, output.data, "/structured_content", #what, "output_schema")?;
         Ok(output)
@@ -353,8 +505,10 @@ impl super::NodeConfig for Config {
 
     fn describe(&self) -> Vec<String> {
         let server = match &self.server.transport {
-            Transport::Stdio { command, .. } => format!("the MCP server that {} runs on stdio", super::code_text(command)),
-            Transport::Http { url, .. } => format!("the MCP server at {}", super::code_text(url)),
+            Transport::Stdio { command, .. } => {
+                format!("the MCP server that {} runs on stdio", super::code_text(&command.display()))
+            }
+            Transport::Http { url, .. } => format!("the MCP server at {}", super::code_text(&url.display())),
         };
         let mut lines = vec![format!("Calls tool {} of {server}.", super::code_text(&self.tool))];
         if self.output_schema.is_some() {
@@ -365,7 +519,9 @@ impl super::NodeConfig for Config {
 
     fn needs(&self, cx: &EmitCx<'_>) -> Vec<super::Need> {
         match cx.mcp_server(&self.server) {
-            Ok(server) => vec![super::Need::McpTool { server: server.to_string(), tool: self.tool.clone() }],
+            Ok(used) => {
+                vec![super::Need::McpTool { server: server_ident(&used.name).to_string(), tool: self.tool.clone() }]
+            }
             Err(_) => Vec::new(),
         }
     }
