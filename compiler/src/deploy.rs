@@ -173,8 +173,15 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
     let mut mounts = vec![json!({"name": "tmp", "mountPath": "/tmp"})];
     let mut secret_items = Vec::new();
     let mut mounted: Vec<String> = Vec::new();
-    for credential in flow.credentials {
-        let mut key = secret_key(&credential.name);
+    // An OAuth2 credential has a key per secret it reads (`crm.client_secret`).
+    let sources = flow.credentials.iter().flat_map(|c| {
+        c.source.secrets().into_iter().map(move |(part, source)| match part {
+            "" => (c.name.clone(), source),
+            part => (format!("{}.{part}", c.name), source),
+        })
+    });
+    for (credential_name, source) in sources {
+        let mut key = secret_key(&credential_name);
         let base = key.clone();
         let mut n = 2;
         while keys.contains(&key) {
@@ -182,8 +189,9 @@ pub fn render(flow: &Flow, workload: &Workload, options: &Options) -> Manifests 
             n += 1;
         }
         keys.push(key.clone());
-        secret_keys.push((credential.name.clone(), key.clone()));
-        match &credential.source {
+        secret_keys.push((credential_name, key.clone()));
+        match source {
+            CredentialSource::OAuth2(_) => {}
             CredentialSource::Env(var) => env.push(json!({
                 "name": var,
                 "valueFrom": {"secretKeyRef": {"name": secret, "key": key}},

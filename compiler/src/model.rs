@@ -146,6 +146,38 @@ pub struct Credential {
 pub enum CredentialSource {
     Env(String),
     File(String),
+    /// An access token fetched from a token endpoint; its secrets are `Env` or `File`.
+    OAuth2(Box<OAuth2>),
+}
+
+impl CredentialSource {
+    /// The environment variables and files the credential reads, each with what it is
+    /// (`""` for a plain credential, `"client_id"`, `"client_secret"`, `"refresh_token"`).
+    pub fn secrets(&self) -> Vec<(&'static str, &CredentialSource)> {
+        match self {
+            CredentialSource::OAuth2(oauth2) => std::iter::once(("client_id", &oauth2.client_id))
+                .chain(oauth2.client_secret.iter().map(|s| ("client_secret", s)))
+                .chain(oauth2.refresh_token.iter().map(|s| ("refresh_token", s)))
+                .collect(),
+            plain => vec![("", plain)],
+        }
+    }
+}
+
+/// An OAuth2 credential (`"oauth2": {...}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2 {
+    /// `client_credentials` or `refresh_token`.
+    pub grant: String,
+    /// Literals and parameters.
+    pub token_url: crate::template::Template,
+    pub client_id: CredentialSource,
+    pub client_secret: Option<CredentialSource>,
+    pub refresh_token: Option<CredentialSource>,
+    pub scopes: Vec<String>,
+    pub audience: Option<String>,
+    /// `basic` or `body`.
+    pub client_auth: String,
 }
 
 /// A node's `retry`.

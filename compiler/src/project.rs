@@ -66,6 +66,7 @@ const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "src/mcp.rs",
     "src/mcp_server.rs",
     "src/metrics.rs",
+    "src/oauth2.rs",
     "src/ratelimit.rs",
     "src/retry.rs",
     "src/scheduler.rs",
@@ -135,23 +136,28 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
     let credentials: Vec<_> = ir
         .credentials
         .iter()
-        .map(|c| {
-            let mut credential = json!({
-                "name_md": escape::markdown_code(&c.name),
-                "name_comment": escape::one_line(&c.name),
-            });
-            match &c.source {
-                // The name's form is checked (E028): it can start a line of `.env.example`.
-                CredentialSource::Env(var) => {
-                    credential["env"] = json!(var);
-                    credential["env_md"] = json!(escape::markdown_code(var));
+        // An OAuth2 credential is listed as the secrets it reads (`crm.client_secret`).
+        .flat_map(|c| {
+            c.source.secrets().into_iter().map(|(part, source)| {
+                let name = if part.is_empty() { c.name.clone() } else { format!("{}.{part}", c.name) };
+                let mut credential = json!({
+                    "name_md": escape::markdown_code(&name),
+                    "name_comment": escape::one_line(&name),
+                });
+                match source {
+                    // The name's form is checked (E028): it can start a line of `.env.example`.
+                    CredentialSource::Env(var) => {
+                        credential["env"] = json!(var);
+                        credential["env_md"] = json!(escape::markdown_code(var));
+                    }
+                    CredentialSource::File(path) => {
+                        credential["file_md"] = json!(escape::markdown_code(path));
+                        credential["file_comment"] = json!(escape::one_line(path));
+                    }
+                    CredentialSource::OAuth2(_) => {}
                 }
-                CredentialSource::File(path) => {
-                    credential["file_md"] = json!(escape::markdown_code(path));
-                    credential["file_comment"] = json!(escape::one_line(path));
-                }
-            }
-            credential
+                credential
+            })
         })
         .collect();
     // Parameter names and variables have a checked form (E006, E028); defaults, `enum` values
@@ -182,9 +188,12 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
     let env: serde_json::Map<String, serde_json::Value> = ir
         .credentials
         .iter()
-        .filter_map(|c| match &c.source {
-            CredentialSource::Env(var) => Some((var.clone(), json!(format!("<{}>", c.name)))),
-            CredentialSource::File(_) => None,
+        .flat_map(|c| {
+            c.source.secrets().into_iter().filter_map(|(part, source)| match source {
+                CredentialSource::Env(var) if part.is_empty() => Some((var.clone(), json!(format!("<{}>", c.name)))),
+                CredentialSource::Env(var) => Some((var.clone(), json!(format!("<{}.{part}>", c.name)))),
+                _ => None,
+            })
         })
         .collect();
     let mut server = json!({"command": format!("/path/to/{}", ir.id), "args": ["mcp"]});

@@ -351,6 +351,8 @@ pub struct Cx {
     pub(crate) scope: Arc<Scope>,
     pub(crate) node: usize,
     pub(crate) attempt: u32,
+    /// The OAuth2 tokens this attempt was given.
+    pub(crate) issued: Arc<std::sync::Mutex<Vec<crate::oauth2::Issued>>>,
 }
 
 impl Cx {
@@ -445,9 +447,26 @@ impl Cx {
         &self.run.http
     }
 
-    /// Resolves a credential declared by the flow.
-    pub fn credential(&self, name: &str) -> Result<String, Error> {
-        self.run.flow.credential(name)
+    /// Resolves a credential declared by the flow: its secret, or for an OAuth2 credential an
+    /// access token (fetched if none is held). A token this attempt used is remembered, so
+    /// that a 401 answer can drop it ([`crate::oauth2::invalidate`]).
+    pub async fn credential(&self, name: &str) -> Result<String, Error> {
+        let flow = self.run.flow;
+        let credential = flow.credentials.iter().find(|c| c.name == name);
+        let Some(credential) = credential else { return flow.credential(name) };
+        match credential.source {
+            crate::credentials::CredentialSource::OAuth2(config) => {
+                let (token, issued) = crate::oauth2::access_token(credential.name, config, self.http()).await?;
+                self.issued.lock().unwrap_or_else(|e| e.into_inner()).push(issued);
+                Ok(token)
+            }
+            _ => credential.resolve(),
+        }
+    }
+
+    /// The OAuth2 tokens this attempt was given, for the scheduler.
+    pub(crate) fn issued_tokens(&self) -> Vec<crate::oauth2::Issued> {
+        self.issued.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Which attempt this is, from 1.

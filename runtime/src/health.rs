@@ -166,7 +166,7 @@ pub async fn check(flow: &'static Flow) -> Report {
     let runs = targets.into_iter().map(|(target, nodes)| async move {
         let began = Instant::now();
         let (check, name, result) = match &target {
-            Target::Credential(name) => ("credential", name.to_string(), check_credential(flow, name).map(Found::Ok)),
+            Target::Credential(name) => ("credential", name.to_string(), check_credential(flow, http, name).await),
             Target::Host(origin) => ("host", origin.clone(), check_host(http, origin).await.map(Found::Ok)),
             Target::Mcp(server, tools) => ("mcp", server.name.to_owned(), check_mcp(flow, http, server, tools).await),
         };
@@ -214,17 +214,32 @@ fn check_parameter(parameter: &crate::params::Parameter) -> Check {
     }
 }
 
-fn check_credential(flow: &Flow, name: &str) -> Result<String, String> {
+async fn check_credential(flow: &Flow, http: &Http, name: &str) -> Result<Found, String> {
     let Some(credential) = flow.credentials.iter().find(|c| c.name == name) else {
         return Err(format!("the flow declares no credential `{name}`"));
     };
+    if let crate::CredentialSource::OAuth2(config) = credential.source {
+        credential.check_sources().map_err(|e| e.message)?;
+        if config.grant == crate::oauth2::Grant::RefreshToken {
+            // A refresh may rotate the refresh token, which the running program may hold.
+            return Ok(Found::Ok(
+                "its secrets are set; no token fetched (a refresh may rotate the refresh token)".into(),
+            ));
+        }
+        if !flow.parameters.is_empty() && crate::params::load(flow.parameters).is_err() {
+            return Err("not fetched: the flow's parameters did not resolve (see the parameter checks)".into());
+        }
+        let (_, issued) = crate::oauth2::access_token(credential.name, config, http).await.map_err(|e| e.message)?;
+        let _ = issued;
+        return Ok(Found::Ok("a token was fetched from its token endpoint".into()));
+    }
     let source = credential.describe();
     let from = match (source.get("env"), source.get("file")) {
         (Some(Value::String(var)), _) => format!("environment variable {var}"),
         (_, Some(Value::String(path))) => format!("file {path}"),
         _ => String::from("its source"),
     };
-    credential.resolve().map(|_| format!("set ({from})")).map_err(|e| e.message)
+    credential.resolve().map(|_| Found::Ok(format!("set ({from})"))).map_err(|e| e.message)
 }
 
 /// `scheme://host[:port]` of a URL (the URL itself when it has no path).

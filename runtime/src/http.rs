@@ -237,6 +237,12 @@ impl Http {
         &self.client
     }
 
+    /// The underlying client that follows no redirect (for token requests, which carry a
+    /// client secret).
+    pub(crate) fn direct(&self) -> &reqwest::Client {
+        &self.direct
+    }
+
     /// Sends `request`; the result is `{status, headers, body}`. A status outside `expect` is
     /// an error whose kind follows the status (and whose `data` is that same object).
     ///

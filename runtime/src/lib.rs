@@ -26,6 +26,7 @@ pub mod map;
 pub mod mcp;
 pub mod mcp_server;
 pub mod metrics;
+pub mod oauth2;
 pub mod ratelimit;
 pub mod retry;
 pub mod scheduler;

@@ -115,8 +115,13 @@ impl ToolCall {
         };
         let roots = allowed_roots(server)?;
         let arguments = check_paths(arguments, &roots)?;
-        let key = (server.name, transport);
-        let session = cx.run.mcp.session(server, &key, &roots, cx.http(), || secret(server, cx)).await?;
+        let secret = match server.credential {
+            Some(name) => Some(cx.credential(name).await?),
+            None => None,
+        };
+        // A new OAuth2 token (after a 401) is a new session.
+        let key = (server.name, transport, secret);
+        let session = cx.run.mcp.session(server, &key, &roots, cx.http()).await?;
         if !session.tools.iter().any(|t| t.name == tool) {
             let mut names: Vec<&str> = session.tools.iter().map(|t| t.name.as_ref()).collect();
             names.sort_unstable();
@@ -164,8 +169,9 @@ impl ToolCall {
     }
 }
 
-/// A session's key: the server's name and its transport as rendered.
-type Key = (&'static str, Transport);
+/// A session's key: the server's name, its transport as rendered, and the secret it was
+/// opened with.
+type Key = (&'static str, Transport, Option<String>);
 
 /// The sessions of one run, keyed by server and rendered transport.
 #[derive(Default)]
@@ -192,12 +198,11 @@ impl Sessions {
         key: &Key,
         roots: &[PathBuf],
         http: &Http,
-        secret: impl FnOnce() -> Result<Option<String>, Error>,
     ) -> Result<Arc<Session>, Error> {
         let cell = self.open.lock().unwrap_or_else(|e| e.into_inner()).entry(key.clone()).or_default().clone();
         // Nodes that use the same server wait for one connection; a failed connection leaves
         // the cell empty, so the next attempt tries again.
-        cell.get_or_try_init(|| async { connect(server, &key.1, roots, http, secret()?).await }).await.cloned()
+        cell.get_or_try_init(|| async { connect(server, &key.1, roots, http, key.2.clone()).await }).await.cloned()
     }
 
     /// Drops a session whose transport failed, so the next attempt reconnects.
@@ -381,11 +386,6 @@ pub async fn probe(
         let _ = service.close_with_timeout(CLOSE_TIMEOUT).await;
     }
     Ok(names)
-}
-
-/// The server's credential, resolved.
-fn secret(server: &Server, cx: &Cx) -> Result<Option<String>, Error> {
-    server.credential.map(|name| cx.credential(name)).transpose()
 }
 
 /// Asks the kernel to SIGKILL the server if this process dies first (Linux only): the last

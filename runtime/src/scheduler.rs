@@ -313,7 +313,7 @@ pub(crate) async fn execute(
                 break;
             }
             ready.pop_front();
-            let cx = Cx { run: run.clone(), scope: scope.clone(), node: i, attempt: 1 };
+            let cx = Cx { run: run.clone(), scope: scope.clone(), node: i, attempt: 1, issued: Default::default() };
             running[i] = Some((Instant::now(), std::time::SystemTime::now()));
             // A panic in a node is caught here and becomes the node's error, as it would at a
             // task's edge.
@@ -471,8 +471,13 @@ async fn run_node(mut cx: Cx) -> Finished {
     };
     // Circuit breakers count the node's run once, however many attempts it makes.
     let logical_call = crate::breaker::LogicalCall::new(cx.http());
+    // A 401 to an OAuth2 token gets one more attempt with a new token, outside the retry
+    // policy: `policy_attempt` is the attempt as the policy counts it.
+    let mut token_refetched = false;
+    let mut policy_attempt = 1;
     loop {
         cx.attempt = attempt;
+        cx.issued = Default::default();
         let call = logical_call.scope((node.run)(cx.clone()));
         let attempt_deadline = node.timeout_ms.map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
         // The earlier of the attempt's limit and the node's deadline cuts the attempt.
@@ -515,8 +520,23 @@ async fn run_node(mut cx: Cx) -> Finished {
                 };
                 return Finished { node: i, envelope, route: Some(route) };
             }
-            Err(error) if retry.should_retry(attempt, &error) && error.code.as_deref() != Some("node_deadline") => {
-                let delay = retry.delay(attempt, &error);
+            Err(error) if error.status == Some(401) && !token_refetched && !cx.issued_tokens().is_empty() => {
+                token_refetched = true;
+                for issued in cx.issued_tokens() {
+                    crate::oauth2::invalidate(issued).await;
+                }
+                events.emit("node_retry", || {
+                    scope.event_fields(json!({
+                        "node": node.id, "attempt": attempt, "delay_ms": 0, "error": error,
+                        "reason": "a new OAuth2 access token",
+                    }))
+                });
+                attempt += 1;
+            }
+            Err(error)
+                if retry.should_retry(policy_attempt, &error) && error.code.as_deref() != Some("node_deadline") =>
+            {
+                let delay = retry.delay(policy_attempt, &error);
                 if deadline.is_some_and(|n| tokio::time::Instant::now() + delay >= n) {
                     // The wait would outlast the node's deadline: give up now, naming the last error.
                     let ms = node.deadline_ms.unwrap_or_default();
@@ -540,6 +560,7 @@ async fn run_node(mut cx: Cx) -> Finished {
                 );
                 tokio::time::sleep(delay).await;
                 attempt += 1;
+                policy_attempt += 1;
             }
             Err(error) => {
                 events.emit("node_failed", || {

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::reader::{list, type_name, Field, Reader, Sink, Ty};
 use crate::diag::{did_you_mean, Code, Diagnostic};
 use crate::model::{
-    CircuitBreaker, Credential, CredentialSource, Edge, Flow, HttpSettings, Node, NodeRetry, OnError, Parameter,
-    RateKey, RateLimit, RetryPolicy, Settings,
+    CircuitBreaker, Credential, CredentialSource, Edge, Flow, HttpSettings, Node, NodeRetry, OAuth2, OnError,
+    Parameter, RateKey, RateLimit, RetryPolicy, Settings,
 };
 use crate::nodes::NodeKind;
 
@@ -83,6 +83,32 @@ pub const SETTINGS_FIELDS: &[Field] = &[
 pub const CREDENTIAL_FIELDS: &[Field] = &[
     Field::opt("env", Ty::String, "the environment variable that holds the secret"),
     Field::opt("file", Ty::String, "the file that holds the secret (a mounted secret)"),
+    Field::opt("oauth2", Ty::Object(OAUTH2_FIELDS), "an OAuth2 access token, fetched from a token endpoint"),
+];
+
+/// Where one secret of an OAuth2 credential comes from.
+pub const SECRET_FIELDS: &[Field] = &[
+    Field::opt("env", Ty::String, "the environment variable that holds it"),
+    Field::opt("file", Ty::String, "the file that holds it (a mounted secret)"),
+];
+
+pub const OAUTH2_FIELDS: &[Field] = &[
+    Field::req("grant", Ty::Enum(&["client_credentials", "refresh_token"]), "how the token is obtained"),
+    Field::req("token_url", Ty::Template, "the token endpoint, http or https; may read parameters ({{ params.x }})"),
+    Field::req("client_id", Ty::Object(SECRET_FIELDS), "where the client id comes from: {\"env\"} or {\"file\"}"),
+    Field::opt("client_secret", Ty::Object(SECRET_FIELDS), "where the client secret comes from"),
+    Field::opt(
+        "refresh_token",
+        Ty::Object(SECRET_FIELDS),
+        "where the refresh token comes from (the refresh_token grant); a rotated one is written back to a file",
+    ),
+    Field::opt("scopes", Ty::StringList, "the scopes asked for"),
+    Field::opt("audience", Ty::String, "sent as the token request's `audience`"),
+    Field::opt(
+        "client_auth",
+        Ty::Enum(&["basic", "body"]),
+        "how the client authenticates: HTTP Basic (default) or in the form body",
+    ),
 ];
 
 pub const PARAMETER_FIELDS: &[Field] = &[
@@ -231,7 +257,8 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
     // A parameter's value is shown (health, the ConfigMap) and flows into data: it must not
     // read a variable that holds a credential's secret.
     parameters.retain(|p| {
-        let Some(credential) = credentials.iter().find(|c| c.source == CredentialSource::Env(p.env.clone())) else {
+        let reads_it = |c: &&Credential| c.source.secrets().iter().any(|(_, s)| **s == CredentialSource::Env(p.env.clone()));
+        let Some(credential) = credentials.iter().find(reads_it) else {
             return true;
         };
         sink.push(
@@ -255,7 +282,12 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
         top.get("parameters").and_then(Value::as_object).map(|m| m.keys().cloned().collect()).unwrap_or_default();
     let mut settings = settings;
     if let Some(value) = top.get("settings").and_then(|s| s.get("rate_limits")) {
-        settings.rate_limits = rate_limits(sink, value, &declared);
+        let oauth2: Vec<&str> = credentials
+            .iter()
+            .filter(|c| matches!(c.source, CredentialSource::OAuth2(_)))
+            .map(|c| c.name.as_str())
+            .collect();
+        settings.rate_limits = rate_limits(sink, value, &declared, &oauth2);
     }
     let mut nodes = Vec::new();
     let mut broken_ids = BTreeSet::new();
@@ -531,7 +563,7 @@ fn circuit_breakers(sink: &mut Sink, value: &Value) -> Vec<CircuitBreaker> {
 }
 
 /// `settings.rate_limits`: each entry names one host or one declared credential, and one rate.
-fn rate_limits(sink: &mut Sink, value: &Value, credentials: &[String]) -> Vec<RateLimit> {
+fn rate_limits(sink: &mut Sink, value: &Value, credentials: &[String], oauth2: &[&str]) -> Vec<RateLimit> {
     let Value::Array(items) = value else {
         sink.push(
             Diagnostic::new(
@@ -566,6 +598,18 @@ fn rate_limits(sink: &mut Sink, value: &Value, credentials: &[String]) -> Vec<Ra
                                 None => "name a key of `credentials`".to_owned(),
                             },
                         ),
+                    );
+                    r.ok = false;
+                }
+                // Requests are matched to a credential by its secret; an OAuth2 token changes.
+                if oauth2.contains(&name) {
+                    sink.push(
+                        Diagnostic::new(
+                            Code::E015,
+                            format!("{pointer}/credential"),
+                            format!("the rate limit names `{name}`, an OAuth2 credential, whose token changes as it is refreshed"),
+                        )
+                        .help("limit the API's host instead: {\"host\": \"api.example.com\", ...}"),
                     );
                     r.ok = false;
                 }
@@ -694,6 +738,23 @@ fn credentials(sink: &mut Sink, value: &Value) -> Vec<Credential> {
         let pointer = format!("/credentials/{}", crate::source::escape(name));
         let what = format!("credential `{name}`");
         let Some(mut r) = Reader::new(sink, spec, &pointer, CREDENTIAL_FIELDS, &what) else { continue };
+        if let Some(value) = r.get("oauth2") {
+            if r.get("env").is_some() || r.get("file").is_some() {
+                sink.push(
+                    Diagnostic::new(
+                        Code::E015,
+                        pointer.clone(),
+                        format!("{what} has both `oauth2` and `env` or `file`"),
+                    )
+                    .help("an OAuth2 credential names its secrets inside `oauth2`: remove `env` and `file`"),
+                );
+                continue;
+            }
+            if let Some(oauth2) = oauth2(sink, value, &format!("{pointer}/oauth2"), &what) {
+                out.push(Credential { name: name.clone(), source: CredentialSource::OAuth2(Box::new(oauth2)) });
+            }
+            continue;
+        }
         let source = match (r.string(sink, "env"), r.string(sink, "file")) {
             (Some(var), None) if !var.is_empty() => {
                 if !crate::ident::is_env_name(var) {
@@ -720,6 +781,101 @@ fn credentials(sink: &mut Sink, value: &Value) -> Vec<Credential> {
         }
     }
     out
+}
+
+/// `credentials.<name>.oauth2`.
+fn oauth2(sink: &mut Sink, value: &Value, pointer: &str, what: &str) -> Option<OAuth2> {
+    let mut r = Reader::new(sink, value, pointer, OAUTH2_FIELDS, &format!("`oauth2` of {what}"))?;
+    let grant = r.one_of(sink, "grant", &["client_credentials", "refresh_token"]);
+    let token_url = r.template(sink, "token_url");
+    match &token_url {
+        Some(crate::template::Template::Literal(url))
+            if !(url.starts_with("http://") || url.starts_with("https://")) =>
+        {
+            r.invalid(
+                sink,
+                "token_url",
+                format!("`token_url` of {what} is `{url}`, which is not an http or https URL"),
+                "write the token endpoint, such as \"https://auth.example.com/oauth/token\"".to_owned(),
+            );
+        }
+        Some(template) => {
+            if let Some(read) = template.paths().into_iter().find(|p| p.root != PARAMS_ROOT) {
+                r.invalid(
+                    sink,
+                    "token_url",
+                    format!(
+                        "`token_url` of {what} reads `{{{{ {} }}}}`: a credential is resolved outside any run, so it may read parameters only",
+                        read.display()
+                    ),
+                    "write the URL, or take it from a parameter such as \"{{ params.auth_base }}/oauth/token\"".to_owned(),
+                );
+            }
+        }
+        None => {}
+    }
+    let secret = |r: &mut Reader<'_>, sink: &mut Sink, field: &str| -> Option<CredentialSource> {
+        let value = r.get(field)?;
+        let at = r.child(field);
+        let part = format!("`{field}` of {what}");
+        let mut s = Reader::new(sink, value, &at, SECRET_FIELDS, &part)?;
+        match (s.string(sink, "env"), s.string(sink, "file")) {
+            (Some(var), None) if !var.is_empty() => {
+                if !crate::ident::is_env_name(var) {
+                    sink.push(env_name_diagnostic(format!("{at}/env"), var, &part));
+                    r.ok = false;
+                }
+                Some(CredentialSource::Env(var.to_owned()))
+            }
+            (None, Some(path)) if !path.is_empty() => Some(CredentialSource::File(path.to_owned())),
+            _ if !s.ok => {
+                r.ok = false;
+                None
+            }
+            _ => {
+                sink.push(
+                    Diagnostic::new(Code::E015, at, format!("{part} needs exactly one of `env` and `file`"))
+                        .help("e.g. {\"env\": \"CRM_CLIENT_SECRET\"} or {\"file\": \"/run/secrets/crm-secret\"}"),
+                );
+                r.ok = false;
+                None
+            }
+        }
+    };
+    let client_id = secret(&mut r, sink, "client_id");
+    let client_secret = secret(&mut r, sink, "client_secret");
+    let refresh_token = secret(&mut r, sink, "refresh_token");
+    let scopes = r.string_list(sink, "scopes").unwrap_or_default();
+    let audience = r.string(sink, "audience").map(str::to_owned);
+    let client_auth = r.one_of(sink, "client_auth", &["basic", "body"]).unwrap_or("basic");
+    if grant == Some("refresh_token") && refresh_token.is_none() && r.get("refresh_token").is_none() {
+        sink.push(
+            Diagnostic::new(Code::E004, pointer, format!("`oauth2` of {what} uses the refresh_token grant, but names no `refresh_token`"))
+                .help("add \"refresh_token\": {\"file\": \"/run/secrets/refresh\"} (a file, so a rotated token can be written back)"),
+        );
+        r.ok = false;
+    }
+    if grant == Some("client_credentials") && r.get("refresh_token").is_some() {
+        r.invalid(
+            sink,
+            "refresh_token",
+            format!("`oauth2` of {what} uses the client_credentials grant, which takes no refresh token"),
+            "remove `refresh_token`, or use \"grant\": \"refresh_token\"".to_owned(),
+        );
+    }
+    match (r.ok, grant, token_url, client_id) {
+        (true, Some(grant), Some(token_url), Some(client_id)) => Some(OAuth2 {
+            grant: grant.to_owned(),
+            token_url,
+            client_id,
+            client_secret,
+            refresh_token,
+            scopes,
+            audience,
+            client_auth: client_auth.to_owned(),
+        }),
+        _ => None,
+    }
 }
 
 /// E028 for a string that must name an environment variable and does not; `what` is where it

@@ -214,7 +214,7 @@ impl<'a> EmitCx<'a> {
     /// An integration's bearer token: the node's credential, resolved at run time, or none.
     pub fn api_key(&self, credential: &Option<String>) -> TokenStream {
         match credential {
-            Some(name) => quote! { Some(cx.credential(#name)?) },
+            Some(name) => quote! { Some(cx.credential(#name).await?) },
             None => quote! { None },
         }
     }
@@ -277,6 +277,80 @@ impl<'a> EmitCx<'a> {
             quote! { rt::serde_json::Value::Null }
         }
     }
+}
+
+/// A credential's name as part of a Rust name: lowercase letters, digits and `_`.
+fn rust_name(name: &str) -> String {
+    let mut out: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    if !out.starts_with(|c: char| c.is_ascii_lowercase()) {
+        out.insert_str(0, "c_");
+    }
+    out
+}
+
+/// The static of an OAuth2 credential and the function that renders its token URL.
+fn oauth2_static(name: &str, rust: &str, oauth2: &crate::model::OAuth2) -> Result<TokenStream, EmitError> {
+    let ident = format_ident!("OAUTH2_{}", rust.to_uppercase());
+    let url_fn = format_ident!("oauth2_{}_token_url", rust);
+    let source = |s: &CredentialSource| match s {
+        CredentialSource::File(path) => quote! { rt::credentials::Source::File(#path) },
+        // The checker only lets `env` and `file` in.
+        _ => {
+            let var = match s {
+                CredentialSource::Env(var) => var.as_str(),
+                _ => "",
+            };
+            quote! { rt::credentials::Source::Env(#var) }
+        }
+    };
+    let optional = |s: &Option<CredentialSource>| match s {
+        Some(s) => {
+            let s = source(s);
+            quote! { Some(#s) }
+        }
+        None => quote! { None },
+    };
+    let grant = match oauth2.grant.as_str() {
+        "refresh_token" => quote! { rt::oauth2::Grant::RefreshToken },
+        _ => quote! { rt::oauth2::Grant::ClientCredentials },
+    };
+    let client_auth = match oauth2.client_auth.as_str() {
+        "body" => quote! { rt::oauth2::ClientAuth::Body },
+        _ => quote! { rt::oauth2::ClientAuth::Basic },
+    };
+    let client_id = source(&oauth2.client_id);
+    let client_secret = optional(&oauth2.client_secret);
+    let refresh_token = optional(&oauth2.refresh_token);
+    let scopes = &oauth2.scopes;
+    let audience = match &oauth2.audience {
+        Some(audience) => quote! { Some(#audience) },
+        None => quote! { None },
+    };
+    let url = render_string(&oauth2.token_url, |path| {
+        let segs = segs(&path.segs);
+        Ok(quote! { rt::Part::Read(rt::params::values(), #segs) })
+    })?;
+    let doc = format!(" The OAuth2 credential `{name}`: an access token from its token endpoint.");
+    let url_doc = format!(" The token endpoint of credential `{name}`.");
+    Ok(quote! {
+        #[doc = #doc]
+        static #ident: rt::oauth2::OAuth2 = rt::oauth2::OAuth2 {
+            grant: #grant,
+            token_url: #url_fn,
+            client_id: #client_id,
+            client_secret: #client_secret,
+            refresh_token: #refresh_token,
+            scopes: &[#(#scopes),*],
+            audience: #audience,
+            client_auth: #client_auth,
+        };
+
+        #[doc = #url_doc]
+        fn #url_fn() -> String {
+            #url
+        }
+    })
 }
 
 /// An expression of type `String` for a template, each path read as `read` says.
@@ -605,14 +679,30 @@ fn head(ir: &Ir) -> Result<String, EmitError> {
         .collect::<Result<Vec<_>, _>>()?;
     let edges = edge_entries(ir, Ir::TOP);
 
-    let credentials = ir.credentials.iter().map(|c| {
+    let mut oauth2_statics = Vec::new();
+    let mut oauth2_names: Vec<String> = Vec::new();
+    let mut credentials = Vec::new();
+    for c in &ir.credentials {
         let name = &c.name;
         let source = match &c.source {
             CredentialSource::Env(var) => quote! { rt::CredentialSource::Env(#var) },
             CredentialSource::File(path) => quote! { rt::CredentialSource::File(#path) },
+            CredentialSource::OAuth2(oauth2) => {
+                let base = rust_name(name);
+                let mut unique = base.clone();
+                let mut n = 2;
+                while oauth2_names.contains(&unique) {
+                    unique = format!("{base}_{n}");
+                    n += 1;
+                }
+                oauth2_names.push(unique.clone());
+                let ident = format_ident!("OAUTH2_{}", unique.to_uppercase());
+                oauth2_statics.push(oauth2_static(name, &unique, oauth2)?);
+                quote! { rt::CredentialSource::OAuth2(&#ident) }
+            }
         };
-        quote! { rt::Credential { name: #name, source: #source } }
-    });
+        credentials.push(quote! { rt::Credential { name: #name, source: #source } });
+    }
     let parameters = ir.parameters.iter().map(|p| {
         let (name, env, allowed) = (&p.name, &p.env, &p.allowed);
         let default = match &p.default {
@@ -736,6 +826,8 @@ fn head(ir: &Ir) -> Result<String, EmitError> {
         };
 
         #(#mcp_statics)*
+
+        #(#oauth2_statics)*
 
         #nodes_mod
     };

@@ -266,9 +266,11 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     };
     let auth = match auth {
         Auth::None => quote! { rt::http::Auth::None },
-        Auth::Bearer(c) => quote! { rt::http::Auth::Bearer(cx.credential(#c)?) },
-        Auth::Basic(c) => quote! { rt::http::Auth::Basic(cx.credential(#c)?) },
-        Auth::Header { name, credential } => quote! { rt::http::Auth::Header(#name, cx.credential(#credential)?) },
+        Auth::Bearer(c) => quote! { rt::http::Auth::Bearer(cx.credential(#c).await?) },
+        Auth::Basic(c) => quote! { rt::http::Auth::Basic(cx.credential(#c).await?) },
+        Auth::Header { name, credential } => {
+            quote! { rt::http::Auth::Header(#name, cx.credential(#credential).await?) }
+        }
     };
     let expect = match expect_status {
         None => quote! { rt::http::Expect::Success },
