@@ -72,6 +72,9 @@ pub enum Code {
     E028,
     /// A template reads a field or element that the node's output type cannot have.
     E029,
+    /// `flowc image` cannot put what the flow needs into the image: a stdio MCP server's
+    /// program it does not know how to bundle.
+    E030,
 }
 
 impl Code {
@@ -106,6 +109,7 @@ impl Code {
             Code::E027 => "E027",
             Code::E028 => "E028",
             Code::E029 => "E029",
+            Code::E030 => "E030",
         }
     }
 }

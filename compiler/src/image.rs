@@ -39,6 +39,19 @@ pub struct Image<'a> {
     /// The image's creation time, in seconds since the Unix epoch: the config's `created`
     /// and the mtime of every file.
     pub created: u64,
+    /// More files (Node.js and the MCP servers' packages, `--include`d files), owned by root.
+    pub files: Vec<File>,
+    /// Folders put before the image's `PATH`.
+    pub path: Vec<String>,
+}
+
+/// A file of the layer besides the binary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    /// Its path in the image, without the leading `/`.
+    pub path: String,
+    pub mode: u32,
+    pub data: Vec<u8>,
 }
 
 /// What [`write_layout`] wrote.
@@ -154,6 +167,14 @@ fn layer_entries(image: &Image) -> BTreeMap<String, Entry> {
         entries.insert(CA_CERTIFICATES.into(), file(certs, 0o644));
     }
     entries.insert(format!("usr/local/bin/{}", image.id), file(image.binary, 0o755));
+    for extra in &image.files {
+        let mut parent = String::new();
+        for part in extra.path.split('/').collect::<Vec<_>>().split_last().map_or(&[][..], |(_, dirs)| dirs) {
+            parent = if parent.is_empty() { (*part).to_owned() } else { format!("{parent}/{part}") };
+            entries.entry(format!("{parent}/")).or_insert(Entry { mode: 0o755, owner: 0, data: None });
+        }
+        entries.insert(extra.path.clone(), file(&extra.data, extra.mode));
+    }
     entries
 }
 
@@ -218,7 +239,9 @@ fn blobs(image: &Image) -> io::Result<(Vec<Blob>, Value, String)> {
     let flow_sha256 = format!("sha256:{}", sha256_hex(image.flow));
     let labels = labels(image, &flow_sha256);
     let binary = format!("/usr/local/bin/{}", image.id);
-    let mut env = vec![Value::from("PATH=/usr/local/bin:/usr/bin:/bin")];
+    let mut path: Vec<&str> = image.path.iter().map(String::as_str).collect();
+    path.extend(["/usr/local/bin", "/usr/bin", "/bin"]);
+    let mut env = vec![Value::from(format!("PATH={}", path.join(":")))];
     if image.ca_certificates.is_some() {
         env.push(format!("SSL_CERT_FILE=/{CA_CERTIFICATES}").into());
     }
@@ -377,7 +400,15 @@ mod tests {
     }
 
     fn image<'a>(binary: &'a [u8], certs: Option<&'a [u8]>) -> Image<'a> {
-        Image { id: "demo", binary, ca_certificates: certs, flow: b"{}", created: 0 }
+        Image {
+            id: "demo",
+            binary,
+            ca_certificates: certs,
+            flow: b"{}",
+            created: 0,
+            files: Vec::new(),
+            path: Vec::new(),
+        }
     }
 
     #[test]

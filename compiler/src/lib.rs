@@ -9,6 +9,7 @@
 //! }
 //! ```
 
+pub mod bundle;
 mod check;
 pub mod deploy;
 pub(crate) mod describe;
@@ -99,6 +100,12 @@ pub fn k8s_with_workload(
 fn k8s_manifests(ir: &ir::Ir, text: &str, workload: &deploy::Workload, options: &deploy::Options) -> deploy::Manifests {
     let sha = image::sha256_hex(text.as_bytes());
     deploy::render(&deploy::Flow::of(ir, &sha), workload, options)
+}
+
+/// What `flowc image` must bundle for the flow's stdio MCP servers.
+pub fn image_plan(file: &str, text: &str, includes: &[bundle::Include]) -> Result<bundle::Plan, Diagnostics> {
+    let ir = check::check(file, text)?;
+    bundle::plan(&ir, file, text, includes)
 }
 
 /// What a valid flow holds.

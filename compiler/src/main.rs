@@ -74,6 +74,10 @@ enum Cmd {
         /// document's SHA-256.
         #[arg(long, value_name = "FILE")]
         tar: Option<PathBuf>,
+        /// Put the file PATH into the image at DEST (absolute): for a stdio MCP server's
+        /// program that is not `node` or `npx`, named by DEST in the flow's `command`.
+        #[arg(long, value_name = "PATH:DEST")]
+        include: Vec<String>,
     },
     /// Write deployment manifests.
     Deploy {
@@ -237,7 +241,7 @@ fn run_cli() -> ExitCode {
                 }
             }
         }
-        Cmd::Image { flow, output, tar } => match image(&flow, &output, tar.as_deref()) {
+        Cmd::Image { flow, output, tar, include } => match image(&flow, &output, tar.as_deref(), &include) {
             Ok(()) => ExitCode::SUCCESS,
             Err(code) => ExitCode::from(code),
         },
@@ -433,7 +437,7 @@ fn on_path(name: &str) -> bool {
 const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// `flowc image`: a static release build, then an OCI layout (and archive) of it.
-fn image(flow: &Path, output: &Path, tar: Option<&Path>) -> Result<(), u8> {
+fn image(flow: &Path, output: &Path, tar: Option<&Path>, include: &[String]) -> Result<(), u8> {
     let flow_bytes = std::fs::read(flow).map_err(|error| {
         eprintln!("error: cannot read {}: {error}", flow.display());
         UNREADABLE
@@ -442,7 +446,44 @@ fn image(flow: &Path, output: &Path, tar: Option<&Path>) -> Result<(), u8> {
         eprintln!("error: {error}");
         return Err(UNREADABLE);
     }
+    let includes =
+        include.iter().map(|text| flowc::bundle::Include::parse(text)).collect::<Result<Vec<_>, _>>().map_err(
+            |error| {
+                eprintln!("error: --include {error}");
+                UNREADABLE
+            },
+        )?;
+    // Before the build: a server the image cannot carry is a diagnostic in the document.
+    let text = read_or_report(flow)?;
+    let plan = flowc::image_plan(&flow.display().to_string(), &text, &includes).map_err(|diagnostics| {
+        eprint!("{}", diagnostics.render());
+        INVALID
+    })?;
     let started = std::time::Instant::now();
+    let mut files = Vec::new();
+    let mut path = Vec::new();
+    if plan.needs_node() {
+        let installed = flowc::bundle::install(&plan, &absolute(&cache_dir()).join("image-npm")).map_err(|error| {
+            eprintln!("error: {error}");
+            UNREADABLE
+        })?;
+        let pinned: Vec<String> =
+            installed.packages.iter().map(|(name, version)| format!("{name}@{version}")).collect();
+        eprintln!("bundling for the flow's MCP servers: {}", pinned.join(", "));
+        files = installed.files;
+        path = vec![format!("/{}", flowc::bundle::SHIM_BIN), format!("/{}", flowc::bundle::NODE_BIN)];
+    }
+    for include in &includes {
+        use std::os::unix::fs::PermissionsExt;
+        let data = std::fs::read(&include.source).map_err(|error| {
+            eprintln!("error: --include: cannot read {}: {error}", include.source.display());
+            UNREADABLE
+        })?;
+        let executable =
+            std::fs::metadata(&include.source).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+        let mode = if executable { 0o755 } else { 0o644 };
+        files.push(flowc::image::File { path: include.dest.trim_start_matches('/').to_owned(), mode, data });
+    }
     let binary_path = build(flow, None, Some(MUSL))?;
     let binary = std::fs::read(&binary_path).map_err(|error| {
         eprintln!("error: cannot read {}: {error}", binary_path.display());
@@ -470,6 +511,8 @@ fn image(flow: &Path, output: &Path, tar: Option<&Path>) -> Result<(), u8> {
         ca_certificates: certificates.as_deref(),
         flow: &flow_bytes,
         created,
+        files,
+        path,
     };
     let written = flowc::image::write_layout(&image, output).map_err(|error| {
         eprintln!("error: cannot write the image to {}: {error}", output.display());

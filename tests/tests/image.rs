@@ -243,3 +243,92 @@ fn a_folder_that_is_not_an_image_layout_is_refused() {
     assert!(ran.stderr.contains("error[E009]"), "{ran}");
     assert!(!fresh.exists(), "nothing is written for an invalid flow");
 }
+
+/// A flow whose stdio MCP server is `node` running server-everything from npm: the image
+/// carries Node.js (with the C libraries it links), the package at the version installed
+/// here, and a PATH that finds them. The flow runs inside the unpacked image — chrooted into
+/// it, as its user, from its working directory — and calls the bundled server.
+#[test]
+fn an_image_carries_node_and_the_mcp_server_package_and_the_flow_runs_in_it() {
+    let layout = work_dir().join("mcp-everything");
+    let cache = flows_dir().join("image-cache");
+    let ran = flowc(
+        &["image", "fixtures/valid/mcp-everything.json", "-o", path(&layout)],
+        &[("FLOWC_CACHE_DIR", path(&cache))],
+    );
+    assert_eq!(ran.code, 0, "{ran}");
+    let installed: Value = serde_json::from_slice(
+        &std::fs::read(
+            flowc_tests::flows::root()
+                .join("tests/mcp/node_modules/@modelcontextprotocol/server-everything/package.json"),
+        )
+        .expect("server-everything is installed (npm ci --prefix tests/mcp)"),
+    )
+    .unwrap();
+    let pinned = format!("@modelcontextprotocol/server-everything@{}", installed["version"].as_str().unwrap());
+    assert!(ran.stderr.contains(&pinned), "the version tested here is the one bundled: {ran}");
+
+    let bundle = work_dir().join("mcp-everything-bundle");
+    let _ = std::fs::remove_dir_all(&bundle);
+    // Not rootless: the files keep the image's owners (the user's home is its own, 0700).
+    tool("umoci", &["unpack", "--image", &format!("{}:latest", path(&layout)), path(&bundle)]);
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs.join("opt/flowc/node/bin/node").is_file());
+    assert!(rootfs
+        .join("home/nonroot/tests/mcp/node_modules/@modelcontextprotocol/server-everything/dist/index.js")
+        .is_file());
+    let config: Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).unwrap()).unwrap();
+    let env: Vec<String> =
+        config["process"]["env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    assert!(env.iter().any(|e| e.starts_with("PATH=/opt/flowc/bin:/opt/flowc/node/bin:")), "{env:?}");
+
+    // As the image's runtime would start it: root is the image, the user and working
+    // directory are the image's, the environment is the image's and nothing else.
+    let root = std::ffi::CString::new(path(&rootfs)).unwrap();
+    let home = std::ffi::CString::new("/home/nonroot").unwrap();
+    let mut command = std::process::Command::new("/usr/local/bin/mcp-everything");
+    command.args(["run", "--input-json", r#"{"message": "from the image"}"#]).env_clear();
+    for pair in &env {
+        let (name, value) = pair.split_once('=').unwrap();
+        command.env(name, value);
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec, on strings made before.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+            if libc::chroot(root.as_ptr()) != 0
+                || libc::chdir(home.as_ptr()) != 0
+                || libc::setgid(65532) != 0
+                || libc::setuid(65532) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = command.stdin(std::process::Stdio::null()).output().expect("run the flow in the image");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let result: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}:\n{stdout}\n{stderr}"));
+    assert_eq!(output.status.code(), Some(0), "{result:#}\n{stderr}");
+    let tools = &result["outputs"]["tools"];
+    assert_eq!(tools["echo"], "Echo: from the image", "{result:#}");
+    assert_eq!(tools["sum"], "The sum of 2 and 40 is 42.", "{result:#}");
+    assert_eq!(result["nodes"]["echo"]["metadata"]["server_info"]["name"], "mcp-servers/everything");
+}
+
+/// A stdio server the image cannot carry is a diagnostic at its `command`, before anything is
+/// built; `--include` brings a program in.
+#[test]
+fn a_server_program_the_image_cannot_carry_is_a_diagnostic_at_its_command() {
+    let layout = work_dir().join("not-bundled");
+    let ran = flowc(&["image", "fixtures/valid/flow-as-tool.json", "-o", path(&layout)], &[]);
+    assert_eq!(ran.code, 1, "{ran}");
+    assert!(ran.stderr.contains("error[E030]"), "{ran}");
+    assert!(ran.stderr.contains("(at /nodes/1/config/server/command)"), "{ran}");
+    assert!(ran.stderr.contains("--include PATH:DEST"), "{ran}");
+    assert!(!layout.exists(), "nothing was written");
+    let ran =
+        flowc(&["image", "fixtures/valid/flow-as-tool.json", "-o", path(&layout), "--include", "x:relative"], &[]);
+    assert_eq!(ran.code, 2, "{ran}");
+    assert!(ran.stderr.contains("DEST must be an absolute file path"), "{ran}");
+}
