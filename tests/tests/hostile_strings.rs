@@ -36,6 +36,7 @@ fn long() -> String {
 /// The document, and the input its run gets.
 fn document() -> Value {
     let (t, h, long) = (tera(), HOSTILE, long());
+    let s = format!("{HOSTILE} {{%- raw %}}{{% endraw %}} {{# c #}}");
     // A jq string literal: JSON's string syntax is jq's.
     let jq_string = serde_json::to_string(&t).unwrap();
     json!({
@@ -67,10 +68,11 @@ fn document() -> Value {
             {"id": "call", "type": "http_request", "credential": t, "label": t,
              "config": {"url": "http://127.0.0.1:1/hostile", "headers": {"X-Hostile": h}, "query": {h: h}, "body": {h: h}}},
             {"id": "tool", "type": "mcp_tool", "label": t,
-             "config": {"server": {"transport": "stdio", "command": t, "args": [t, long], "env": {"HOSTILE_ENV": t}, "cwd": t},
+             // The server's strings are templates: tera's syntax, but no `{{`.
+             "config": {"server": {"transport": "stdio", "command": s, "args": [s, long], "env": {"HOSTILE_ENV": s}, "cwd": s},
                         "tool": t, "arguments": {h: h}, "allowed_directories": [t]}},
             {"id": "tool2", "type": "mcp_tool", "label": t,
-             "config": {"server": {"transport": "http", "url": "http://127.0.0.1:1/mcp", "headers": {"X-Hostile": t}},
+             "config": {"server": {"transport": "http", "url": "http://127.0.0.1:1/mcp", "headers": {"X-Hostile": s}},
                         "tool": t, "arguments": {h: h}}},
             {"id": "shape", "type": "transform", "label": t, "on_error": {"fallback": t},
              "config": {"jq": format!("{{\"j\": {jq_string}, \"in\": .}}")}},
