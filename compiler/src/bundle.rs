@@ -64,6 +64,15 @@ pub fn plan(ir: &Ir, file: &str, text: &str, includes: &[Include]) -> Result<Pla
         let first_arg = args.iter().position(|a| !literal(a).is_some_and(|a| a.starts_with('-')));
         match literal(command) {
             Some("node") => match first_arg.and_then(|i| literal(&args[i])).and_then(package_of_script) {
+                // Where it goes in the image: a path that climbs out with `..` goes nowhere.
+                Some((modules, package)) if !plain_path(&modules) || !npm_name(&package) => problems.push(
+                    Diagnostic::new(
+                        Code::E030,
+                        at,
+                        format!("the script of node `{}`'s server is not at a path flowc image can put into the image: `{modules}/{package}`", used.users[0]),
+                    )
+                    .help("name the script by a path without `..`, under `node_modules/<npm package>/`"),
+                ),
                 Some((modules, package)) => {
                     let version = installed_version(&modules, &package);
                     plan.modules.entry(modules).or_default().insert(package, version);
@@ -80,7 +89,20 @@ pub fn plan(ir: &Ir, file: &str, text: &str, includes: &[Include]) -> Result<Pla
             Some("npx") => match first_arg.and_then(|i| literal(&args[i])) {
                 Some(spec) => {
                     let (package, version) = split_spec(spec);
-                    plan.modules.entry(NPX_MODULES.to_owned()).or_default().insert(package, version);
+                    // npm takes URLs, paths and git repositories as versions too: only registry
+                    // packages are bundled.
+                    if npm_name(&package) && version.as_deref().is_none_or(npm_version) {
+                        plan.modules.entry(NPX_MODULES.to_owned()).or_default().insert(package, version);
+                    } else {
+                        problems.push(
+                            Diagnostic::new(
+                                Code::E030,
+                                at,
+                                format!("`npx` of node `{}` runs `{spec}`, which is not an npm registry package and version", used.users[0]),
+                            )
+                            .help("name a registry package, optionally with a version or range: @scope/name@1.2.3"),
+                        );
+                    }
                 }
                 None => problems.push(
                     Diagnostic::new(Code::E030, at, format!("`npx` of node `{}` names no package flowc image can install", used.users[0]))
@@ -113,6 +135,36 @@ pub fn plan(ir: &Ir, file: &str, text: &str, includes: &[Include]) -> Result<Pla
     }
     let doc = crate::source::Document::parse(text).ok();
     Err(Diagnostics::new(file, text, doc.as_ref(), problems))
+}
+
+/// A relative or absolute path without `.` or `..` parts or empty ones.
+fn plain_path(path: &str) -> bool {
+    let relative = path.strip_prefix('/').unwrap_or(path);
+    !relative.is_empty() && relative.split('/').all(|part| !matches!(part, "" | "." | ".."))
+}
+
+/// An npm package name: `name` or `@scope/name`, lowercase letters, digits, `-`, `.`, `_`, `~`,
+/// not starting with `.` or `_`, at most 214 characters (npm's rules).
+fn npm_name(name: &str) -> bool {
+    let word = |w: &str| {
+        !w.is_empty()
+            && !w.starts_with(['.', '_'])
+            && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-._~".contains(c))
+    };
+    let bare = match name.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, rest)) if word(scope) => rest,
+            _ => return false,
+        },
+        None => name,
+    };
+    name.len() <= 214 && word(bare)
+}
+
+/// A version, range or tag of the registry (`1.2.3`, `^1.2`, `latest`), not a URL, path or
+/// repository.
+fn npm_version(version: &str) -> bool {
+    version.len() <= 64 && version.chars().all(|c| c.is_ascii_alphanumeric() || ".+-^~<>=| *".contains(c))
 }
 
 /// The text of a template without reads.
@@ -169,6 +221,22 @@ mod tests {
         assert_eq!(split_spec("@scope/pkg@1.2.3"), ("@scope/pkg".into(), Some("1.2.3".into())));
         assert_eq!(split_spec("@scope/pkg"), ("@scope/pkg".into(), None));
         assert_eq!(split_spec("pkg@latest"), ("pkg".into(), Some("latest".into())));
+        for name in ["pkg", "@scope/pkg", "a.b-c_d~e"] {
+            assert!(npm_name(name), "{name}");
+        }
+        for name in ["", "@scope", "@/pkg", "../pkg", "Pkg", ".pkg", "@scope/pkg/x", "a b"] {
+            assert!(!npm_name(name), "{name}");
+        }
+        for version in ["1.2.3", "^1.2", "latest", ">=1 <2"] {
+            assert!(npm_version(version), "{version}");
+        }
+        for version in ["file:../x", "git+https://e.com/x.git", "https://e.com/x.tgz", "user/repo"] {
+            assert!(!npm_version(version), "{version}");
+        }
+        assert!(plain_path("tests/mcp/node_modules") && plain_path("/srv/node_modules"));
+        for path in ["../node_modules", "a/../../node_modules", "/node_modules/./x", "a//node_modules", "/"] {
+            assert!(!plain_path(path), "{path}");
+        }
     }
 
     #[test]

@@ -229,8 +229,7 @@ async fn check_credential(flow: &Flow, http: &Http, name: &str) -> Result<Found,
         if !flow.parameters.is_empty() && crate::params::load(flow.parameters).is_err() {
             return Err("not fetched: the flow's parameters did not resolve (see the parameter checks)".into());
         }
-        let (_, issued) = crate::oauth2::access_token(credential.name, config, http).await.map_err(|e| e.message)?;
-        let _ = issued;
+        crate::oauth2::access_token(credential.name, config, http).await.map_err(|e| e.message)?;
         return Ok(Found::Ok("a token was fetched from its token endpoint".into()));
     }
     let source = credential.describe();

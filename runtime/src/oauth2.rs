@@ -198,8 +198,8 @@ async fn fetch(
             (request.request_async(&send).await, Some(refresh))
         }
     };
-    let status = *status.lock().unwrap_or_else(|e| e.into_inner());
-    let answer = answer.map_err(|e| token_error(credential, status, e))?;
+    let (status, retry_after) = status.lock().unwrap_or_else(|e| e.into_inner()).unzip();
+    let answer = answer.map_err(|e| token_error(credential, status, retry_after.flatten(), e))?;
     let rotated = answer
         .refresh_token()
         .map(|t| t.secret().clone())
@@ -207,13 +207,12 @@ async fn fetch(
     Ok(Fetched { access: answer.access_token().secret().clone(), expires_in: answer.expires_in(), rotated })
 }
 
+/// The status and `Retry-After` of the token endpoint's answer, once it came.
+type Answered = Arc<Mutex<Option<(u16, Option<Duration>)>>>;
+
 /// One token request, through the runtime's client: no redirects, the answer read up to
-/// [`MAX_ANSWER_BYTES`]. Records the status, which says what a failure means.
-async fn send(
-    client: reqwest::Client,
-    request: HttpRequest,
-    status: Arc<Mutex<Option<u16>>>,
-) -> Result<HttpResponse, Error> {
+/// [`MAX_ANSWER_BYTES`]. Records the status and `Retry-After`, which say what a failure means.
+async fn send(client: reqwest::Client, request: HttpRequest, status: Answered) -> Result<HttpResponse, Error> {
     let (parts, body) = request.into_parts();
     let url = reqwest::Url::parse(&parts.uri.to_string()).map_err(|e| Error::config(format!("token URL: {e}")))?;
     let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
@@ -223,7 +222,12 @@ async fn send(
         builder = builder.header(name.as_str(), value.as_bytes());
     }
     let mut response = builder.send().await.map_err(|e| crate::http::transport_error("the token endpoint", &e))?;
-    *status.lock().unwrap_or_else(|e| e.into_inner()) = Some(response.status().as_u16());
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::http::parse_retry_after);
+    *status.lock().unwrap_or_else(|e| e.into_inner()) = Some((response.status().as_u16(), retry_after));
     let mut answer = ::oauth2::http::Response::builder().status(response.status().as_u16());
     for (name, value) in response.headers() {
         answer = answer.header(name.as_str(), value.as_bytes());
@@ -249,6 +253,7 @@ async fn send(
 fn token_error(
     credential: &str,
     status: Option<u16>,
+    retry_after: Option<Duration>,
     error: RequestTokenError<Error, ::oauth2::basic::BasicErrorResponse>,
 ) -> Error {
     let said = |status: Option<u16>| status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
@@ -262,6 +267,7 @@ fn token_error(
             Error::new(kind, format!("credential `{credential}`: the token endpoint failed{}", said(Some(status))))
                 .with_code("oauth2_unavailable")
                 .with_status(status)
+                .with_retry_after(retry_after)
         }
         (_, RequestTokenError::ServerResponse(answer)) => {
             let code = answer.error();

@@ -50,6 +50,9 @@ fn document() -> Value {
             format!("file {t}"): {"file": format!("/run/secrets/{t}")},
             "relative": {"file": format!("rel {h}")},
             "long": {"file": format!("/{long}")},
+            // Its name reaches the generated code as a Rust name and in doc comments.
+            format!("oauth {t}"): {"oauth2": {"grant": "client_credentials", "token_url": "https://auth.example.com/token",
+                                             "client_id": {"file": format!("/run/secrets/oauth {t}")}}},
         },
         "parameters": {
             "hostile": {"env": "HOSTILE_PARAM", "default": t, "enum": [t, "x"], "description": long},

@@ -755,32 +755,40 @@ fn credentials(sink: &mut Sink, value: &Value) -> Vec<Credential> {
             }
             continue;
         }
-        let source = match (r.string(sink, "env"), r.string(sink, "file")) {
-            (Some(var), None) if !var.is_empty() => {
-                if !crate::ident::is_env_name(var) {
-                    sink.push(env_name_diagnostic(format!("{pointer}/env"), var, &what));
-                }
-                Some(CredentialSource::Env(var.to_owned()))
-            }
-            (None, Some(path)) if !path.is_empty() => Some(CredentialSource::File(path.to_owned())),
-            _ if !r.ok => None,
-            _ => {
-                sink.push(
-                    Diagnostic::new(
-                        Code::E015,
-                        pointer.clone(),
-                        format!("{what} needs exactly one of `env` and `file`"),
-                    )
-                    .help("e.g. {\"env\": \"API_TOKEN\"} or {\"file\": \"/run/secrets/api\"}"),
-                );
-                None
-            }
-        };
-        if let Some(source) = source {
+        let example = "e.g. {\"env\": \"API_TOKEN\"} or {\"file\": \"/run/secrets/api\"}";
+        if let Some(source) = env_or_file(sink, &mut r, &pointer, &what, example) {
             out.push(Credential { name: name.clone(), source });
         }
     }
     out
+}
+
+/// Where a secret is read from: exactly one of `env` (a variable name, E028) and `file`, not
+/// empty (E015). `what` names the object at `pointer` in messages.
+fn env_or_file(
+    sink: &mut Sink,
+    r: &mut Reader<'_>,
+    pointer: &str,
+    what: &str,
+    example: &str,
+) -> Option<CredentialSource> {
+    match (r.string(sink, "env"), r.string(sink, "file")) {
+        (Some(var), None) if !var.is_empty() => {
+            if !crate::ident::is_env_name(var) {
+                sink.push(env_name_diagnostic(format!("{pointer}/env"), var, what));
+            }
+            Some(CredentialSource::Env(var.to_owned()))
+        }
+        (None, Some(path)) if !path.is_empty() => Some(CredentialSource::File(path.to_owned())),
+        _ if !r.ok => None,
+        _ => {
+            sink.push(
+                Diagnostic::new(Code::E015, pointer, format!("{what} needs exactly one of `env` and `file`"))
+                    .help(example),
+            );
+            None
+        }
+    }
 }
 
 /// `credentials.<name>.oauth2`.
@@ -819,28 +827,10 @@ fn oauth2(sink: &mut Sink, value: &Value, pointer: &str, what: &str) -> Option<O
         let at = r.child(field);
         let part = format!("`{field}` of {what}");
         let mut s = Reader::new(sink, value, &at, SECRET_FIELDS, &part)?;
-        match (s.string(sink, "env"), s.string(sink, "file")) {
-            (Some(var), None) if !var.is_empty() => {
-                if !crate::ident::is_env_name(var) {
-                    sink.push(env_name_diagnostic(format!("{at}/env"), var, &part));
-                    r.ok = false;
-                }
-                Some(CredentialSource::Env(var.to_owned()))
-            }
-            (None, Some(path)) if !path.is_empty() => Some(CredentialSource::File(path.to_owned())),
-            _ if !s.ok => {
-                r.ok = false;
-                None
-            }
-            _ => {
-                sink.push(
-                    Diagnostic::new(Code::E015, at, format!("{part} needs exactly one of `env` and `file`"))
-                        .help("e.g. {\"env\": \"CRM_CLIENT_SECRET\"} or {\"file\": \"/run/secrets/crm-secret\"}"),
-                );
-                r.ok = false;
-                None
-            }
-        }
+        let example = "e.g. {\"env\": \"CRM_CLIENT_SECRET\"} or {\"file\": \"/run/secrets/crm-secret\"}";
+        let source = env_or_file(sink, &mut s, &at, &part, example);
+        r.ok &= source.is_some();
+        source
     };
     let client_id = secret(&mut r, sink, "client_id");
     let client_secret = secret(&mut r, sink, "client_secret");

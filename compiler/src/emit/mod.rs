@@ -149,15 +149,6 @@ impl<'a> EmitCx<'a> {
         render_string(template, |path| self.read_part(path))
     }
 
-    /// `Vec<String>` of templates rendered as text.
-    pub fn string_list(&self, list: &[Template]) -> Result<TokenStream, EmitError> {
-        let items = list.iter().map(|t| self.string(t)).collect::<Result<Vec<_>, _>>()?;
-        if items.is_empty() {
-            return Ok(quote! { Vec::new() });
-        }
-        Ok(quote! { Vec::from([#(#items),*]) })
-    }
-
     fn read_part(&self, path: &Path) -> Result<TokenStream, EmitError> {
         let (data, segs) = self.path_parts(path)?;
         Ok(quote! { rt::Part::Read(#data, #segs) })
@@ -279,37 +270,21 @@ impl<'a> EmitCx<'a> {
     }
 }
 
-/// A credential's name as part of a Rust name: lowercase letters, digits and `_`.
-fn rust_name(name: &str) -> String {
-    let mut out: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
-    if !out.starts_with(|c: char| c.is_ascii_lowercase()) {
-        out.insert_str(0, "c_");
-    }
-    out
-}
-
 /// The static of an OAuth2 credential and the function that renders its token URL.
 fn oauth2_static(name: &str, rust: &str, oauth2: &crate::model::OAuth2) -> Result<TokenStream, EmitError> {
     let ident = format_ident!("OAUTH2_{}", rust.to_uppercase());
     let url_fn = format_ident!("oauth2_{}_token_url", rust);
     let source = |s: &CredentialSource| match s {
-        CredentialSource::File(path) => quote! { rt::credentials::Source::File(#path) },
-        // The checker only lets `env` and `file` in.
-        _ => {
-            let var = match s {
-                CredentialSource::Env(var) => var.as_str(),
-                _ => "",
-            };
-            quote! { rt::credentials::Source::Env(#var) }
+        CredentialSource::Env(var) => Ok(quote! { rt::credentials::Source::Env(#var) }),
+        CredentialSource::File(path) => Ok(quote! { rt::credentials::Source::File(#path) }),
+        // The checker lets only `env` and `file` in as an OAuth2 credential's secrets.
+        CredentialSource::OAuth2(_) => {
+            Err(EmitError { node: None, message: format!("credential `{name}` has an OAuth2 credential as a secret") })
         }
     };
     let optional = |s: &Option<CredentialSource>| match s {
-        Some(s) => {
-            let s = source(s);
-            quote! { Some(#s) }
-        }
-        None => quote! { None },
+        Some(s) => source(s).map(|s| quote! { Some(#s) }),
+        None => Ok(quote! { None }),
     };
     let grant = match oauth2.grant.as_str() {
         "refresh_token" => quote! { rt::oauth2::Grant::RefreshToken },
@@ -319,9 +294,9 @@ fn oauth2_static(name: &str, rust: &str, oauth2: &crate::model::OAuth2) -> Resul
         "body" => quote! { rt::oauth2::ClientAuth::Body },
         _ => quote! { rt::oauth2::ClientAuth::Basic },
     };
-    let client_id = source(&oauth2.client_id);
-    let client_secret = optional(&oauth2.client_secret);
-    let refresh_token = optional(&oauth2.refresh_token);
+    let client_id = source(&oauth2.client_id)?;
+    let client_secret = optional(&oauth2.client_secret)?;
+    let refresh_token = optional(&oauth2.refresh_token)?;
     let scopes = &oauth2.scopes;
     let audience = match &oauth2.audience {
         Some(audience) => quote! { Some(#audience) },
@@ -331,8 +306,10 @@ fn oauth2_static(name: &str, rust: &str, oauth2: &crate::model::OAuth2) -> Resul
         let segs = segs(&path.segs);
         Ok(quote! { rt::Part::Read(rt::params::values(), #segs) })
     })?;
-    let doc = format!(" The OAuth2 credential `{name}`: an access token from its token endpoint.");
-    let url_doc = format!(" The token endpoint of credential `{name}`.");
+    // The name is any string of the document: one line, no hazard raw, in the doc comments.
+    let shown = crate::escape::one_line(name);
+    let doc = format!(" The OAuth2 credential `{shown}`: an access token from its token endpoint.");
+    let url_doc = format!(" The token endpoint of credential `{shown}`.");
     Ok(quote! {
         #[doc = #doc]
         static #ident: rt::oauth2::OAuth2 = rt::oauth2::OAuth2 {
@@ -680,7 +657,8 @@ fn head(ir: &Ir) -> Result<String, EmitError> {
     let edges = edge_entries(ir, Ir::TOP);
 
     let mut oauth2_statics = Vec::new();
-    let mut oauth2_names: Vec<String> = Vec::new();
+    // Snake-case names, unique, for each OAuth2 credential's static and function.
+    let mut oauth2_names = crate::ident::Names::default();
     let mut credentials = Vec::new();
     for c in &ir.credentials {
         let name = &c.name;
@@ -688,14 +666,7 @@ fn head(ir: &Ir) -> Result<String, EmitError> {
             CredentialSource::Env(var) => quote! { rt::CredentialSource::Env(#var) },
             CredentialSource::File(path) => quote! { rt::CredentialSource::File(#path) },
             CredentialSource::OAuth2(oauth2) => {
-                let base = rust_name(name);
-                let mut unique = base.clone();
-                let mut n = 2;
-                while oauth2_names.contains(&unique) {
-                    unique = format!("{base}_{n}");
-                    n += 1;
-                }
-                oauth2_names.push(unique.clone());
+                let unique = oauth2_names.allocate(name);
                 let ident = format_ident!("OAUTH2_{}", unique.to_uppercase());
                 oauth2_statics.push(oauth2_static(name, &unique, oauth2)?);
                 quote! { rt::CredentialSource::OAuth2(&#ident) }
