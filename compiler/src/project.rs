@@ -86,6 +86,7 @@ const CORE_FILES: &[(&str, &str)] = vendored!("core" as "core":
     "src/params.rs",
     "src/run_args.rs",
     "src/schedule.rs",
+    "src/services.rs",
 );
 
 /// Every vendored file: its path under `vendor/` and its text.
@@ -222,6 +223,10 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
         "runtime_path_toml": escape::toml_string(&runtime_path),
         "credentials": credentials,
         "parameters": parameters,
+        "services": crate::emit::services(ir)
+            .iter()
+            .map(|s| json!({"name": s.name, "env": s.env, "default": s.default}))
+            .collect::<Vec<_>>(),
         "nodes": nodes,
         // In single quotes in a shell example: one line of JSON, `'` closed, escaped, reopened.
         "example_input": escape::json_compact(&example_input).replace('\'', "'\\''"),

@@ -12,5 +12,6 @@ pub mod jq;
 pub mod params;
 pub mod run_args;
 pub mod schedule;
+pub mod services;
 
 pub use error::{Error, ErrorKind};

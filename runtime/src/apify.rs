@@ -11,9 +11,6 @@ use crate::error::{Error, ErrorKind};
 use crate::flow::Output;
 use crate::http::{Body, Http, Request};
 
-/// Apify's API, the default `base_url`.
-pub const APIFY_BASE_URL: &str = "https://api.apify.com";
-
 /// The statuses a run ends in.
 const TERMINAL: &[&str] = &["SUCCEEDED", "FAILED", "ABORTED", "TIMED-OUT"];
 

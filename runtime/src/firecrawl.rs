@@ -7,9 +7,6 @@ use crate::error::Error;
 use crate::flow::Output;
 use crate::http::{Body, Http, Request};
 
-/// Firecrawl's hosted API, the default `base_url`.
-pub const FIRECRAWL_BASE_URL: &str = "https://api.firecrawl.dev";
-
 /// One scrape, as a `firecrawl_scrape` node's config compiles to.
 #[derive(Debug, Clone, Default)]
 pub struct Scrape {

@@ -27,8 +27,21 @@ pub enum Need {
     /// An HTTP service, by a URL under it: its origin must resolve and accept a connection
     /// (TLS included for https). Any HTTP answer counts: the check is about reaching it.
     Host(&'static str),
+    /// A hosted API at its root (which its environment variable may move).
+    Service(&'static crate::services::Service),
     /// A tool of an MCP server: the server must start (or answer) the handshake and list it.
     McpTool(&'static mcp::Server, &'static str),
+}
+
+impl Need {
+    /// For a host or service: a URL under it.
+    fn url(&self) -> String {
+        match self {
+            Need::Host(url) => (*url).to_owned(),
+            Need::Service(service) => service.root(),
+            Need::Credential(_) | Need::McpTool(..) => String::new(),
+        }
+    }
 }
 
 /// One check of the report.
@@ -115,8 +128,8 @@ pub async fn check(flow: &'static Flow) -> Report {
                 Need::Credential(name) => {
                     position(&targets, |t| matches!(t, Target::Credential(n) if n == name), || Target::Credential(name))
                 }
-                Need::Host(url) => {
-                    let origin = origin(url);
+                Need::Host(_) | Need::Service(_) => {
+                    let origin = origin(&need.url());
                     position(
                         &targets,
                         |t| matches!(t, Target::Host(o) if *o == origin),

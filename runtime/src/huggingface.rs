@@ -8,9 +8,6 @@ use crate::error::{Error, ErrorKind};
 use crate::flow::Output;
 use crate::http::{Body, Http, Request};
 
-/// The hosted Inference API, the default `base_url`.
-pub const HUGGINGFACE_BASE_URL: &str = "https://router.huggingface.co/hf-inference";
-
 /// One inference call, as a `huggingface_inference` node's config compiles to.
 #[derive(Debug, Clone, Default)]
 pub struct Inference {

@@ -8,9 +8,6 @@ use crate::error::{Error, ErrorKind};
 use crate::flow::Output;
 use crate::http::{Body, Http, Request};
 
-/// OpenAI's API, the default `base_url`.
-pub const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
-
 /// One completion request, as an `llm` node's config compiles to.
 #[derive(Debug, Clone, Default)]
 pub struct Chat {

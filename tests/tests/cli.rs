@@ -324,6 +324,15 @@ fn compile_names_the_credentials_in_env_example() {
     assert_eq!(ran.code, 0, "{ran}");
     let env = std::fs::read_to_string(hello.join(".env.example")).unwrap();
     assert!(!env.lines().any(|line| !line.starts_with('#') && line.contains('=')), "{env}");
+    assert!(!env.contains("_BASE_URL"), "hello calls no hosted API: {env}");
+
+    // The hosted APIs a flow calls at their default roots are listed, commented out.
+    let hosted = TempDir::new("hosted-defaults");
+    let ran = flowc(&["compile", &rel("valid", "hosted-defaults"), "-o", arg(hosted.path())]);
+    assert_eq!(ran.code, 0, "{ran}");
+    let env = std::fs::read_to_string(hosted.join(".env.example")).unwrap();
+    let lines: Vec<&str> = env.lines().filter(|line| line.contains("_URL=")).collect();
+    assert_eq!(lines, ["# OPENAI_BASE_URL=https://api.openai.com/v1", "# FIRECRAWL_API_URL=https://api.firecrawl.dev"]);
 }
 
 #[test]

@@ -107,3 +107,42 @@ fn a_slow_scrape_times_out_and_an_unreachable_one_is_a_network_error() {
     assert_eq!(unreachable.node("scrape")["error"]["kind"], "network");
     assert_eq!(unreachable.result["outputs"], Value::Object(Default::default()));
 }
+
+/// Nodes without a `base_url` call the hosted APIs at their default roots, which the
+/// variables the official SDKs read move: `FIRECRAWL_API_URL` and `OPENAI_BASE_URL`. Without
+/// them the run goes to the hosted APIs, which this machine cannot reach.
+#[test]
+fn the_sdk_variables_move_the_default_roots() {
+    let server = TestServer::start_blocking();
+    let binary = build("hosted-defaults");
+    let firecrawl = format!("{}/firecrawl/ok", server.base_url());
+    let openai = format!("{}/openai/ok/v1", server.base_url());
+    let env = [KEYS[0], KEYS[1], ("FIRECRAWL_API_URL", firecrawl.as_str()), ("OPENAI_BASE_URL", openai.as_str())];
+    let input = json!({"url": "https://example.com/post"});
+    let result = run(&binary, &input, &[], &env);
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(
+        result.result["outputs"]["summary"],
+        "echo: # Page https://example.com/post\n\nMain content only: true."
+    );
+    assert_eq!(server.requests_to("/firecrawl/ok/v1/scrape").len(), 1);
+    assert_eq!(server.requests_to("/openai/ok/v1/chat/completions").len(), 1);
+
+    // `health` checks the hosts the variables name.
+    let health = flowc_tests::bin::run_tool(&binary, &["health", "--format", "json"], &env);
+    let report = health.json();
+    let hosts: Vec<&Value> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["check"] == "host")
+        .map(|c| &c["target"])
+        .collect();
+    assert_eq!(hosts, [&json!(server.base_url())], "one origin serves both stand-ins");
+
+    // Unset, they leave the default: the hosted API, unreachable here.
+    let hosted = run(&binary, &input, &[], &KEYS);
+    assert_eq!(hosted.code, 1);
+    assert_eq!(hosted.node("page")["error"]["kind"], "network", "{}", hosted.node("page"));
+    assert!(server.requests_to("/firecrawl/").len() == 1, "nothing more reached the stand-in");
+}

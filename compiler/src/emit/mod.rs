@@ -85,6 +85,20 @@ pub fn order(ir: &Ir) -> Vec<NodeRef> {
     order
 }
 
+/// The hosted services the program calls at their default roots (which their environment
+/// variables may move), in `flowc_core::services::ALL`'s order.
+pub fn services(ir: &Ir) -> Vec<&'static flowc_core::services::Service> {
+    let used: Vec<_> = order(ir)
+        .into_iter()
+        .flat_map(|at| EmitCx::new(ir, at).node.config.needs(&EmitCx::new(ir, at)))
+        .filter_map(|need| match need {
+            nodes::Need::Host(nodes::HostOrigin::Default(service)) => Some(service),
+            _ => None,
+        })
+        .collect();
+    flowc_core::services::ALL.iter().copied().filter(|s| used.iter().any(|u| u == s)).collect()
+}
+
 /// What an emitter can ask about the flow.
 pub struct EmitCx<'a> {
     pub ir: &'a Ir,
@@ -195,10 +209,19 @@ impl<'a> EmitCx<'a> {
 
     /// An integration's API root: the configured `base_url`, or the service's default (a
     /// runtime constant).
-    pub fn base_url(&self, base_url: &Option<Template>, default: TokenStream) -> Result<TokenStream, EmitError> {
+    /// A service's API root: the node's `base_url`, else the service's root at run time (its
+    /// default, or what its environment variable says).
+    pub fn base_url(
+        &self,
+        base_url: &Option<Template>,
+        default: &'static flowc_core::services::Service,
+    ) -> Result<TokenStream, EmitError> {
         match base_url {
             Some(url) => self.string(url),
-            None => Ok(quote! { #default.to_owned() }),
+            None => {
+                let service = format_ident!("{}", default.constant);
+                Ok(quote! { rt::services::#service.root() })
+            }
         }
     }
 
@@ -580,9 +603,9 @@ fn need(need: &nodes::Need) -> Result<TokenStream, String> {
     Ok(match need {
         nodes::Need::Credential(name) => quote! { rt::health::Need::Credential(#name) },
         nodes::Need::Host(nodes::HostOrigin::Literal(origin)) => quote! { rt::health::Need::Host(#origin) },
-        nodes::Need::Host(nodes::HostOrigin::Default(path)) => {
-            let path: TokenStream = path.parse().map_err(|_| format!("`{path}` is not a path"))?;
-            quote! { rt::health::Need::Host(#path) }
+        nodes::Need::Host(nodes::HostOrigin::Default(service)) => {
+            let service = format_ident!("{}", service.constant);
+            quote! { rt::health::Need::Service(&rt::services::#service) }
         }
         nodes::Need::McpTool { server, tool } => {
             let server = format_ident!("{server}");

@@ -69,7 +69,7 @@ pub fn output() -> Type {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { actor_id, input, max_items, timeout_secs, base_url, credential } = config;
-    let base_url = cx.base_url(base_url, quote! { rt::apify::APIFY_BASE_URL })?;
+    let base_url = cx.base_url(base_url, &flowc_core::services::APIFY)?;
     let actor_id = cx.string(actor_id)?;
     let input = cx.json(input)?;
     let max_items = proc_macro2::Literal::u64_unsuffixed(*max_items);
@@ -127,6 +127,6 @@ impl super::NodeConfig for Config {
     }
 
     fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
-        super::service_origin(&self.base_url, "rt::apify::APIFY_BASE_URL").map(super::Need::Host).into_iter().collect()
+        super::service_origin(&self.base_url, &flowc_core::services::APIFY).map(super::Need::Host).into_iter().collect()
     }
 }

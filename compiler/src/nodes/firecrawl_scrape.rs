@@ -136,7 +136,7 @@ pub fn output(config: &Config) -> Type {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { url, formats, only_main_content, base_url, credential } = config;
-    let base_url = cx.base_url(base_url, quote! { rt::firecrawl::FIRECRAWL_BASE_URL })?;
+    let base_url = cx.base_url(base_url, &flowc_core::services::FIRECRAWL)?;
     let url = cx.string(url)?;
     let api_key = cx.api_key(credential);
     Ok(NodeCode::body(quote! {
@@ -190,6 +190,6 @@ impl super::NodeConfig for Config {
     }
 
     fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
-        super::service_origin(&self.base_url, "rt::firecrawl::FIRECRAWL_BASE_URL").map(super::Need::Host).into_iter().collect()
+        super::service_origin(&self.base_url, &flowc_core::services::FIRECRAWL).map(super::Need::Host).into_iter().collect()
     }
 }

@@ -161,7 +161,7 @@ pub fn output(config: &Config) -> Type {
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
     let Config { model, task, inputs, parameters, base_url, credential } = config;
-    let base_url = cx.base_url(base_url, quote! { rt::huggingface::HUGGINGFACE_BASE_URL })?;
+    let base_url = cx.base_url(base_url, &flowc_core::services::HUGGINGFACE)?;
     let model = cx.string(model)?;
     let inputs = cx.json(inputs)?;
     let parameters = match parameters {
@@ -224,6 +224,6 @@ impl super::NodeConfig for Config {
     }
 
     fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
-        super::service_origin(&self.base_url, "rt::huggingface::HUGGINGFACE_BASE_URL").map(super::Need::Host).into_iter().collect()
+        super::service_origin(&self.base_url, &flowc_core::services::HUGGINGFACE).map(super::Need::Host).into_iter().collect()
     }
 }

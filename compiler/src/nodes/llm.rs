@@ -123,7 +123,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
         }
         None => quote! { None },
     };
-    let base_url = cx.base_url(base_url, quote! { rt::llm::OPENAI_BASE_URL })?;
+    let base_url = cx.base_url(base_url, &flowc_core::services::OPENAI)?;
     let model = cx.string(model)?;
     let system = match system {
         Some(system) => {
@@ -194,7 +194,7 @@ impl super::NodeConfig for Config {
     }
 
     fn describe(&self) -> Vec<String> {
-        let at = self.base_url.as_ref().map_or_else(|| "OpenAI".to_owned(), |url| super::code_text(&url.display()));
+        let at = self.base_url.as_ref().map_or_else(|| "OpenAI (or `OPENAI_BASE_URL`)".to_owned(), |url| super::code_text(&url.display()));
         let mut lines = vec![format!("Asks model {} at {at} for one chat completion of its prompt.", super::code_text(&self.model.display()))];
         if self.json {
             let schema = if self.json_schema.is_some() { ", which must match its `json_schema`" } else { "" };
@@ -204,6 +204,6 @@ impl super::NodeConfig for Config {
     }
 
     fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
-        super::service_origin(&self.base_url, "rt::llm::OPENAI_BASE_URL").map(super::Need::Host).into_iter().collect()
+        super::service_origin(&self.base_url, &flowc_core::services::OPENAI).map(super::Need::Host).into_iter().collect()
     }
 }

@@ -111,8 +111,8 @@ pub enum Need {
 pub enum HostOrigin {
     /// `scheme://host[:port]`, from the document.
     Literal(String),
-    /// A runtime constant's path (`rt::llm::OPENAI_BASE_URL`): a service's default address.
-    Default(&'static str),
+    /// A hosted service at its root: the default, or what its environment variable says.
+    Default(&'static flowc_core::services::Service),
 }
 
 /// A node's config, checked: what the rest of the compiler knows of a node beyond its kind.
@@ -290,7 +290,10 @@ pub fn handles(node: &model::Node) -> Vec<String> {
 }
 
 /// Where a service is, for a node whose address is its `base_url` or the service's default.
-pub fn service_origin(base_url: &Option<Template>, default: &'static str) -> Option<HostOrigin> {
+pub fn service_origin(
+    base_url: &Option<Template>,
+    default: &'static flowc_core::services::Service,
+) -> Option<HostOrigin> {
     match base_url {
         None => Some(HostOrigin::Default(default)),
         Some(url) => url_origin(url).map(HostOrigin::Literal),
