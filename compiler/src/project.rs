@@ -70,6 +70,7 @@ const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "src/ratelimit.rs",
     "src/retry.rs",
     "src/scheduler.rs",
+    "src/search.rs",
     "src/serve.rs",
     "src/value.rs",
     "src/webhook.rs",

@@ -138,6 +138,10 @@ pub fn main(flow: &'static Flow) -> ExitCode {
         if let Err(problems) = crate::params::load(flow.parameters) {
             return bad_input(&problems.join("\nerror: "));
         }
+        let problems = crate::health::environment(flow);
+        if !problems.is_empty() {
+            return bad_input(&problems.join("\nerror: "));
+        }
     }
     match cli.command {
         Command::Describe => {

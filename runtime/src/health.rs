@@ -31,6 +31,34 @@ pub enum Need {
     Service(&'static crate::services::Service),
     /// A tool of an MCP server: the server must start (or answer) the handshake and list it.
     McpTool(&'static mcp::Server, &'static str),
+    /// A setting the node reads from the environment when it runs; the program checks it at
+    /// start-up too, and refuses to start without it.
+    Environment(&'static Environment),
+}
+
+/// A setting of the environment that a node kind reads (which web search provider to call).
+#[derive(Debug)]
+pub struct Environment {
+    /// What it is, as the report names it.
+    pub what: &'static str,
+    /// What the environment says (`Ok`: a line for the report), or why it will not do.
+    pub check: fn() -> Result<String, String>,
+}
+
+/// What the environment lacks for the flow's nodes: one message per setting, for the
+/// program's start-up.
+pub fn environment(flow: &Flow) -> Vec<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut problems = Vec::new();
+    for need in flow.nodes.iter().flat_map(|n| n.needs) {
+        if let Need::Environment(setting) = need {
+            if !seen.contains(&setting.what) {
+                seen.push(setting.what);
+                problems.extend((setting.check)().err());
+            }
+        }
+    }
+    problems
 }
 
 impl Need {
@@ -39,7 +67,7 @@ impl Need {
         match self {
             Need::Host(url) => (*url).to_owned(),
             Need::Service(service) => service.root(),
-            Need::Credential(_) | Need::McpTool(..) => String::new(),
+            Need::Credential(_) | Need::McpTool(..) | Need::Environment(_) => String::new(),
         }
     }
 }
@@ -117,6 +145,7 @@ enum Target {
     Credential(&'static str),
     Host(String),
     Mcp(&'static mcp::Server, Vec<&'static str>),
+    Environment(&'static Environment),
 }
 
 /// Runs every check of `flow`, all at once.
@@ -136,6 +165,11 @@ pub async fn check(flow: &'static Flow) -> Report {
                         || Target::Host(origin.clone()),
                     )
                 }
+                Need::Environment(setting) => position(
+                    &targets,
+                    |t| matches!(t, Target::Environment(s) if s.what == setting.what),
+                    || Target::Environment(setting),
+                ),
                 Need::McpTool(server, _) => position(
                     &targets,
                     |t| matches!(t, Target::Mcp(s, _) if s.name == server.name),
@@ -182,6 +216,7 @@ pub async fn check(flow: &'static Flow) -> Report {
             Target::Credential(name) => ("credential", name.to_string(), check_credential(flow, http, name).await),
             Target::Host(origin) => ("host", origin.clone(), check_host(http, origin).await.map(Found::Ok)),
             Target::Mcp(server, tools) => ("mcp", server.name.to_owned(), check_mcp(flow, http, server, tools).await),
+            Target::Environment(setting) => ("environment", setting.what.to_owned(), (setting.check)().map(Found::Ok)),
         };
         let latency_ms = began.elapsed().as_millis() as u64;
         let (ok, skipped, message) = match result {

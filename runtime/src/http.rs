@@ -97,6 +97,10 @@ pub enum Auth {
     Basic(String),
     /// The secret as the value of a header of this name.
     Header(&'static str, String),
+    /// The secret as the value of a query parameter of this name (SerpApi's `api_key`): it is
+    /// never part of the URL that messages show, and any message it would appear in has it
+    /// replaced by `[redacted]`.
+    Query(&'static str, String),
 }
 
 /// Which statuses count as success.
@@ -255,7 +259,9 @@ impl Http {
         if !self.limiters.is_empty() {
             let secrets: Vec<&str> = match &request.auth {
                 Auth::None => Vec::new(),
-                Auth::Bearer(secret) | Auth::Basic(secret) | Auth::Header(_, secret) => vec![secret.as_str()],
+                Auth::Bearer(secret) | Auth::Basic(secret) | Auth::Header(_, secret) | Auth::Query(_, secret) => {
+                    vec![secret.as_str()]
+                }
             };
             self.limiters.wait(host.as_deref(), &secrets).await;
         }
@@ -273,6 +279,22 @@ impl Http {
     /// `Proxy-Authorization` headers the node set; they stay off for the hops after it. Each
     /// hop's address is checked when private networks are denied.
     async fn exchange(&self, request: Request) -> Result<Value, Error> {
+        // reqwest's errors show the URL, where a query-parameter secret is.
+        let secret = match &request.auth {
+            Auth::Query(_, secret) if !secret.is_empty() => Some(secret.clone()),
+            _ => None,
+        };
+        let result = self.exchange_unredacted(request).await;
+        match secret {
+            Some(secret) => result.map_err(|mut error| {
+                error.message = error.message.replace(&secret, "[redacted]");
+                error
+            }),
+            None => result,
+        }
+    }
+
+    async fn exchange_unredacted(&self, request: Request) -> Result<Value, Error> {
         let Request {
             method: method_name,
             url,
@@ -315,6 +337,7 @@ impl Http {
                         None => builder.basic_auth(secret, None::<&str>),
                     },
                     Auth::Header(name, value) => builder.header(*name, value),
+                    Auth::Query(name, value) => builder.query(&[(*name, value)]),
                 };
             }
             let has_content_type = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));

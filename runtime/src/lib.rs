@@ -30,6 +30,7 @@ pub mod oauth2;
 pub mod ratelimit;
 pub mod retry;
 pub mod scheduler;
+pub mod search;
 pub mod serve;
 pub mod value;
 pub mod webhook;

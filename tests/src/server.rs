@@ -66,6 +66,9 @@
 //! call answers after 1.5 s). A fault on `start` comes before the run is created; one on `poll`
 //! or `items` hits a run that exists (the first one: `run-{scenario}-1`).
 //!
+//! `/brave/…`, `/tavily/…`, `/serpapi/…` and `/searxng/…` are web search stand-ins (see
+//! `server/search.rs`).
+//!
 //! `n` counts every call for that key so far, this one included. Counters are per key and per
 //! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
 //! they use distinct keys. Every request, whatever its path, is recorded ([`Recorded`]).
@@ -276,8 +279,10 @@ impl Drop for TestServer {
     }
 }
 
+mod search;
+
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    search::routes(Router::new())
         .route("/echo", any(echo))
         .route("/echo/{*rest}", any(echo))
         .route("/flaky/{key}", any(flaky))

@@ -514,6 +514,7 @@ fn schema_describes_flow_documents() {
             "schedule",
             "switch",
             "transform",
+            "web_search",
             "webhook"
         ],
         "{kinds:?}"

@@ -607,6 +607,10 @@ fn need(need: &nodes::Need) -> Result<TokenStream, String> {
             let service = format_ident!("{}", service.constant);
             quote! { rt::health::Need::Service(&rt::services::#service) }
         }
+        nodes::Need::Environment(path) => {
+            let path: TokenStream = path.parse().map_err(|_| format!("`{path}` is not a path"))?;
+            quote! { rt::health::Need::Environment(&#path) }
+        }
         nodes::Need::McpTool { server, tool } => {
             let server = format_ident!("{server}");
             quote! { rt::health::Need::McpTool(&#server, #tool) }

@@ -38,6 +38,7 @@ kinds! {
     code::CodeKind,
     llm::Llm,
     firecrawl_scrape::FirecrawlScrape,
+    web_search::WebSearch,
     huggingface_inference::HuggingfaceInference,
     apify_actor::ApifyActor,
     mcp_tool::McpTool,
@@ -104,6 +105,9 @@ pub enum Need {
     Host(HostOrigin),
     /// A tool of an MCP server: the server's static, and the tool's name.
     McpTool { server: String, tool: String },
+    /// A setting the node reads from the environment, checked at start-up: the path of its
+    /// `rt::health::Environment` static.
+    Environment(&'static str),
 }
 
 /// Where a service is, when known before the run.
