@@ -48,6 +48,7 @@ const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "src/lib.rs",
     "src/apify.rs",
     "src/breaker.rs",
+    "src/classify.rs",
     "src/cli.rs",
     "src/code.rs",
     "src/credentials.rs",

@@ -8,6 +8,7 @@
 
 pub mod apify;
 pub mod breaker;
+pub mod classify;
 pub mod cli;
 pub mod code;
 pub mod credentials;

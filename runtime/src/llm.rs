@@ -61,20 +61,19 @@ impl Chat {
     /// Sends the request. Output `data`: `{text, json?, model, usage}`; `metadata`: the
     /// completion's id, model, finish reason and token usage.
     pub async fn send(self, http: &Http) -> Result<Output, Error> {
-        let url = format!("{}/chat/completions", self.base_url.trim_end_matches('/'));
-        let request = Request::api("POST", url, Body::Json(self.body()), self.api_key.clone());
-        let response = http.send(request).await.map_err(api_error)?;
-        let body = &response["body"];
-        let text = body["choices"][0]["message"]["content"].as_str().ok_or_else(|| {
+        let endpoint = Endpoint { base_url: self.base_url.clone(), api_key: self.api_key.clone() };
+        let completion = complete(http, &endpoint, self.body()).await?;
+        let text = completion.content.as_deref().ok_or_else(|| {
             Error::validation(format!(
                 "the completion has no `choices[0].message.content`: {}",
-                crate::value::to_text(body).chars().take(200).collect::<String>()
+                crate::value::to_text(&completion.body).chars().take(200).collect::<String>()
             ))
             .with_code("invalid_completion")
-            .with_data(response.clone())
+            .with_data(json!({"body": completion.body}))
         })?;
-        let model = body["model"].as_str().unwrap_or(&self.model).to_owned();
-        let usage = body.get("usage").cloned().unwrap_or(Value::Null);
+        let body = &completion.body;
+        let model = completion.model.clone();
+        let usage = completion.usage.clone();
         let mut data = Map::new();
         data.insert("text".into(), Value::from(text));
         if self.json {
@@ -96,6 +95,99 @@ impl Chat {
             .with_metadata("model", Value::from(model))
             .with_metadata("finish_reason", body["choices"][0]["finish_reason"].clone())
             .with_metadata("usage", usage))
+    }
+}
+
+/// Where chat completions go, and as whom.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The API root, without `/chat/completions`.
+    pub base_url: String,
+    /// The bearer token; local servers may need none.
+    pub api_key: Option<String>,
+}
+
+/// One answer of the model, as the chat-completions reference shapes it.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    /// `choices[0].message`: the assistant message, to send back in a conversation.
+    pub message: Value,
+    /// Its `content`, when it is text.
+    pub content: Option<String>,
+    /// Its `tool_calls`.
+    pub tool_calls: Vec<ToolCall>,
+    pub finish_reason: Value,
+    /// The model that answered (the one asked for, when the answer does not say).
+    pub model: String,
+    /// `usage`: `{prompt_tokens, completion_tokens, total_tokens}`, or `null`.
+    pub usage: Value,
+    /// The whole answer.
+    pub body: Value,
+}
+
+/// A function the model asked to call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCall {
+    pub id: String,
+    pub name: String,
+    /// The arguments as the model wrote them: JSON text, not always valid.
+    pub arguments: String,
+}
+
+/// `POST {base_url}/chat/completions` with `body`. An answer without a `choices[0].message`
+/// object is `validation` (`invalid_completion`); the service's error bodies become the error's
+/// message and code.
+pub async fn complete(http: &Http, endpoint: &Endpoint, body: Value) -> Result<Completion, Error> {
+    let asked = body["model"].as_str().unwrap_or_default().to_owned();
+    let url = format!("{}/chat/completions", endpoint.base_url.trim_end_matches('/'));
+    let request = Request::api("POST", url, Body::Json(body), endpoint.api_key.clone());
+    let mut response = http.send(request).await.map_err(api_error)?;
+    let body = response["body"].take();
+    let message = body["choices"][0]["message"].clone();
+    if !message.is_object() {
+        return Err(Error::validation(format!(
+            "the completion has no `choices[0].message`: {}",
+            crate::value::to_text(&body).chars().take(200).collect::<String>()
+        ))
+        .with_code("invalid_completion")
+        .with_data(json!({"body": body})));
+    }
+    let tool_calls = message["tool_calls"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|call| ToolCall {
+                    id: call["id"].as_str().unwrap_or_default().to_owned(),
+                    name: call["function"]["name"].as_str().unwrap_or_default().to_owned(),
+                    arguments: call["function"]["arguments"].as_str().unwrap_or_default().to_owned(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Completion {
+        content: message["content"].as_str().map(str::to_owned),
+        message,
+        tool_calls,
+        finish_reason: body["choices"][0]["finish_reason"].clone(),
+        model: body["model"].as_str().map_or(asked, str::to_owned),
+        usage: body.get("usage").cloned().unwrap_or(Value::Null),
+        body,
+    })
+}
+
+/// Adds one completion's `usage` to a running total (`{prompt_tokens, completion_tokens,
+/// total_tokens}`).
+pub fn add_usage(total: &mut Value, usage: &Value) {
+    if !usage.is_object() {
+        return;
+    }
+    if !total.is_object() {
+        *total = json!({"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0});
+    }
+    for key in ["prompt_tokens", "completion_tokens", "total_tokens"] {
+        let sum = total[key].as_u64().unwrap_or(0) + usage[key].as_u64().unwrap_or(0);
+        total[key] = json!(sum);
     }
 }
 

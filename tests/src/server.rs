@@ -28,7 +28,7 @@
 //! counts words. Scenarios: `ok`; `rate-limited-K` (first call for K: 429 with
 //! `Retry-After: 1` and `rate_limit_exceeded`); `flaky-K` (first call: 500 `server_error`);
 //! `malformed` (200 with a truncated JSON body); `slow` (answers after 1.5 s); `chatty` (answers prose even when asked for
-//! JSON).
+//! JSON); `script-KEY` (the answers a test scripted, `server/chat_script.rs`).
 //!
 //! `POST /firecrawl/{scenario}/v1/scrape` is a Firecrawl stand-in, after its scrape reference:
 //! `Authorization: Bearer fc-test` or 401 `{"success": false, "error": "Unauthorized: Invalid
@@ -144,6 +144,8 @@ struct Entry {
 struct Shared {
     log: Mutex<Vec<Entry>>,
     counters: Mutex<HashMap<String, u64>>,
+    /// Scripted chat answers, by key (see `server/chat_script.rs`).
+    scripts: Mutex<HashMap<String, std::collections::VecDeque<Value>>>,
 }
 
 impl Shared {
@@ -213,6 +215,17 @@ impl TestServer {
         Self::start_blocking()
     }
 
+    /// Gives the chat stand-in's scenario `script-{key}` its answers, one per call (see
+    /// `server/chat_script.rs`), replacing any left.
+    pub fn script(&self, key: &str, steps: Vec<Value>) {
+        self.shared.scripts.lock().unwrap().insert(key.to_owned(), steps.into());
+    }
+
+    /// The scripted answers of `key` not given yet.
+    pub fn script_left(&self, key: &str) -> usize {
+        self.shared.scripts.lock().unwrap().get(key).map_or(0, std::collections::VecDeque::len)
+    }
+
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
@@ -279,6 +292,7 @@ impl Drop for TestServer {
     }
 }
 
+mod chat_script;
 mod search;
 
 fn router(shared: Arc<Shared>) -> Router {
@@ -548,6 +562,9 @@ async fn openai(
         );
     };
     let n = shared.bump(format!("openai/{scenario}"));
+    if let Some(key) = scenario.strip_prefix("script-") {
+        return chat_script::answer(&shared, key, &request, n);
+    }
     if scenario.starts_with("rate-limited") && n == 1 {
         let mut response = openai_error(
             StatusCode::TOO_MANY_REQUESTS,

@@ -500,6 +500,7 @@ fn schema_describes_flow_documents() {
         [
             "apify_actor",
             "branch",
+            "classify",
             "code",
             "delay",
             "firecrawl_scrape",

@@ -12,13 +12,9 @@ use crate::template::Template;
 const PROVIDERS: &[&str] = &["openai", "openai_compatible"];
 
 pub const FIELDS: &[Field] = &[
-    Field::req("model", Ty::Template, "the model name, e.g. \"gpt-4o-mini\""),
-    Field::opt(
-        "provider",
-        Ty::Enum(PROVIDERS),
-        "`openai` (default) or `openai_compatible` (vLLM, Ollama, llama.cpp, Groq, OpenRouter: needs `base_url`)",
-    ),
-    Field::opt("base_url", Ty::Template, "the API root, e.g. \"http://127.0.0.1:11434/v1\" (default: OpenAI's)"),
+    ENDPOINT_FIELDS[0],
+    ENDPOINT_FIELDS[1],
+    ENDPOINT_FIELDS[2],
     Field::opt("system", Ty::Template, "the system message"),
     Field::req("prompt", Ty::Template, "the user message"),
     Field::opt("temperature", Ty::Number, "sampling temperature, 0 to 2"),
@@ -50,13 +46,67 @@ pub struct Config {
     pub credential: Option<String>,
 }
 
+/// The fields every kind that calls a chat model has: which server, and as whom.
+pub const ENDPOINT_FIELDS: [Field; 3] = [
+    Field::req("model", Ty::Template, "the model name, e.g. \"gpt-4o-mini\""),
+    Field::opt(
+        "provider",
+        Ty::Enum(PROVIDERS),
+        "`openai` (default) or `openai_compatible` (vLLM, Ollama, llama.cpp, Groq, OpenRouter: needs `base_url`)",
+    ),
+    Field::opt(
+        "base_url",
+        Ty::Template,
+        "the API root, e.g. \"http://127.0.0.1:11434/v1\" (default: OPENAI_BASE_URL, else OpenAI's)",
+    ),
+];
+
+/// Reads `provider` and `base_url` (E004 for a compatible server without one, E025 for OpenAI
+/// without a credential): the `base_url`, `None` for OpenAI's.
+pub fn read_endpoint(r: &mut crate::check::reader::Reader<'_>, sink: &mut crate::check::reader::Sink, node: &crate::model::Node) -> Option<Template> {
+    let what = r.what().to_owned();
+    let pointer = r.pointer.clone();
+    let provider = r.one_of(sink, "provider", PROVIDERS).unwrap_or("openai");
+    let base_url = r.template(sink, "base_url");
+    if provider == "openai_compatible" && r.get("base_url").is_none() {
+        sink.push(
+            Diagnostic::new(
+                Code::E004,
+                pointer,
+                format!("{what} uses an OpenAI-compatible server but names no `base_url`"),
+            )
+            .help("add \"base_url\": \"http://host:port/v1\", the root the server's /chat/completions is under"),
+        );
+        r.ok = false;
+    }
+    if provider == "openai" {
+        r.ok &= super::require_credential(sink, node, "OpenAI", ("openai", "OPENAI_API_KEY"), "");
+    }
+    base_url
+}
+
+/// The `rt::llm::Endpoint` of a node's `base_url` and credential.
+pub fn emit_endpoint(cx: &EmitCx<'_>, base_url: &Option<Template>, credential: &Option<String>) -> Result<proc_macro2::TokenStream, EmitError> {
+    let base_url = cx.base_url(base_url, &flowc_core::services::OPENAI)?;
+    let api_key = cx.api_key(credential);
+    Ok(quote! { rt::llm::Endpoint { base_url: #base_url, api_key: #api_key } })
+}
+
+/// Where a chat model is, for `health`.
+pub fn endpoint_needs(base_url: &Option<Template>) -> Vec<super::Need> {
+    super::service_origin(base_url, &flowc_core::services::OPENAI).map(super::Need::Host).into_iter().collect()
+}
+
+/// How `describe` names where a chat model is.
+pub fn endpoint_text(base_url: &Option<Template>) -> String {
+    base_url.as_ref().map_or_else(|| "OpenAI (or `OPENAI_BASE_URL`)".to_owned(), |url| super::code_text(&url.display()))
+}
+
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let (mut r, sink, node) = cx.read(FIELDS)?;
     let what = r.what().to_owned();
-    let pointer = r.pointer.clone();
     let model = r.template(sink, "model");
-    let provider = r.one_of(sink, "provider", PROVIDERS).unwrap_or("openai");
-    let base_url = r.template(sink, "base_url");
+    let base_url = read_endpoint(&mut r, sink, node);
     let system = r.template(sink, "system");
     let prompt = r.template(sink, "prompt");
     let temperature = r.number(sink, "temperature", 0.0, 2.0);
@@ -70,20 +120,6 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             format!("{what} has a `json_schema` but does not ask for JSON"),
             "add \"response_format\": \"json\", or remove `json_schema`".to_owned(),
         );
-    }
-    if provider == "openai_compatible" && r.get("base_url").is_none() {
-        sink.push(
-            Diagnostic::new(
-                Code::E004,
-                pointer.clone(),
-                format!("{what} uses an OpenAI-compatible server but names no `base_url`"),
-            )
-            .help("add \"base_url\": \"http://host:port/v1\", the root the server's /chat/completions is under"),
-        );
-        r.ok = false;
-    }
-    if provider == "openai" {
-        r.ok &= super::require_credential(sink, node, "OpenAI", ("openai", "OPENAI_API_KEY"), "");
     }
     match (r.ok, model, prompt) {
         (true, Some(model), Some(prompt)) => Some(Config {
@@ -194,7 +230,7 @@ impl super::NodeConfig for Config {
     }
 
     fn describe(&self) -> Vec<String> {
-        let at = self.base_url.as_ref().map_or_else(|| "OpenAI (or `OPENAI_BASE_URL`)".to_owned(), |url| super::code_text(&url.display()));
+        let at = endpoint_text(&self.base_url);
         let mut lines = vec![format!("Asks model {} at {at} for one chat completion of its prompt.", super::code_text(&self.model.display()))];
         if self.json {
             let schema = if self.json_schema.is_some() { ", which must match its `json_schema`" } else { "" };
@@ -204,6 +240,6 @@ impl super::NodeConfig for Config {
     }
 
     fn needs(&self, _cx: &EmitCx<'_>) -> Vec<super::Need> {
-        super::service_origin(&self.base_url, &flowc_core::services::OPENAI).map(super::Need::Host).into_iter().collect()
+        endpoint_needs(&self.base_url)
     }
 }

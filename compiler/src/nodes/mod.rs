@@ -37,6 +37,7 @@ kinds! {
     delay::Delay,
     code::CodeKind,
     llm::Llm,
+    classify::ClassifyKind,
     firecrawl_scrape::FirecrawlScrape,
     web_search::WebSearch,
     huggingface_inference::HuggingfaceInference,
