@@ -129,14 +129,16 @@ impl Ir {
         let mut mcp_servers: Vec<McpServerUse> = Vec::new();
         for flow in &flows {
             for node in &flow.nodes {
-                let Some(server) = node.config.mcp_server() else { continue };
-                match mcp_servers.iter_mut().find(|s| &s.server == server) {
-                    Some(known) => known.users.push(node.id.clone()),
-                    None => mcp_servers.push(McpServerUse {
-                        name: node.name.clone(),
-                        server: server.clone(),
-                        users: vec![node.id.clone()],
-                    }),
+                for (k, server) in node.config.mcp_servers().into_iter().enumerate() {
+                    match mcp_servers.iter_mut().find(|s| &s.server == server) {
+                        Some(known) => known.users.push(node.id.clone()),
+                        None => mcp_servers.push(McpServerUse {
+                            // A node's second server and after are numbered.
+                            name: if k == 0 { node.name.clone() } else { format!("{}_{k}", node.name) },
+                            server: server.clone(),
+                            users: vec![node.id.clone()],
+                        }),
+                    }
                 }
             }
         }

@@ -46,6 +46,7 @@ macro_rules! vendored {
 const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "Cargo.toml",
     "src/lib.rs",
+    "src/agent.rs",
     "src/apify.rs",
     "src/breaker.rs",
     "src/classify.rs",

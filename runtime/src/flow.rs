@@ -464,6 +464,24 @@ impl Cx {
         }
     }
 
+    /// Writes a progress event (`--events`) about this node: `node` (and, inside a map, the
+    /// item) is added to `fields`, which are built only when events are on.
+    pub fn event(&self, event: &str, fields: impl FnOnce() -> Value) {
+        self.run.events.emit(event, || {
+            let mut fields = fields();
+            if let Value::Object(map) = &mut fields {
+                map.insert("node".into(), Value::from(self.node_id()));
+            }
+            self.scope.event_fields(fields)
+        });
+    }
+
+    /// The secrets of the flow's credentials that can be read now (environment variables and
+    /// files; OAuth2 tokens are the service's), to keep them out of what a node records.
+    pub fn secrets(&self) -> Vec<String> {
+        self.run.flow.credentials.iter().filter_map(|c| c.resolve().ok()).filter(|s| s.len() >= 4).collect()
+    }
+
     /// The OAuth2 tokens this attempt was given, for the scheduler.
     pub(crate) fn issued_tokens(&self) -> Vec<crate::oauth2::Issued> {
         self.issued.lock().unwrap_or_else(|e| e.into_inner()).clone()

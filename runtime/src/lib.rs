@@ -6,6 +6,7 @@
 //! interprets a flow document: the nodes' logic is compiled code, this crate only schedules it
 //! and supplies the pieces it calls (HTTP, templates, jq, credentials).
 
+pub mod agent;
 pub mod apify;
 pub mod breaker;
 pub mod classify;

@@ -94,9 +94,39 @@ pub struct ToolCall {
     pub server: &'static Server,
     /// How to reach the server, rendered for this call.
     pub transport: Transport,
-    pub tool: &'static str,
+    /// The tool's name: a literal for an `mcp_tool` node, a listed name for an agent's tool.
+    pub tool: std::borrow::Cow<'static, str>,
     /// The arguments, an object.
     pub arguments: Value,
+}
+
+/// A tool a server lists, as an agent offers it to a model.
+#[derive(Debug, Clone)]
+pub struct ListedTool {
+    pub name: String,
+    pub description: String,
+    /// Its `inputSchema`.
+    pub input_schema: Value,
+}
+
+/// Opens (or reuses) the run's session with `server` over `transport` and lists its tools.
+pub async fn list_tools(cx: &Cx, server: &'static Server, transport: Transport) -> Result<Vec<ListedTool>, Error> {
+    let roots = allowed_roots(server)?;
+    let secret = match server.credential {
+        Some(name) => Some(cx.credential(name).await?),
+        None => None,
+    };
+    let key = (server.name, transport, secret);
+    let session = cx.run.mcp.session(server, &key, &roots, cx.http()).await?;
+    Ok(session
+        .tools
+        .iter()
+        .map(|tool| ListedTool {
+            name: tool.name.to_string(),
+            description: tool.description.as_deref().unwrap_or_default().to_owned(),
+            input_schema: Value::Object((*tool.input_schema).clone()),
+        })
+        .collect())
 }
 
 impl ToolCall {
@@ -105,7 +135,8 @@ impl ToolCall {
     /// structured_content, is_error, text}`; a result with `isError` is an error that keeps
     /// that output as its data.
     pub async fn send(self, cx: &Cx) -> Result<Output, Error> {
-        let ToolCall { server, transport, tool, arguments } = self;
+        let ToolCall { server, transport, tool: name, arguments } = self;
+        let tool: &str = &name;
         let arguments = match arguments {
             Value::Object(map) => map,
             Value::Null => Map::new(),
@@ -132,7 +163,7 @@ impl ToolCall {
             )
             .with_code("unknown_tool"));
         }
-        let params = CallToolRequestParams::new(tool).with_arguments(arguments);
+        let params = CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments);
         let result = match session.peer.call_tool(params).await {
             Ok(result) => result,
             Err(error) => {

@@ -49,6 +49,25 @@ struct FailureLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    flow: &'static str,
+    node: &'static str,
+    /// `prompt` or `completion`.
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabels {
+    flow: &'static str,
+    node: &'static str,
+    /// A tool the agent offered; a name the model made up is `(unknown)`, so the model
+    /// cannot grow the label set.
+    tool: String,
+    /// `ok` or `error`.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     flow: &'static str,
     reason: &'static str,
@@ -76,6 +95,8 @@ pub struct Metrics {
     refused: Family<ReasonLabels, Counter>,
     breakers: Family<BreakerLabels, Gauge<i64, AtomicI64>>,
     mcp_sessions: Family<FlowLabel, Gauge<i64, AtomicI64>>,
+    tokens: Family<TokenLabels, Counter>,
+    tool_calls: Family<ToolLabels, Counter>,
     /// Encoding is not reentrant with updates of the breaker gauges.
     encoding: Mutex<()>,
 }
@@ -166,6 +187,18 @@ impl Metrics {
         );
         let mcp_sessions = Family::<FlowLabel, Gauge<i64, AtomicI64>>::default();
         registry.register("flowc_mcp_sessions", "MCP sessions open on /mcp", mcp_sessions.clone());
+        let tokens = Family::<TokenLabels, Counter>::default();
+        registry.register(
+            "flowc_model_tokens",
+            "Tokens of the language-model calls of llm, classify and agent nodes, by type",
+            tokens.clone(),
+        );
+        let tool_calls = Family::<ToolLabels, Counter>::default();
+        registry.register(
+            "flowc_agent_tool_calls",
+            "Tool calls of agent nodes, by tool and outcome",
+            tool_calls.clone(),
+        );
         let metrics = Metrics {
             flow,
             registry,
@@ -178,6 +211,8 @@ impl Metrics {
             refused,
             breakers,
             mcp_sessions,
+            tokens,
+            tool_calls,
             encoding: Mutex::new(()),
         };
         // Every status and reason is there from the start, at 0, so that rates work at once.
@@ -219,6 +254,22 @@ impl Metrics {
             }
             if let Some(error) = &envelope.error {
                 self.failures.get_or_create(&FailureLabels { flow, node, kind: error.kind.as_str() }).inc();
+            }
+            if matches!(envelope.kind, "llm" | "classify" | "agent") {
+                let usage = envelope.metadata.get("usage").or_else(|| envelope.data.get("usage"));
+                for (key, kind) in [("prompt_tokens", "prompt"), ("completion_tokens", "completion")] {
+                    if let Some(n) = usage.and_then(|u| u[key].as_u64()).filter(|n| *n > 0) {
+                        self.tokens.get_or_create(&TokenLabels { flow, node, kind }).inc_by(n);
+                    }
+                }
+            }
+            if envelope.kind == "agent" {
+                for call in envelope.data["tool_calls"].as_array().into_iter().flatten() {
+                    let unknown = call["error"]["code"] == "unknown_tool";
+                    let tool = if unknown { "(unknown)" } else { call["tool"].as_str().unwrap_or("(unknown)") };
+                    let outcome = if call.get("error").is_some() { "error" } else { "ok" };
+                    self.tool_calls.get_or_create(&ToolLabels { flow, node, tool: tool.to_owned(), outcome }).inc();
+                }
             }
         }
     }

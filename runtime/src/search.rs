@@ -156,14 +156,30 @@ impl Search {
         })?;
         let results: Vec<Value> = results.into_iter().take(self.max_results as usize).collect();
         let count = results.len();
+        let text = text(&results);
         let mut data = Map::new();
         data.insert("query".into(), Value::from(self.query));
         data.insert("provider".into(), Value::from(provider.name()));
         data.insert("results".into(), Value::Array(results));
+        data.insert("text".into(), Value::String(text));
         Ok(Output::data(Value::Object(data))
             .with_metadata("provider", Value::from(provider.name()))
             .with_metadata("count", Value::from(count)))
     }
+}
+
+/// The results as text for a prompt: a numbered list of titles, each with its URL and
+/// snippet below it.
+pub fn text(results: &[Value]) -> String {
+    let mut out = String::new();
+    for (i, result) in results.iter().enumerate() {
+        let field = |name: &str| result[name].as_str().unwrap_or_default();
+        out.push_str(&format!("{}. {}\n   {}\n", i + 1, field("title"), field("url")));
+        if !field("snippet").is_empty() {
+            out.push_str(&format!("   {}\n", field("snippet")));
+        }
+    }
+    out
 }
 
 fn label(provider: Provider) -> &'static str {
@@ -300,6 +316,15 @@ mod tests {
         let failed = json!({"results": [], "unresponsive_engines": [["bing", "timeout"]]});
         assert_eq!(results(Provider::Searxng, &failed).unwrap_err(), "no engine answered (bing)");
         assert!(results(Provider::Tavily, &json!({"answer": null})).is_err());
+    }
+
+    #[test]
+    fn results_read_as_a_numbered_list() {
+        let results = [
+            json!({"title": "A", "url": "https://a", "snippet": "about a"}),
+            json!({"title": "B", "url": "https://b", "snippet": ""}),
+        ];
+        assert_eq!(text(&results), "1. A\n   https://a\n   about a\n2. B\n   https://b\n");
     }
 
     #[test]

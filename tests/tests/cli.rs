@@ -498,6 +498,7 @@ fn schema_describes_flow_documents() {
     assert_eq!(
         sorted,
         [
+            "agent",
             "apify_actor",
             "branch",
             "classify",

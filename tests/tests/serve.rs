@@ -24,7 +24,9 @@ struct Served {
 impl Served {
     fn start(binary: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         let mut command = Command::new(binary);
+        // From the workspace root, where the fixtures' relative paths start (as `run` does).
         command
+            .current_dir(flowc_tests::flows::root())
             .args(["serve", "--addr", "127.0.0.1:0"])
             .args(args)
             .stdin(Stdio::null())
@@ -750,4 +752,35 @@ fn a_connection_that_never_finishes_its_headers_is_closed() {
         }
     };
     assert!(ended && began.elapsed() < Duration::from_secs(6), "the connection stayed open {:?}", began.elapsed());
+}
+
+/// An agent's token usage and tool calls are counted in `/metrics`; a tool name the model made
+/// up is counted as `(unknown)`, so the model cannot grow the label set.
+#[test]
+fn agent_tokens_and_tool_calls_are_in_metrics() {
+    flowc_tests::mcp::server_script("server-everything");
+    let stand_in = TestServer::start_blocking();
+    stand_in.script(
+        "serve",
+        vec![
+            json!({"tool_calls": [{"name": "echo", "arguments": {"message": "m"}}, {"name": "made-up-1", "arguments": {}}]}),
+            json!({"content": "done"}),
+        ],
+    );
+    let served =
+        Served::start(&build("agent"), &[], &[("OPENAI_API_KEY", "test-key"), ("LOOKUP_TOKEN", "t0ken-t0ken")]);
+    let input = json!({"question": "q", "api": stand_in.base_url(), "script": "script-serve"});
+    let (status, _, result) =
+        call("POST", &served.url("/run"), &[("content-type", "application/json")], &input.to_string());
+    assert_eq!(status, 200, "{result}");
+    let (_, _, metrics) = call("GET", &served.url("/metrics"), &[], "");
+    let metrics = metrics.as_str().unwrap().to_owned();
+    for line in [
+        "flowc_model_tokens_total{flow=\"agent\",node=\"assistant\",kind=\"completion\"} 10",
+        "flowc_agent_tool_calls_total{flow=\"agent\",node=\"assistant\",tool=\"echo\",outcome=\"ok\"} 1",
+        "flowc_agent_tool_calls_total{flow=\"agent\",node=\"assistant\",tool=\"(unknown)\",outcome=\"error\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
+    }
+    assert!(!metrics.contains("made-up-1"));
 }

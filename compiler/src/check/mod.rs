@@ -273,7 +273,7 @@ pub fn check_scope(
             seen.insert("index".to_owned(), Type::Integer);
             scope.nested(&node.id, upstream, downstream, ids.clone(), seen)
         });
-        let mut cx = CheckCx { sink: &mut *sink, node, scope, nested: nested.as_ref(), nested_flow: None };
+        let mut cx = CheckCx { sink: &mut *sink, node, scope, nested: nested.as_ref(), nested_flow: None, at: None };
         configs[i] = node.kind.kind().check(&mut cx);
         if let Some(flow) = cx.nested_flow.take() {
             nested_flows.push((i, flow));
@@ -501,6 +501,14 @@ fn check_reads(
                 } else {
                     ok &= check_path(sink, pointer, path, "the flow's parameters", known);
                 }
+                continue;
+            }
+            if let Some((_, _, ty)) =
+                sink.locals.iter().find(|(prefix, root, _)| *root == path.root && pointer.starts_with(prefix.as_str()))
+            {
+                // A root of the config around the template (an agent tool's `args`).
+                let local: HashMap<String, Type> = [(path.root.clone(), ty.clone())].into();
+                ok &= check_path(sink, pointer, path, "the tool's `args`", &local);
                 continue;
             }
             if scope.map.is_some() && (path.root == "item" || path.root == "index") {

@@ -77,6 +77,9 @@ pub struct Sink {
     pub templates: Vec<(String, Template)>,
     /// Every jq filter read so far, with its pointer, to be checked together.
     pub filters: Vec<(String, String)>,
+    /// Roots that templates under a pointer may read besides nodes (an agent tool's `args`),
+    /// with their types: `(pointer prefix, root, type)`.
+    pub locals: Vec<(String, String, crate::types::Type)>,
 }
 
 impl Sink {

@@ -105,11 +105,21 @@ pub struct EmitCx<'a> {
     pub node: &'a IrNode,
     /// Where the node is.
     pub at: NodeRef,
+    /// Roots that templates may read besides nodes, and the expression (a `&Value`) each
+    /// reads: an agent tool's `args`.
+    pub locals: Vec<(&'static str, TokenStream)>,
 }
 
 impl<'a> EmitCx<'a> {
     pub fn new(ir: &'a Ir, at: NodeRef) -> EmitCx<'a> {
-        EmitCx { ir, node: ir.node(at), at }
+        EmitCx { ir, node: ir.node(at), at, locals: Vec::new() }
+    }
+
+    /// The same node, with one more root templates may read.
+    pub fn with_local(&self, root: &'static str, expr: TokenStream) -> EmitCx<'a> {
+        let mut locals = self.locals.clone();
+        locals.push((root, expr));
+        EmitCx { ir: self.ir, node: self.node, at: self.at, locals }
     }
 
     /// An internal error about this node.
@@ -120,6 +130,9 @@ impl<'a> EmitCx<'a> {
     /// The data a path reads, and its steps.
     fn path_parts(&self, path: &Path) -> Result<(TokenStream, TokenStream), EmitError> {
         let segs = segs(&path.segs);
+        if let Some((_, expr)) = self.locals.iter().find(|(root, _)| *root == path.root) {
+            return Ok((expr.clone(), segs));
+        }
         // Lowering resolved every root the checker accepted.
         let data = match self.ir.flows[self.at.flow].roots.get(&path.root) {
             Some(Root::Item) => quote! { cx.item() },

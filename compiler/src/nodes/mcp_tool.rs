@@ -313,7 +313,7 @@ pub fn transport_fn(first_user: &str) -> proc_macro2::Ident {
 }
 
 /// A `rt::mcp::Transport` expression, each template rendered by `string`.
-fn transport_tokens(
+pub fn transport_tokens(
     transport: &Transport,
     string: impl Fn(&Template) -> Result<TokenStream, EmitError>,
 ) -> Result<TokenStream, EmitError> {
@@ -445,7 +445,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
         let call = rt::mcp::ToolCall {
             server: &#static_ident,
             #transport,
-            tool: #tool,
+            tool: #tool.into(),
             arguments: #arguments,
         };
     };
@@ -526,7 +526,7 @@ impl super::NodeConfig for Config {
         }
     }
 
-    fn mcp_server(&self) -> Option<&Server> {
-        Some(&self.server)
+    fn mcp_servers(&self) -> Vec<&Server> {
+        vec![&self.server]
     }
 }

@@ -37,6 +37,7 @@ kinds! {
     delay::Delay,
     code::CodeKind,
     llm::Llm,
+    agent::AgentKind,
     classify::ClassifyKind,
     firecrawl_scrape::FirecrawlScrape,
     web_search::WebSearch,
@@ -155,9 +156,9 @@ pub trait NodeConfig: Debug + Send + Sync {
     fn input_schema(&self) -> Option<&Value> {
         None
     }
-    /// The MCP server the node calls.
-    fn mcp_server(&self) -> Option<&mcp_tool::Server> {
-        None
+    /// The MCP servers the node calls.
+    fn mcp_servers(&self) -> Vec<&mcp_tool::Server> {
+        Vec::new()
     }
 }
 
@@ -333,6 +334,9 @@ pub struct CheckCx<'a> {
     pub nested: Option<&'a crate::check::Scope<'a>>,
     /// Where a kind with a nested flow leaves it, checked.
     pub nested_flow: Option<crate::check::Checked>,
+    /// For a config inside another node's (an agent's tool): its pointer, and how messages
+    /// name it.
+    pub at: Option<(String, String)>,
 }
 
 impl<'a> CheckCx<'a> {
@@ -347,12 +351,18 @@ impl<'a> CheckCx<'a> {
 
     /// How messages name this node's config.
     pub fn what(&self) -> String {
-        format!("the config of node `{}` ({})", self.node.id, self.node.kind.as_str())
+        match &self.at {
+            Some((_, what)) => what.clone(),
+            None => format!("the config of node `{}` ({})", self.node.id, self.node.kind.as_str()),
+        }
     }
 
     /// The pointer of this node's config.
     pub fn pointer(&self) -> String {
-        format!("{}/config", self.node.pointer)
+        match &self.at {
+            Some((pointer, _)) => pointer.clone(),
+            None => format!("{}/config", self.node.pointer),
+        }
     }
 }
 

@@ -127,10 +127,15 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
 }
 
-/// `{query, provider, results: [{title, url, snippet}]}`.
+/// `{query, provider, results: [{title, url, snippet}], text}`.
 pub fn output() -> Type {
     let result = Type::object([("title", Type::String), ("url", Type::String), ("snippet", Type::String)]);
-    Type::object([("query", Type::String), ("provider", Type::String), ("results", Type::array(result))])
+    Type::object([
+        ("query", Type::String),
+        ("provider", Type::String),
+        ("results", Type::array(result)),
+        ("text", Type::String),
+    ])
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
