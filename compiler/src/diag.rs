@@ -75,6 +75,8 @@ pub enum Code {
     /// `flowc image` cannot put what the flow needs into the image: a stdio MCP server's
     /// program it does not know how to bundle.
     E030,
+    /// An imported document (CoconutFlow) holds something flowc cannot compile.
+    E031,
 }
 
 impl Code {
@@ -110,6 +112,7 @@ impl Code {
             Code::E028 => "E028",
             Code::E029 => "E029",
             Code::E030 => "E030",
+            Code::E031 => "E031",
         }
     }
 }

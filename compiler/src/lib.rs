@@ -19,6 +19,7 @@ mod escape;
 pub mod graph;
 mod ident;
 pub mod image;
+pub mod import;
 mod ir;
 mod jq_types;
 mod model;
@@ -57,12 +58,23 @@ pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostics> {
 }
 
 /// Checks a flow document: `Ok` with a summary when it is valid, every problem otherwise.
+/// Another tool's document (CoconutFlow) is checked as it translates.
 pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
+    if let Some(imported) = import::import(file, text)? {
+        let translated = format!("{file} (translated from {})", imported.dialect);
+        return check::check(&translated, &imported.text).map(|ir| Summary::of(&ir));
+    }
     check::check(file, text).map(|ir| Summary::of(&ir))
 }
 
-/// Compiles a flow document into the files of a Cargo project.
+/// Compiles a flow document into the files of a Cargo project; another tool's document
+/// (CoconutFlow) as it translates.
 pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Diagnostics> {
+    if let Some(imported) = import::import(file, text)? {
+        let translated = format!("{file} (translated from {})", imported.dialect);
+        let ir = check::check(&translated, &imported.text)?;
+        return project::generate(&ir, options).map_err(|error| error.into_diagnostics(&translated, &imported.text));
+    }
     let ir = check::check(file, text)?;
     project::generate(&ir, options).map_err(|error| error.into_diagnostics(file, text))
 }

@@ -86,6 +86,14 @@ enum Cmd {
     },
     /// Print the JSON Schema of flow documents.
     Schema,
+    /// Translate another tool's flow document (CoconutFlow) into a flowc document. The other
+    /// commands take such documents as they are; this shows what they compile.
+    Import {
+        flow: PathBuf,
+        /// Where to write the flowc document (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -289,6 +297,53 @@ fn run_cli() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&flowc::schema::flow_schema()).unwrap_or_default());
             ExitCode::SUCCESS
         }
+        Cmd::Import { flow, output } => import(&flow, output.as_deref()),
+    }
+}
+
+/// `flowc import`: the translation, written out, and checked like any flowc document.
+fn import(flow: &Path, output: Option<&Path>) -> ExitCode {
+    let name = flow.display().to_string();
+    let text = match read_raw(flow) {
+        Ok(text) => text,
+        Err(Unread::Io) => return ExitCode::from(UNREADABLE),
+        Err(Unread::Encoding(diagnostics)) => {
+            eprint!("{}", diagnostics.render());
+            return ExitCode::from(INVALID);
+        }
+    };
+    let imported = match flowc::import::import(&name, &text) {
+        Ok(Some(imported)) => imported,
+        Ok(None) => {
+            eprintln!("error: {name} is not a document of a tool flowc imports (CoconutFlow): a flowc document needs no import");
+            return ExitCode::from(INVALID);
+        }
+        Err(diagnostics) => {
+            eprint!("{}", diagnostics.render());
+            return ExitCode::from(INVALID);
+        }
+    };
+    match output {
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, &imported.text) {
+                eprintln!("error: cannot write {}: {error}", path.display());
+                return ExitCode::from(UNREADABLE);
+            }
+            eprintln!("wrote the flowc document translated from {} ({name}) to {}", imported.dialect, path.display());
+        }
+        None => print!("{}", imported.text),
+    }
+    for note in &imported.notes {
+        eprintln!("note: {note}");
+    }
+    // The translation must be a valid document; should it not be, say so against it.
+    let translated = format!("{name} (translated from {})", imported.dialect);
+    match flowc::check(&translated, &imported.text) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(diagnostics) => {
+            eprint!("{}", diagnostics.render());
+            ExitCode::from(INVALID)
+        }
     }
 }
 
@@ -296,11 +351,23 @@ fn run_cli() -> ExitCode {
 enum Unread {
     /// The file cannot be read at all (exit 2).
     Io,
-    /// It is not UTF-8: a diagnostic like any other invalid document's (exit 1).
+    /// It is not UTF-8, or another tool's document that cannot be translated: diagnostics like
+    /// any other invalid document's (exit 1).
     Encoding(flowc::Diagnostics),
 }
 
+/// Reads a flow document: another tool's (CoconutFlow) is translated, so every command takes
+/// it as it is; a problem of the translation is a diagnostic into the original file.
 fn read(path: &Path) -> Result<String, Unread> {
+    let text = read_raw(path)?;
+    match flowc::import::import(&path.display().to_string(), &text) {
+        Ok(Some(imported)) => Ok(imported.text),
+        Ok(None) => Ok(text),
+        Err(diagnostics) => Err(Unread::Encoding(diagnostics)),
+    }
+}
+
+fn read_raw(path: &Path) -> Result<String, Unread> {
     let bytes = std::fs::read(path).map_err(|error| {
         eprintln!("error: cannot read {}: {error}", path.display());
         Unread::Io

@@ -34,7 +34,13 @@ fn cargo() -> String {
 /// the binary. Builds are serialised and each fixture is built once per test process.
 /// Panics with cargo's output if the build fails or prints a warning.
 pub fn build(name: &str) -> PathBuf {
-    build_variant(name, None, &[])
+    build_variant("valid", name, None, &[])
+}
+
+/// Like [`build`], for another tool's document under `fixtures/<group>/` (`coconutflow`): it
+/// is translated as `flowc build` translates it, then compiled.
+pub fn build_imported(group: &str, name: &str) -> PathBuf {
+    build_variant(group, name, None, &[])
 }
 
 /// Like [`build`], for a variant of the fixture: each `(from, to)` replaces text in it, and
@@ -43,23 +49,28 @@ pub fn build(name: &str) -> PathBuf {
 /// of a server. A variant is built once per test process: give each set of replacements its
 /// own variant name.
 pub fn build_with(name: &str, variant: &str, replacements: &[(&str, &str)]) -> PathBuf {
-    build_variant(name, Some(variant), replacements)
+    build_variant("valid", name, Some(variant), replacements)
 }
 
-fn build_variant(fixture_name: &str, variant: Option<&str>, replacements: &[(&str, &str)]) -> PathBuf {
+fn build_variant(group: &str, fixture_name: &str, variant: Option<&str>, replacements: &[(&str, &str)]) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
     let built = BUILT.get_or_init(Default::default);
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
     let name = match variant {
         Some(variant) => format!("{fixture_name}-{variant}"),
-        None => fixture_name.to_owned(),
+        None if group == "valid" => fixture_name.to_owned(),
+        None => format!("{group}-{fixture_name}"),
     };
     let name = name.as_str();
     if let Some(binary) = built.get(name) {
         return binary.clone();
     }
-    let path = fixture("valid", fixture_name);
+    let path = fixture(group, fixture_name);
     let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if group != "valid" {
+        let imported = flowc::import::import(&path.display().to_string(), &text).unwrap_or_else(|d| panic!("{d}"));
+        text = imported.unwrap_or_else(|| panic!("{} is not another tool's document", path.display())).text;
+    }
     if variant.is_some() {
         let id = format!("\"id\": \"{fixture_name}\"");
         assert!(text.contains(&id), "{} does not hold {id}", path.display());

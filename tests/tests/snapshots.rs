@@ -122,3 +122,16 @@ fn runtime_lock_matches_the_workspace_lock() {
     assert_eq!(names, sorted, "lock entries are sorted by name, with the flow's own in place");
     assert!(names.contains(&"flowc-runtime".to_owned()) && names.contains(&"serde_json".to_owned()));
 }
+
+/// What each CoconutFlow document translates into (`flowc import`), for review.
+#[test]
+fn coconutflow_documents_translate_the_same() {
+    insta::glob!("../../fixtures/coconutflow", "*.json", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let imported = flowc::import::import(&display_name(path), &text)
+            .unwrap_or_else(|d| panic!("{d}"))
+            .unwrap_or_else(|| panic!("{} is not recognised as CoconutFlow's", path.display()));
+        assert_eq!(imported.dialect, "CoconutFlow");
+        insta::assert_snapshot!("imported", imported.text);
+    });
+}

@@ -168,7 +168,7 @@ pub const FLOW_FIELDS: &[Field] = &[
 
 /// Names a flow id may not take: Cargo refuses them as package or binary names, or they
 /// would clash with a crate the generated program depends on.
-fn reserved_flow_id(id: &str) -> Option<String> {
+pub(crate) fn reserved_flow_id(id: &str) -> Option<String> {
     const CARGO: &[&str] = &[
         "test",
         "build",
