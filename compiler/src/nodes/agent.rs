@@ -193,6 +193,13 @@ fn check_tool(cx: &mut CheckCx<'_>, entry: &Value, at: &str, i: usize) -> Option
         Some("mcp") => MCP_TOOL_FIELDS,
         Some("http") => HTTP_TOOL_FIELDS,
         Some("web_search") => SEARCH_TOOL_FIELDS,
+        Some("flow") => {
+            cx.sink.push(
+                Diagnostic::new(Code::E015, format!("{at}/type"), format!("tool {i} of node `{}` is a flow, and this version does not compile flows as tools", node.id))
+                    .help("serve the other flow (`<bin> serve`) and call its POST /run from an `http` tool"),
+            );
+            return None;
+        }
         _ => {
             let message = match map.get("type") {
                 None => format!("tool {i} of node `{}` has no `type`", node.id),
