@@ -23,6 +23,7 @@ pub mod health;
 pub mod http;
 pub mod huggingface;
 mod inflight;
+pub mod knowledge;
 pub mod llm;
 pub mod map;
 pub mod mcp;

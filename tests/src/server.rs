@@ -67,7 +67,8 @@
 //! or `items` hits a run that exists (the first one: `run-{scenario}-1`).
 //!
 //! `/brave/…`, `/tavily/…`, `/serpapi/…` and `/searxng/…` are web search stand-ins (see
-//! `server/search.rs`).
+//! `server/search.rs`); `POST /openai/{scenario}/v1/embeddings` an embeddings stand-in
+//! (`server/embeddings.rs`).
 //!
 //! `n` counts every call for that key so far, this one included. Counters are per key and per
 //! endpoint (`/flaky/a` and `/retry-after/a` count separately), so tests stay independent when
@@ -293,10 +294,11 @@ impl Drop for TestServer {
 }
 
 mod chat_script;
+pub mod embeddings;
 mod search;
 
 fn router(shared: Arc<Shared>) -> Router {
-    search::routes(Router::new())
+    embeddings::routes(search::routes(Router::new()))
         .route("/echo", any(echo))
         .route("/echo/{*rest}", any(echo))
         .route("/flaky/{key}", any(flaky))

@@ -508,6 +508,7 @@ fn schema_describes_flow_documents() {
             "http_request",
             "huggingface_inference",
             "input",
+            "knowledge_base",
             "llm",
             "map",
             "mcp_tool",

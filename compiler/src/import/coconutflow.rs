@@ -145,6 +145,8 @@ struct Import<'a> {
     /// The shared `input` node, once made.
     input: Option<String>,
     notes: Vec<String>,
+    /// The output names given so far.
+    outputs: HashSet<String>,
 }
 
 /// A flowc node id from any text: `A-Z a-z 0-9 _ -`, at most 100, never `params`.
@@ -265,6 +267,7 @@ pub fn import(file: &str, text: &str) -> Result<Imported, Diagnostics> {
         credentials: BTreeMap::new(),
         input: None,
         notes: Vec::new(),
+        outputs: HashSet::new(),
     };
     translate(&mut cx);
     if !cx.diagnostics.is_empty() {
@@ -490,6 +493,15 @@ fn node(cx: &mut Import<'_>, node: &Value, i: usize, id: &str, input: &Text) -> 
                 .or(string(config, "label"))
                 .unwrap_or(id)
                 .to_owned();
+            // CoconutFlow keeps each output node's result apart; flowc's outputs have a name each.
+            let name = if cx.outputs.contains(&name) {
+                let unique = format!("{name} ({id})");
+                cx.notes.push(format!("two output nodes are labelled `{name}`: `{id}`'s output is named `{unique}`"));
+                unique
+            } else {
+                name
+            };
+            cx.outputs.insert(name.clone());
             out["type"] = json!("output");
             out["config"] = json!({"name": name, "value": input.template()});
             input.clone()
@@ -663,6 +675,16 @@ fn node(cx: &mut Import<'_>, node: &Value, i: usize, id: &str, input: &Text) -> 
                 return Text::Empty;
             };
             let task = string(config, "task").unwrap_or("text-generation");
+            if !crate::nodes::huggingface_inference::TASKS.contains(&task) {
+                cx.error(
+                    format!("{at}/task"),
+                    format!("Hugging Face node `{id}` has the task `{task}`, which flowc does not call"),
+                    format!(
+                        "flowc's tasks are {}",
+                        crate::check::reader::list(crate::nodes::huggingface_inference::TASKS.iter().copied())
+                    ),
+                );
+            }
             let credential = cx.credential("huggingface", "HF_TOKEN");
             out["type"] = json!("huggingface_inference");
             out["credential"] = json!(credential);
@@ -726,7 +748,11 @@ fn node(cx: &mut Import<'_>, node: &Value, i: usize, id: &str, input: &Text) -> 
             let sources = config.get("sources").and_then(Value::as_array).map_or(0, Vec::len)
                 + config.get("files").and_then(Value::as_array).map_or(0, Vec::len);
             if sources > 0 {
-                cx.error(format!("{at}/sources"), format!("knowledge base `{id}` has sources, and flowc has no knowledge base yet"), "this version compiles CoconutFlow knowledge bases without sources only (they yield CoconutFlow's \"not configured\" text)");
+                cx.error(
+                    format!("{at}/sources"),
+                    format!("knowledge base `{id}` loads its sources (files, websites, videos) into pgvector when it runs, which flowc does not do"),
+                    "store the texts with a flowc `knowledge_base` upsert, and query it; CoconutFlow knowledge bases without sources compile (they yield CoconutFlow's \"not configured\" text)",
+                );
                 return Text::Empty;
             }
             out["type"] = json!("transform");

@@ -9,7 +9,7 @@ use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::template::Template;
 
-const TASKS: &[&str] = &[
+pub const TASKS: &[&str] = &[
     "text-generation",
     "text-classification",
     "summarization",

@@ -41,6 +41,7 @@ kinds! {
     classify::ClassifyKind,
     firecrawl_scrape::FirecrawlScrape,
     web_search::WebSearch,
+    knowledge_base::KnowledgeBase,
     huggingface_inference::HuggingfaceInference,
     apify_actor::ApifyActor,
     mcp_tool::McpTool,
