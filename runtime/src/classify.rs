@@ -27,6 +27,8 @@ pub struct Classify {
     /// The category taken when none fits; `None`: the `default` route.
     pub fallback: Option<&'static str>,
     pub temperature: Option<f64>,
+    /// Ask once more when an answer names no category (else take the fallback at once).
+    pub retry_unclear: bool,
 }
 
 impl Classify {
@@ -80,10 +82,24 @@ impl Classify {
     /// The category an answer names, or what is wrong with it.
     fn read(&self, content: Option<&str>) -> Result<(&'static str, String), String> {
         let Some(content) = content else { return Err("the answer has no text".to_owned()) };
-        let parsed: Value =
-            serde_json::from_str(content).map_err(|_| format!("`{}` is not JSON", crate::http::clip(content, 200)))?;
-        let said = parsed["category"].as_str().ok_or("the answer has no `category`")?;
-        let reason = parsed["reason"].as_str().unwrap_or_default().to_owned();
+        let (said, reason) = match serde_json::from_str::<Value>(content) {
+            Ok(parsed) => {
+                let said = parsed["category"].as_str().ok_or("the answer has no `category`")?.to_owned();
+                (said, parsed["reason"].as_str().unwrap_or_default().to_owned())
+            }
+            // A server that ignores the structured-output format may still answer with the
+            // name: its first word counts, the rest is the reason.
+            Err(_) => {
+                let text = content.trim();
+                let end = text.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-')).unwrap_or(text.len());
+                if end == 0 {
+                    return Err(format!("`{}` is not JSON", crate::http::clip(content, 200)));
+                }
+                let rest = text[end..].trim_start_matches(|c: char| c.is_ascii_punctuation() || c.is_whitespace());
+                (text[..end].to_owned(), rest.to_owned())
+            }
+        };
+        let said = said.as_str();
         if said == NONE_FITS {
             return Ok((NONE_FITS, reason));
         }
@@ -108,7 +124,8 @@ impl Classify {
         let mut usage = Value::Null;
         let mut model = self.model.clone();
         let mut problem = String::new();
-        for call in 1..=2u32 {
+        let calls = if self.retry_unclear { 2 } else { 1 };
+        for call in 1..=calls {
             let completion = complete(http, &self.endpoint, self.body(&messages)).await?;
             add_usage(&mut usage, &completion.usage);
             model = completion.model.clone();
@@ -129,8 +146,11 @@ impl Classify {
             }
         }
         let route = self.fallback.unwrap_or(NONE_FITS);
-        let reason = format!("the model named no category twice ({problem}), so `{route}` was taken");
-        Ok(self.output(route, Value::from(reason), &model, usage, 2).with_metadata("unclassified", Value::Bool(true)))
+        let twice = if calls == 2 { " twice" } else { "" };
+        let reason = format!("the model named no category{twice} ({problem}), so `{route}` was taken");
+        Ok(self
+            .output(route, Value::from(reason), &model, usage, calls)
+            .with_metadata("unclassified", Value::Bool(true)))
     }
 
     fn output(&self, route: &'static str, reason: Value, model: &str, usage: Value, calls: u32) -> Output {
@@ -153,6 +173,7 @@ mod tests {
             categories: &[("billing", "invoices and payments"), ("tech", "")],
             fallback: None,
             temperature: None,
+            retry_unclear: true,
         }
     }
 
@@ -170,7 +191,12 @@ mod tests {
         assert_eq!(c.read(Some(r#"{"category": "Tech"}"#)).unwrap().0, "tech");
         assert_eq!(c.read(Some(r#"{"category": "default"}"#)).unwrap().0, "default");
         assert!(c.read(Some(r#"{"category": "sales"}"#)).unwrap_err().contains("not one of the categories"));
-        assert!(c.read(Some("billing")).unwrap_err().contains("is not JSON"));
+        assert_eq!(
+            c.read(Some("Billing. The invoice is wrong")).unwrap(),
+            ("billing", "The invoice is wrong".to_owned())
+        );
+        assert!(c.read(Some("sales")).unwrap_err().contains("not one of the categories"));
+        assert!(c.read(Some("...")).unwrap_err().contains("is not JSON"));
         assert!(c.read(None).is_err());
     }
 }

@@ -142,6 +142,20 @@ fn smart_router_takes_one_branch() {
     assert_eq!(small_talk.result["outputs"], json!({"Response": "Hello!"}));
     assert_eq!(small_talk.node("n3")["status"], "skipped");
     assert_eq!(chat(&server, "script-chat")[1]["model"], "gpt-4o-mini");
+
+    // An evaluator that answers in words, as CoconutFlow's asks it to: `True…` is true, and
+    // anything else is false at once, with no second call.
+    server.script(
+        "words",
+        vec![json!({"content": "True. It asks about Rust."}), json!({"content": "Use sort + dedup."})],
+    );
+    let words = coconut("smart-router", json!("Vec dedupe?"), &openai(&server, "script-words"));
+    assert_eq!(words.result["outputs"], json!({"Response": "Use sort + dedup."}));
+    server.script("unclear", vec![json!({"content": "Perhaps."}), json!({"content": "Hi!"})]);
+    let unclear = coconut("smart-router", json!("hm"), &openai(&server, "script-unclear"));
+    assert_eq!(unclear.result["outputs"], json!({"Response": "Hi!"}));
+    assert_eq!(unclear.node("n2")["metadata"]["calls"], 1);
+    assert_eq!(unclear.node("n2")["data"]["category"], "false");
 }
 
 #[test]

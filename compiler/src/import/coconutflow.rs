@@ -583,7 +583,9 @@ fn node(cx: &mut Import<'_>, node: &Value, i: usize, id: &str, input: &Text) -> 
                 "text": input.template(),
                 "categories": categories,
                 "instructions": format!("Decide whether this condition holds for the message: {described}"),
-                "fallback": "false"
+                "fallback": "false",
+                // CoconutFlow asks once: an answer that does not start with `true` is false.
+                "retry_unclear": false
             });
             // A conditional passes its input on.
             input.clone()

@@ -28,6 +28,11 @@ pub const FIELDS: &[Field] = &[
         "the category taken when none fits (default: the `default` handle)",
     ),
     Field::opt("temperature", Ty::Number, "sampling temperature, 0 to 2"),
+    Field::opt(
+        "retry_unclear",
+        Ty::Boolean,
+        "ask once more when the answer names no category (default true); false takes the fallback at once",
+    ),
 ];
 
 #[derive(Debug, Clone)]
@@ -40,6 +45,7 @@ pub struct Config {
     instructions: Option<Template>,
     fallback: Option<String>,
     temperature: Option<f64>,
+    retry_unclear: bool,
 }
 
 /// The handles: the categories, and `default` unless a fallback replaces it.
@@ -61,6 +67,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let instructions = r.template(sink, "instructions");
     let temperature = r.number(sink, "temperature", 0.0, 2.0);
     let fallback = r.string(sink, "fallback").map(str::to_owned);
+    let retry_unclear = r.boolean(sink, "retry_unclear").unwrap_or(true);
     let mut categories = Vec::new();
     match r.get("categories") {
         Some(Value::Object(map)) if !map.is_empty() => {
@@ -130,6 +137,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             instructions,
             fallback,
             temperature,
+            retry_unclear,
         }),
         _ => None,
     }
@@ -181,6 +189,7 @@ impl super::NodeConfig for Config {
             Some(name) => quote! { Some(#name) },
             None => quote! { None },
         };
+        let retry_unclear = self.retry_unclear;
         let temperature = match self.temperature {
             Some(t) => {
                 let t = proc_macro2::Literal::f64_unsuffixed(t);
@@ -197,6 +206,7 @@ impl super::NodeConfig for Config {
                 categories: &[#(#categories),*],
                 fallback: #fallback,
                 temperature: #temperature,
+                retry_unclear: #retry_unclear,
             };
             classify.send(cx.http()).await
         }))
