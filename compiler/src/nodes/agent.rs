@@ -64,6 +64,8 @@ enum ToolSource {
         config: super::Config,
         what: &'static str,
         credential: Option<String>,
+        /// Whether its templates read the model's arguments (else its function ignores them).
+        reads_args: bool,
     },
 }
 
@@ -350,7 +352,9 @@ fn check_tool(cx: &mut CheckCx<'_>, entry: &Value, at: &str, i: usize) -> Option
             // Templates of the tool read the model's arguments as `args`.
             cx.sink.locals.push((at.to_owned(), "args".to_owned(), Type::of_schema(&parameters)));
             let what = format!("{} tool `{name}` of agent `{}`", if kind == "http" { "HTTP" } else { "web search" }, node.id);
+            let before = cx.sink.templates.len();
             let checked = borrow(cx, borrowed, config, credential.clone(), at, &what)?;
+            let reads_args = cx.sink.templates[before..].iter().any(|(_, t)| t.paths().iter().any(|p| p.root == "args"));
             ok.then_some(ToolSource::Borrowed {
                 name,
                 description,
@@ -358,6 +362,7 @@ fn check_tool(cx: &mut CheckCx<'_>, entry: &Value, at: &str, i: usize) -> Option
                 config: checked,
                 what: if kind == "http" { "http" } else { "web_search" },
                 credential,
+                reads_args,
             })
         }
         None => None,
@@ -495,7 +500,7 @@ impl super::NodeConfig for Config {
                         rt::agent::Source::Mcp { server: &#ident, transport: #transport, only: &[#(#only),*] }
                     });
                 }
-                ToolSource::Borrowed { name, description, parameters, config, what, .. } => {
+                ToolSource::Borrowed { name, description, parameters, config, what, reads_args, .. } => {
                     let function = tool_fn(cx, i);
                     let inner = cx.with_local("args", quote! { &args });
                     let code = config.emit(&inner)?;
@@ -511,9 +516,11 @@ impl super::NodeConfig for Config {
                         cx.node.id,
                         config.describe().join(" ")
                     );
+                    // A tool whose request reads none of the arguments takes them all the same.
+                    let args = if *reads_args { format_ident!("args") } else { format_ident!("_args") };
                     items.push(quote! {
                         #[doc = #doc]
-                        fn #function(cx: rt::Cx, args: rt::serde_json::Value) -> rt::agent::ToolFuture {
+                        fn #function(cx: rt::Cx, #args: rt::serde_json::Value) -> rt::agent::ToolFuture {
                             Box::pin(async move {
                                 let output: rt::NodeResult = async { #body }.await;
                                 output.map(|output| output.data)

@@ -80,10 +80,10 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
                             .at_key(),
                     );
                     r.ok = false;
-                } else if name.trim().is_empty() || name.chars().any(char::is_control) {
+                } else if name.trim().is_empty() {
                     sink.push(
                         Diagnostic::new(Code::E015, at, format!("{} cannot name a category", short(&Value::from(name.as_str()))))
-                            .help("a category name is the word the model answers with: letters, digits, spaces, `_` or `-`")
+                            .help("a category name is what the model answers with: write a word or two")
                             .at_key(),
                     );
                     r.ok = false;
