@@ -158,6 +158,19 @@ fn smart_router_takes_one_branch() {
     assert_eq!(unclear.node("n2")["data"]["category"], "false");
 }
 
+/// Where two upstream nodes meet, their outputs are joined as CoconutFlow joins them: a block
+/// per node that ran, in the order of the edges.
+#[test]
+fn outputs_that_meet_are_joined_as_coconutflow_joins_them() {
+    let server = TestServer::start_blocking();
+    let result = coconut("fan-in", json!("Will it rain?"), &openai(&server, "ok"));
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(
+        result.result["outputs"]["Opinions"],
+        "[Input from optimist]:\necho: Will it rain?\n\n[Input from skeptic]:\necho: Will it rain?"
+    );
+}
+
 #[test]
 fn import_writes_a_readable_flowc_document_and_mistakes_point_into_the_original() {
     let dir = std::env::temp_dir().join(format!("flowc-import-{}", std::process::id()));

@@ -875,6 +875,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn recognises_coconutflow_documents_only() {
+        let backend = json!({"nodes": [{"id": "n1", "type": "input", "config": {"input_output": {"label": "Q"}}}]});
+        let canvas = json!({"nodes": [{"id": "a", "type": "llm_agent", "config": {}}]});
+        assert!(recognise(&backend) && recognise(&canvas));
+        // flowc's own documents, even without `version`, are not.
+        let flowc = json!({"nodes": [{"id": "in", "type": "input"}, {"id": "a", "type": "agent", "config": {"model": "m", "prompt": "p"}}]});
+        assert!(!recognise(&flowc));
+        let with_settings = json!({"settings": {}, "nodes": [{"id": "a", "type": "llm_agent"}]});
+        assert!(!recognise(&with_settings));
+        let other = json!({"nodes": [{"id": "a", "type": "http_request", "config": {"input_output": {}}}]});
+        assert!(!recognise(&other));
+    }
+
+    #[test]
     fn ids_and_commands() {
         assert_eq!(node_id("node_1700000_1"), "node_1700000_1");
         assert_eq!(node_id("a b/c"), "a_b_c");
