@@ -57,45 +57,48 @@ pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostics> {
     })
 }
 
-/// Checks a flow document: `Ok` with a summary when it is valid, every problem otherwise.
-/// Another tool's document (CoconutFlow) is checked as it translates.
-pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
-    if let Some(imported) = import::import(file, text)? {
-        let translated = format!("{file} (translated from {})", imported.dialect);
-        return check::check(&translated, &imported.text).map(|ir| Summary::of(&ir));
-    }
-    check::check(file, text).map(|ir| Summary::of(&ir))
+/// The flowc document to compile, and the name its diagnostics give it: `text` itself, or for
+/// another tool's document (CoconutFlow) its translation. Every entry point below takes either.
+fn translated<'t>(file: &str, text: &'t str) -> Result<(String, std::borrow::Cow<'t, str>), Diagnostics> {
+    Ok(match import::import(file, text)? {
+        Some(imported) => (format!("{file} (translated from {})", imported.dialect), imported.text.into()),
+        None => (file.to_owned(), text.into()),
+    })
 }
 
-/// Compiles a flow document into the files of a Cargo project; another tool's document
-/// (CoconutFlow) as it translates.
+/// Checks a flow document: `Ok` with a summary when it is valid, every problem otherwise.
+pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
+    let (file, text) = translated(file, text)?;
+    check::check(&file, &text).map(|ir| Summary::of(&ir))
+}
+
+/// Compiles a flow document into the files of a Cargo project.
 pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Diagnostics> {
-    if let Some(imported) = import::import(file, text)? {
-        let translated = format!("{file} (translated from {})", imported.dialect);
-        let ir = check::check(&translated, &imported.text)?;
-        return project::generate(&ir, options).map_err(|error| error.into_diagnostics(&translated, &imported.text));
-    }
-    let ir = check::check(file, text)?;
-    project::generate(&ir, options).map_err(|error| error.into_diagnostics(file, text))
+    let (file, text) = translated(file, text)?;
+    let ir = check::check(&file, &text)?;
+    project::generate(&ir, options).map_err(|error| error.into_diagnostics(&file, &text))
 }
 
 /// What a valid flow is made of, with each node's output type: as text, and as JSON.
 pub fn describe(file: &str, text: &str) -> Result<(String, serde_json::Value), Diagnostics> {
-    let ir = check::check(file, text)?;
+    let (file, text) = translated(file, text)?;
+    let ir = check::check(&file, &text)?;
     Ok((describe::text(&ir), describe::json(&ir)))
 }
 
 /// The graph of a valid flow, as Mermaid or Graphviz text.
 pub fn graph(file: &str, text: &str, format: graph::Format) -> Result<String, Diagnostics> {
-    let ir = check::check(file, text)?;
+    let (file, text) = translated(file, text)?;
+    let ir = check::check(&file, &text)?;
     Ok(graph::render(&ir, format))
 }
 
 /// The Kubernetes manifests of a flow, for the workload [`deploy::workload`] chooses.
 pub fn k8s(file: &str, text: &str, options: &deploy::Options) -> Result<deploy::Manifests, Diagnostics> {
-    let ir = check::check(file, text)?;
+    let (file, text) = translated(file, text)?;
+    let ir = check::check(&file, &text)?;
     let workload = deploy::workload(&ir, options.serve);
-    Ok(k8s_manifests(&ir, text, &workload, options))
+    Ok(k8s_manifests(&ir, &text, &workload, options))
 }
 
 /// The Kubernetes manifests of a flow for a given workload (whatever the flow's kinds say).
@@ -105,8 +108,9 @@ pub fn k8s_with_workload(
     workload: &deploy::Workload,
     options: &deploy::Options,
 ) -> Result<deploy::Manifests, Diagnostics> {
-    let ir = check::check(file, text)?;
-    Ok(k8s_manifests(&ir, text, workload, options))
+    let (file, text) = translated(file, text)?;
+    let ir = check::check(&file, &text)?;
+    Ok(k8s_manifests(&ir, &text, workload, options))
 }
 
 fn k8s_manifests(ir: &ir::Ir, text: &str, workload: &deploy::Workload, options: &deploy::Options) -> deploy::Manifests {
@@ -116,8 +120,9 @@ fn k8s_manifests(ir: &ir::Ir, text: &str, workload: &deploy::Workload, options: 
 
 /// What `flowc image` must bundle for the flow's stdio MCP servers.
 pub fn image_plan(file: &str, text: &str, includes: &[bundle::Include]) -> Result<bundle::Plan, Diagnostics> {
-    let ir = check::check(file, text)?;
-    bundle::plan(&ir, file, text, includes)
+    let (file, text) = translated(file, text)?;
+    let ir = check::check(&file, &text)?;
+    bundle::plan(&ir, &file, &text, includes)
 }
 
 /// What a valid flow holds.

@@ -304,7 +304,7 @@ fn run_cli() -> ExitCode {
 /// `flowc import`: the translation, written out, and checked like any flowc document.
 fn import(flow: &Path, output: Option<&Path>) -> ExitCode {
     let name = flow.display().to_string();
-    let text = match read_raw(flow) {
+    let text = match read(flow) {
         Ok(text) => text,
         Err(Unread::Io) => return ExitCode::from(UNREADABLE),
         Err(Unread::Encoding(diagnostics)) => {
@@ -351,23 +351,13 @@ fn import(flow: &Path, output: Option<&Path>) -> ExitCode {
 enum Unread {
     /// The file cannot be read at all (exit 2).
     Io,
-    /// It is not UTF-8, or another tool's document that cannot be translated: diagnostics like
-    /// any other invalid document's (exit 1).
+    /// It is not UTF-8: a diagnostic like any other invalid document's (exit 1).
     Encoding(flowc::Diagnostics),
 }
 
-/// Reads a flow document: another tool's (CoconutFlow) is translated, so every command takes
-/// it as it is; a problem of the translation is a diagnostic into the original file.
+/// Reads a flow document (another tool's, such as CoconutFlow's, is translated by the library
+/// functions that take it).
 fn read(path: &Path) -> Result<String, Unread> {
-    let text = read_raw(path)?;
-    match flowc::import::import(&path.display().to_string(), &text) {
-        Ok(Some(imported)) => Ok(imported.text),
-        Ok(None) => Ok(text),
-        Err(diagnostics) => Err(Unread::Encoding(diagnostics)),
-    }
-}
-
-fn read_raw(path: &Path) -> Result<String, Unread> {
     let bytes = std::fs::read(path).map_err(|error| {
         eprintln!("error: cannot read {}: {error}", path.display());
         Unread::Io

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, ErrorKind};
@@ -72,6 +73,24 @@ pub struct Agent {
     /// A failed tool call fails the node (instead of going back to the model).
     pub fail_on_tool_error: bool,
     pub tools: Vec<Source>,
+}
+
+/// The most tool calls of one answer that run; the rest are errors for the model.
+const MAX_CALLS: usize = 64;
+
+/// The most tool calls of one answer that run at once.
+const MAX_PARALLEL_CALLS: usize = 8;
+
+/// A call past [`MAX_CALLS`].
+fn too_many(call: &crate::llm::ToolCall) -> Record {
+    let error = Error::validation(format!("more than {MAX_CALLS} tool calls in one answer: this one was not run"))
+        .with_code("too_many_tool_calls");
+    Record {
+        tool: call.name.clone(),
+        arguments: Value::String(call.arguments.clone()),
+        outcome: Err(error),
+        duration_ms: 0,
+    }
 }
 
 /// The longest tool result sent back to the model, in bytes; longer ones are cut (and say
@@ -159,20 +178,7 @@ impl Agent {
             body["tools"] = Value::Array(tools);
             body["parallel_tool_calls"] = Value::Bool(true);
         }
-        if let Some(t) = self.temperature {
-            body["temperature"] = json!(t);
-        }
-        if let Some(n) = self.max_tokens {
-            body["max_tokens"] = json!(n);
-        }
-        match self.json_schema.and_then(|(name, s)| Some((name, serde_json::from_str::<Value>(s).ok()?))) {
-            Some((name, schema)) => {
-                body["response_format"] =
-                    json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}})
-            }
-            None if self.json => body["response_format"] = json!({"type": "json_object"}),
-            None => {}
-        }
+        crate::llm::sampling(&mut body, self.temperature, self.max_tokens, self.json, self.json_schema);
         body
     }
 
@@ -181,6 +187,8 @@ impl Agent {
     /// transcript (every message sent and received, the flow's secrets replaced).
     pub async fn send(self, cx: &Cx) -> Result<Output, Error> {
         let tools = self.tools(cx).await?;
+        // Read once per run: what a tool's answer or the transcript must not carry.
+        let secrets = cx.secrets();
         let mut messages = Vec::new();
         if let Some(system) = &self.system {
             messages.push(json!({"role": "system", "content": system}));
@@ -193,7 +201,7 @@ impl Agent {
             let began = Instant::now();
             let completion = match complete(cx.http(), &self.endpoint, self.body(&messages, &tools)).await {
                 Ok(completion) => completion,
-                Err(error) => return Err(self.failed(cx, error, &records, iteration - 1, usage, &messages)),
+                Err(error) => return Err(self.failed(&secrets, error, &records, iteration - 1, usage, &messages)),
             };
             add_usage(&mut usage, &completion.usage);
             let model = completion.model.clone();
@@ -210,11 +218,20 @@ impl Agent {
             if completion.tool_calls.is_empty() {
                 let text = completion.content.unwrap_or_default();
                 if !self.json {
-                    return Ok(self.output(cx, text, None, &records, iteration, usage, &model, &messages));
+                    return Ok(self.output(&secrets, text, None, &records, iteration, usage, &model, &messages));
                 }
                 match self.final_json(&text) {
                     Ok(json) => {
-                        return Ok(self.output(cx, text, Some(json), &records, iteration, usage, &model, &messages))
+                        return Ok(self.output(
+                            &secrets,
+                            text,
+                            Some(json),
+                            &records,
+                            iteration,
+                            usage,
+                            &model,
+                            &messages,
+                        ))
                     }
                     Err(problem) if !corrected && iteration < self.max_iterations => {
                         corrected = true;
@@ -227,13 +244,27 @@ impl Agent {
                         let error =
                             Error::validation(format!("the agent's final answer is not the JSON asked for: {problem}"))
                                 .with_code(if self.json_schema.is_some() { "json_schema" } else { "invalid_json" });
-                        return Err(self.failed(cx, error, &records, iteration, usage, &messages));
+                        return Err(self.failed(&secrets, error, &records, iteration, usage, &messages));
                     }
                 }
             }
             // Every call of this answer at once, each with its own timeout.
-            let calls = completion.tool_calls.iter().map(|call| self.call(cx, &tools, call, iteration));
-            let results = futures::future::join_all(calls).await;
+            // At most MAX_PARALLEL_CALLS at once, in the order asked; past MAX_CALLS in one
+            // answer, a call is an error for the model rather than work.
+            // (The futures are made first: a stream of a closure over borrowed calls is not
+            // general enough to be `Send` in the node's future.)
+            let mut calls = Vec::with_capacity(completion.tool_calls.len());
+            for (n, call) in completion.tool_calls.iter().enumerate() {
+                let (agent, tools, secrets, run) = (&self, &tools, &secrets, n < MAX_CALLS);
+                calls.push(async move {
+                    if run {
+                        agent.call(cx, tools, secrets, call, iteration).await
+                    } else {
+                        too_many(call)
+                    }
+                });
+            }
+            let results: Vec<Record> = futures::stream::iter(calls).buffered(MAX_PARALLEL_CALLS).collect().await;
             for (call, record) in completion.tool_calls.iter().zip(results) {
                 let content = match &record.outcome {
                     Ok(result) => clip(tool_text(result)),
@@ -245,7 +276,7 @@ impl Agent {
                 if let (true, Some(error)) = (self.fail_on_tool_error, failed) {
                     let tool = records.last().map(|r| r.tool.clone()).unwrap_or_default();
                     let error = Error { message: format!("tool `{tool}` failed: {}", error.message), ..error };
-                    return Err(self.failed(cx, error, &records, iteration, usage, &messages));
+                    return Err(self.failed(&secrets, error, &records, iteration, usage, &messages));
                 }
             }
         }
@@ -257,11 +288,18 @@ impl Agent {
             ),
         )
         .with_code("max_iterations");
-        Err(self.failed(cx, error, &records, self.max_iterations, usage, &messages))
+        Err(self.failed(&secrets, error, &records, self.max_iterations, usage, &messages))
     }
 
     /// Runs one tool call.
-    async fn call(&self, cx: &Cx, tools: &[Tool], call: &crate::llm::ToolCall, iteration: u32) -> Record {
+    async fn call(
+        &self,
+        cx: &Cx,
+        tools: &[Tool],
+        secrets: &[String],
+        call: &crate::llm::ToolCall,
+        iteration: u32,
+    ) -> Record {
         let began = Instant::now();
         let arguments = if call.arguments.trim().is_empty() {
             Ok(Value::Object(Map::new()))
@@ -309,15 +347,14 @@ impl Agent {
         let duration_ms = began.elapsed().as_millis() as u64;
         // A tool's answer may carry a credential back (an echo, a debug endpoint): it goes
         // neither to the model nor into the record.
-        let secrets = cx.secrets();
         let outcome = match outcome {
             Ok(mut result) => {
-                redact(&mut result, &secrets);
+                redact(&mut result, secrets);
                 Ok(result)
             }
             Err(mut error) => {
                 let mut message = Value::String(std::mem::take(&mut error.message));
-                redact(&mut message, &secrets);
+                redact(&mut message, secrets);
                 error.message = message.as_str().unwrap_or_default().to_owned();
                 error.data = None;
                 Err(error)
@@ -371,7 +408,7 @@ impl Agent {
     #[allow(clippy::too_many_arguments)]
     fn output(
         &self,
-        cx: &Cx,
+        secrets: &[String],
         text: String,
         json: Option<Value>,
         records: &[Record],
@@ -384,13 +421,13 @@ impl Agent {
         Output::data(self.data(text, json, records, iterations, usage))
             .with_metadata("model", Value::from(model))
             .with_metadata("usage", usage_meta)
-            .with_metadata("transcript", transcript(cx, messages))
+            .with_metadata("transcript", transcript(messages, secrets))
     }
 
     /// A failure, with what the loop had done so far as its data.
     fn failed(
         &self,
-        cx: &Cx,
+        secrets: &[String],
         error: Error,
         records: &[Record],
         iterations: u32,
@@ -398,7 +435,7 @@ impl Agent {
         messages: &[Value],
     ) -> Error {
         let mut data = self.data(String::new(), None, records, iterations, usage);
-        data["transcript"] = transcript(cx, messages);
+        data["transcript"] = transcript(messages, secrets);
         error.with_data(data)
     }
 }
@@ -428,11 +465,10 @@ fn clip(mut text: String) -> String {
 }
 
 /// The messages, with every secret of the flow's credentials replaced by `[redacted]`.
-fn transcript(cx: &Cx, messages: &[Value]) -> Value {
-    let secrets = cx.secrets();
+fn transcript(messages: &[Value], secrets: &[String]) -> Value {
     let mut value = Value::Array(messages.to_vec());
     if !secrets.is_empty() {
-        redact(&mut value, &secrets);
+        redact(&mut value, secrets);
     }
     value
 }

@@ -77,10 +77,11 @@ struct Chunk {
     embedding: Vec<f64>,
 }
 
-/// Splits a text into chunks of at most `size` characters, each starting `overlap` characters
-/// before the previous one ended. A chunk ends at the last paragraph break in its second half,
-/// else the last line break, else the last sentence end (`. `, `! `, `? `), else the last
-/// space, else at `size`. Chunks are trimmed; empty ones are left out.
+/// Splits a text into chunks of at most `size` characters. A chunk ends at the last paragraph
+/// break in its second half, else the last line break, else the last sentence end (`. `,
+/// `! `, `? `), else the last space, else at `size`; the next one starts at the first word that
+/// begins within the last `overlap` characters of it (none: where it ended). Chunks are
+/// trimmed; empty ones are left out.
 pub fn split(text: &str, size: usize, overlap: usize) -> Vec<String> {
     let chars: Vec<char> = text.chars().collect();
     let size = size.max(1);
@@ -106,7 +107,12 @@ pub fn split(text: &str, size: usize, overlap: usize) -> Vec<String> {
         if end >= chars.len() {
             break;
         }
-        start = end.saturating_sub(overlap).max(start + 1);
+        let mut next = end.saturating_sub(overlap).max(start + 1);
+        // Not in the middle of a word.
+        while next < end && !chars[next - 1].is_whitespace() {
+            next += 1;
+        }
+        start = next;
     }
     out
 }
@@ -424,9 +430,8 @@ mod tests {
             ["First paragraph here.", "Second one is a little longer.", "It has two sentences."]
         );
         let words = "alpha beta gamma delta epsilon zeta eta theta";
-        let chunks = split(words, 20, 6);
-        assert!(chunks.iter().all(|c| c.chars().count() <= 20), "{chunks:?}");
-        assert!(chunks[1].starts_with("a delta") || chunks[1].contains("delta"), "{chunks:?}");
+        assert_eq!(split(words, 20, 6), ["alpha beta gamma", "gamma delta epsilon", "zeta eta theta"]);
+        assert_eq!(split("abcdefghij", 4, 1), ["abcd", "efgh", "ij"], "no break in sight: cut at size");
         assert_eq!(split("", 10, 2), Vec::<String>::new());
         assert_eq!(split("héllo wörld", 100, 10), ["héllo wörld"]);
     }

@@ -39,22 +39,7 @@ impl Chat {
         }
         messages.push(json!({"role": "user", "content": self.prompt}));
         let mut body = json!({"model": self.model, "messages": messages});
-        if let Some(t) = self.temperature {
-            body["temperature"] = json!(t);
-        }
-        if let Some(n) = self.max_tokens {
-            body["max_tokens"] = json!(n);
-        }
-        match self.json_schema.and_then(|(name, s)| Some((name, serde_json::from_str::<Value>(s).ok()?))) {
-            // Not `strict`: OpenAI's strict mode takes only schemas whose every object lists
-            // all its properties as required and refuses others; the answer is checked here.
-            Some((name, schema)) => {
-                body["response_format"] =
-                    json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}});
-            }
-            None if self.json => body["response_format"] = json!({"type": "json_object"}),
-            None => {}
-        }
+        sampling(&mut body, self.temperature, self.max_tokens, self.json, self.json_schema);
         body
     }
 
@@ -95,6 +80,34 @@ impl Chat {
             .with_metadata("model", Value::from(model))
             .with_metadata("finish_reason", body["choices"][0]["finish_reason"].clone())
             .with_metadata("usage", usage))
+    }
+}
+
+/// Adds `temperature`, `max_tokens` and the answer's format to a request body: with
+/// `json_schema` (a name and JSON Schema text) the structured-output format, else with `json`
+/// a JSON object.
+pub fn sampling(
+    body: &mut Value,
+    temperature: Option<f64>,
+    max_tokens: Option<u64>,
+    json: bool,
+    json_schema: Option<(&'static str, &'static str)>,
+) {
+    if let Some(t) = temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(n) = max_tokens {
+        body["max_tokens"] = json!(n);
+    }
+    match json_schema.and_then(|(name, s)| Some((name, serde_json::from_str::<Value>(s).ok()?))) {
+        // Not `strict`: OpenAI's strict mode takes only schemas whose every object lists all
+        // its properties as required and refuses others; the answer is checked when it comes.
+        Some((name, schema)) => {
+            body["response_format"] =
+                json!({"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": false}});
+        }
+        None if json => body["response_format"] = json!({"type": "json_object"}),
+        None => {}
     }
 }
 

@@ -111,13 +111,7 @@ pub struct ListedTool {
 
 /// Opens (or reuses) the run's session with `server` over `transport` and lists its tools.
 pub async fn list_tools(cx: &Cx, server: &'static Server, transport: Transport) -> Result<Vec<ListedTool>, Error> {
-    let roots = allowed_roots(server)?;
-    let secret = match server.credential {
-        Some(name) => Some(cx.credential(name).await?),
-        None => None,
-    };
-    let key = (server.name, transport, secret);
-    let session = cx.run.mcp.session(server, &key, &roots, cx.http()).await?;
+    let (_, session) = open(cx, server, transport).await?;
     Ok(session
         .tools
         .iter()
@@ -144,15 +138,8 @@ impl ToolCall {
                 return Err(Error::validation(format!("the arguments of tool `{tool}` must be an object, not {other}")))
             }
         };
-        let roots = allowed_roots(server)?;
-        let arguments = check_paths(arguments, &roots)?;
-        let secret = match server.credential {
-            Some(name) => Some(cx.credential(name).await?),
-            None => None,
-        };
-        // A new OAuth2 token (after a 401) is a new session.
-        let key = (server.name, transport, secret);
-        let session = cx.run.mcp.session(server, &key, &roots, cx.http()).await?;
+        let arguments = check_paths(arguments, &allowed_roots(server)?)?;
+        let (key, session) = open(cx, server, transport).await?;
         if !session.tools.iter().any(|t| t.name == tool) {
             let mut names: Vec<&str> = session.tools.iter().map(|t| t.name.as_ref()).collect();
             names.sort_unstable();
@@ -198,6 +185,19 @@ impl ToolCall {
         }
         Ok(output)
     }
+}
+
+/// The run's session with `server` over `transport` (opened on first use), and its key. A new
+/// OAuth2 token (after a 401) is a new session.
+async fn open(cx: &Cx, server: &'static Server, transport: Transport) -> Result<(Key, Arc<Session>), Error> {
+    let roots = allowed_roots(server)?;
+    let secret = match server.credential {
+        Some(name) => Some(cx.credential(name).await?),
+        None => None,
+    };
+    let key = (server.name, transport, secret);
+    let session = cx.run.mcp.session(server, &key, &roots, cx.http()).await?;
+    Ok((key, session))
 }
 
 /// A session's key: the server's name, its transport as rendered, and the secret it was

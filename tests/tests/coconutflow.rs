@@ -199,3 +199,54 @@ fn import_writes_a_readable_flowc_document_and_mistakes_point_into_the_original(
     let own = fixture("valid", "hello");
     assert_eq!(flowc(&["import", own.to_str().unwrap()], &[]).code, 1);
 }
+
+/// Hostile strings everywhere a CoconutFlow document has one (ids, labels, instructions, a
+/// condition, model names, templates' braces): the document translates, checks, builds
+/// without a warning and runs, each string arriving as written.
+#[test]
+fn a_document_of_hostile_strings_translates_builds_and_runs() {
+    let h = "NUL\0 RLO\u{202e} LS\u{2028} \"q\" */ /* r#\" {{ x }} }} {% if %} $(id) `t` é🦀\n# h";
+    let document = json!({
+        "id": h, "name": h, "description": h,
+        "nodes": [
+            {"id": format!("in {h}"), "type": "input", "label": h, "config": {"input_output": {"label": h}}},
+            {"id": "cond", "type": "conditional", "label": h, "config": {"conditional": {"condition_expression": h}}},
+            {"id": h, "type": "agent", "label": h,
+             "config": {"agent": {"provider": "openai", "model": h, "instructions": [h, h], "tools": []}}},
+            {"id": "o1", "type": "output", "label": h, "config": {"input_output": {"label": h}}},
+            {"id": "o2", "type": "output", "label": h, "config": {}}
+        ],
+        "edges": [
+            {"id": "e1", "source": format!("in {h}"), "target": "cond"},
+            {"id": "e2", "source": "cond", "target": h, "source_handle": "true"},
+            {"id": "e3", "source": h, "target": "o1"},
+            {"id": "e4", "source": "cond", "target": "o2", "source_handle": "false"}
+        ]
+    });
+    let text = document.to_string();
+    let imported = flowc::import::import("hostile.json", &text).unwrap_or_else(|d| panic!("{d}")).expect("CoconutFlow");
+    let options = flowc::Options { runtime: flowc::RuntimeSource::Path(flowc_tests::flows::root().join("runtime")) };
+    let project = flowc::compile("hostile.json", &text, &options).unwrap_or_else(|d| panic!("{d}\n{}", imported.text));
+    let dir = flowc_tests::flows::flows_dir().join("projects").join("coconutflow-hostile");
+    project.write_to(&dir).unwrap();
+    let binary = flowc_tests::flows::cargo_build(&dir, &flowc_tests::flows::flows_dir().join("target"), &[]);
+
+    let server = TestServer::start_blocking();
+    server.script("hostile", vec![json!({"content": "true"}), json!({"content": h})]);
+    let result = run(
+        &binary,
+        &json!(h),
+        &[],
+        &openai(&server, "script-hostile").iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>(),
+    );
+    assert_eq!(result.code, 0, "{}", result.stderr);
+    assert_eq!(
+        result.result["outputs"][h], h,
+        "the output is named after its label, and carries the answer as written"
+    );
+    let calls = chat(&server, "script-hostile");
+    assert_eq!(calls[1]["model"], h);
+    assert_eq!(calls[1]["messages"][0]["content"], format!("{h}\n{h}\n\nUse markdown to format your answers."));
+    assert_eq!(calls[1]["messages"][1]["content"], h, "the run input reaches the agent as written");
+    assert!(calls[0]["messages"][0]["content"].as_str().unwrap().contains(h), "the condition reaches the model");
+}

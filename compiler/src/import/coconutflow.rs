@@ -54,7 +54,8 @@ fn nested_key(key: &str) -> bool {
     key == "input_output" || (TYPES.contains(&key) && !["input", "output", "llm_agent"].contains(&key))
 }
 
-/// Frontend config fields no flowc kind has.
+/// Field names of the canvas's flat configs that no flowc kind has (`placeholder` is an input
+/// node's hint text).
 const FLAT: &[&str] = &[
     "model_id",
     "model_provider",
@@ -461,8 +462,8 @@ fn node(cx: &mut Import<'_>, node: &Value, i: usize, id: &str, input: &Text) -> 
     let text = match kind {
         "input" => {
             let (config, _) = config(node, i, &["input_output"]);
-            // The default text: the frontend's `value`, else the label (the backend's) or
-            // placeholder (the frontend's), as CoconutFlow falls back to it.
+            // The default text, as CoconutFlow falls back to it: the canvas's `value`, else the
+            // backend's `label`, else the canvas's `placeholder` field (the input box's hint).
             let fallback = string(config, "value")
                 .or(string(config, "label"))
                 .or(string(config, "placeholder"))
@@ -690,6 +691,7 @@ fn node(cx: &mut Import<'_>, node: &Value, i: usize, id: &str, input: &Text) -> 
             let credential = cx.credential("huggingface", "HF_TOKEN");
             out["type"] = json!("huggingface_inference");
             out["credential"] = json!(credential);
+            let model = cx.literal(model, id);
             let mut settings = json!({"model": model, "task": task, "inputs": input.template()});
             if let Some(parameters) = config.get("parameters").filter(|p| p.as_object().is_some_and(|m| !m.is_empty()))
             {
@@ -801,7 +803,7 @@ fn agent(
     input: &Text,
 ) -> Text {
     out["type"] = json!("agent");
-    let mut config = json!({"model": model});
+    let mut config = json!({"model": cx.literal(model, id)});
     match provider {
         "openai" => {
             out["credential"] = json!(cx.credential("openai", "OPENAI_API_KEY"));

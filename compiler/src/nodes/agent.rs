@@ -12,7 +12,7 @@ use quote::{format_ident, quote};
 use serde_json::{Map, Value};
 
 use super::{CheckCx, TypeCx};
-use crate::check::reader::{short, Field, Ty};
+use crate::check::reader::{short, Field, Reader, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, EmitError, NodeCode};
 use crate::template::Template;
@@ -50,7 +50,22 @@ pub const FIELDS: &[Field] = &[
 /// The fields of a tool entry besides those of the kind it borrows from.
 const HTTP_TOOL_FIELDS: &[&str] = &["type", "name", "description", "parameters", "credential"];
 const SEARCH_TOOL_FIELDS: &[&str] = &["type", "name", "description", "credential"];
-const MCP_TOOL_FIELDS: &[&str] = &["type", "server", "tools", "allowed_directories", "credential"];
+/// The fields of an MCP tool entry, as its reader takes them (`credential` is read with the
+/// other kinds' entries).
+const MCP_ENTRY_FIELDS: &[Field] = &[
+    Field::req("type", Ty::Enum(&["mcp"]), "\"mcp\""),
+    Field::req(
+        "server",
+        Ty::Tagged {
+            tag: "transport",
+            variants: &[("stdio", super::mcp_tool::STDIO_FIELDS), ("http", super::mcp_tool::HTTP_FIELDS)],
+        },
+        "the MCP server, as for mcp_tool",
+    ),
+    Field::opt("tools", Ty::StringList, "the server's tools the agent may call (default all)"),
+    Field::opt("allowed_directories", Ty::StringList, "the directories the tools may touch"),
+    Field::opt("credential", Ty::String, "a credential for the server"),
+];
 
 /// One tool entry, checked.
 #[derive(Debug, Clone)]
@@ -76,11 +91,8 @@ pub struct Config {
     credential: Option<String>,
     system: Option<Template>,
     prompt: Template,
-    temperature: Option<f64>,
-    max_tokens: Option<u64>,
+    sampling: super::llm::Sampling,
     max_iterations: u64,
-    json: bool,
-    json_schema: Option<Value>,
     tools: Vec<ToolSource>,
     tool_timeout_ms: u64,
     fail_on_tool_error: bool,
@@ -108,19 +120,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
     let system = instructions.or(system_field);
     let prompt = r.template(sink, "prompt");
-    let temperature = r.number(sink, "temperature", 0.0, 2.0);
-    let max_tokens = r.integer(sink, "max_tokens", 1, 1_000_000);
+    let sampling = super::llm::Sampling::read(&mut r, sink);
     let max_iterations = r.integer(sink, "max_iterations", 1, 100).unwrap_or(10);
-    let json = r.one_of(sink, "response_format", &["text", "json"]) == Some("json");
-    let json_schema = super::schema_field(&mut r, sink, "json_schema");
-    if r.get("json_schema").is_some() && !json {
-        r.invalid(
-            sink,
-            "json_schema",
-            format!("{what} has a `json_schema` but does not ask for JSON"),
-            "add \"response_format\": \"json\", or remove `json_schema`".to_owned(),
-        );
-    }
     let tool_timeout_ms = r.integer(sink, "tool_timeout_ms", 1, 3_600_000).unwrap_or(30_000);
     let fail_on_tool_error = r.one_of(sink, "tool_errors", &["model", "fail"]) == Some("fail");
     let entries = match r.get("tools") {
@@ -167,11 +168,8 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
             credential: cx.node.credential.clone(),
             system,
             prompt,
-            temperature,
-            max_tokens,
+            sampling,
             max_iterations,
-            json,
-            json_schema,
             tools,
             tool_timeout_ms,
             fail_on_tool_error,
@@ -192,7 +190,8 @@ fn check_tool(cx: &mut CheckCx<'_>, entry: &Value, at: &str, i: usize) -> Option
     };
     let kind = map.get("type").and_then(Value::as_str);
     let own: &[&str] = match kind {
-        Some("mcp") => MCP_TOOL_FIELDS,
+        // Read with its own reader, below.
+        Some("mcp") => &[],
         Some("http") => HTTP_TOOL_FIELDS,
         Some("web_search") => SEARCH_TOOL_FIELDS,
         Some("flow") => {
@@ -244,41 +243,23 @@ fn check_tool(cx: &mut CheckCx<'_>, entry: &Value, at: &str, i: usize) -> Option
     let text = |name: &str| map.get(name).and_then(Value::as_str).map(str::to_owned);
     match kind {
         Some("mcp") => {
-            let config: Map<String, Value> =
-                map.iter().filter(|(k, _)| !["type", "tools", "credential"].contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
-            let only = match map.get("tools") {
-                None => Vec::new(),
-                Some(Value::Array(names)) if names.iter().all(|n| n.as_str().is_some_and(tool_name_ok)) => {
-                    names.iter().filter_map(Value::as_str).map(str::to_owned).collect()
-                }
-                Some(other) => {
-                    cx.sink.push(
-                        Diagnostic::new(Code::E002, format!("{at}/tools"), format!("`tools` must be an array of tool names, not {}", short(other)))
-                            .help("name the server's tools the agent may call, e.g. [\"read_file\"]; leave `tools` out for all of them"),
-                    );
-                    ok = false;
-                    Vec::new()
-                }
-            };
-            let mut config = Value::Object(config);
-            // An `mcp_tool` config with a placeholder tool: the server is read as that kind's.
-            config["tool"] = Value::from("listed");
             let what = format!("MCP tool {i} of agent `{}`", node.id);
-            for key in map.keys().filter(|k| !own.contains(&k.as_str())) {
-                let help = match crate::diag::did_you_mean(key, own.iter().copied()) {
-                    Some(near) => format!("did you mean `{near}`?"),
-                    None => format!("an MCP tool entry has the fields {}", crate::check::reader::list(own.iter().copied())),
-                };
-                cx.sink.push(
-                    Diagnostic::new(Code::E003, format!("{at}/{}", crate::source::escape(key)), format!("unknown field `{key}` in {what}"))
-                        .help(help)
-                        .at_key(),
+            let mut r = Reader::new(cx.sink, entry, at, MCP_ENTRY_FIELDS, &what)?;
+            let sink = &mut *cx.sink;
+            let transport = r.get("server").and_then(|server| {
+                super::mcp_tool::read_transport(sink, server, &format!("{at}/server"), &what, &credential)
+            });
+            let allowed_directories = super::mcp_tool::allowed_directories(&mut r, sink);
+            let only = r.string_list(sink, "tools").unwrap_or_default();
+            if let Some(k) = only.iter().position(|n| !tool_name_ok(n)) {
+                sink.push(
+                    Diagnostic::new(Code::E015, format!("{at}/tools/{k}"), format!("`{}` cannot name a tool", only[k]))
+                        .help("name the server's tools the agent may call, e.g. [\"read_file\"]; leave `tools` out for all of them"),
                 );
-                ok = false;
+                r.ok = false;
             }
-            let checked = borrow(cx, "mcp_tool", config, credential, at, &what)?;
-            let server = checked.mcp_servers().first().map(|s| (*s).clone())?;
-            ok.then_some(ToolSource::Mcp { server, only })
+            let server = super::mcp_tool::Server { transport: transport?, allowed_directories, credential };
+            (ok && r.ok).then_some(ToolSource::Mcp { server, only })
         }
         Some(kind) => {
             let (name, description, parameters, borrowed, config) = if kind == "http" {
@@ -432,8 +413,8 @@ impl super::NodeConfig for Config {
             rest: None,
         });
         let mut fields = vec![("text".to_owned(), Member { ty: Type::String, optional: false })];
-        if self.json {
-            let ty = self.json_schema.as_ref().map_or(Type::Any, Type::of_schema);
+        if self.sampling.json {
+            let ty = self.sampling.json_type();
             fields.push(("json".to_owned(), Member { ty, optional: false }));
         }
         for (name, ty) in [
@@ -449,38 +430,10 @@ impl super::NodeConfig for Config {
     fn emit(&self, cx: &EmitCx<'_>) -> Result<NodeCode, EmitError> {
         let endpoint = super::llm::emit_endpoint(cx, &self.base_url, &self.credential)?;
         let model = cx.string(&self.model)?;
-        let system = match &self.system {
-            Some(t) => {
-                let t = cx.string(t)?;
-                quote! { Some(#t) }
-            }
-            None => quote! { None },
-        };
+        let system = super::some(self.system.as_ref().map(|t| cx.string(t)).transpose()?);
         let prompt = cx.string(&self.prompt)?;
-        let temperature = match self.temperature {
-            Some(t) => {
-                let t = proc_macro2::Literal::f64_unsuffixed(t);
-                quote! { Some(#t) }
-            }
-            None => quote! { None },
-        };
-        let max_tokens = match self.max_tokens {
-            Some(n) => {
-                let n = proc_macro2::Literal::u64_unsuffixed(n);
-                quote! { Some(#n) }
-            }
-            None => quote! { None },
-        };
+        let sampling = self.sampling.fields(cx);
         let max_iterations = proc_macro2::Literal::u32_unsuffixed(self.max_iterations as u32);
-        let json = self.json;
-        let json_schema = match &self.json_schema {
-            Some(schema) => {
-                let name: String = cx.node.id.chars().take(64).collect();
-                let text = crate::escape::json_compact(schema);
-                quote! { Some((#name, #text)) }
-            }
-            None => quote! { None },
-        };
         let timeout = proc_macro2::Literal::u64_unsuffixed(self.tool_timeout_ms);
         let fail = self.fail_on_tool_error;
         let mut items: Vec<TokenStream> = Vec::new();
@@ -544,11 +497,8 @@ impl super::NodeConfig for Config {
                 model: #model,
                 system: #system,
                 prompt: #prompt,
-                temperature: #temperature,
-                max_tokens: #max_tokens,
+                #sampling
                 max_iterations: #max_iterations,
-                json: #json,
-                json_schema: #json_schema,
                 tool_timeout: ::std::time::Duration::from_millis(#timeout),
                 fail_on_tool_error: #fail,
                 tools: Vec::from([#(#sources),*]),

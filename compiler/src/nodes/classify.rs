@@ -177,26 +177,11 @@ impl super::NodeConfig for Config {
         let endpoint = super::llm::emit_endpoint(cx, &self.base_url, &self.credential)?;
         let model = cx.string(&self.model)?;
         let text = cx.string(&self.text)?;
-        let instructions = match &self.instructions {
-            Some(t) => {
-                let t = cx.string(t)?;
-                quote! { Some(#t) }
-            }
-            None => quote! { None },
-        };
+        let instructions = super::some(self.instructions.as_ref().map(|t| cx.string(t)).transpose()?);
         let categories = self.categories.iter().map(|(name, description)| quote! { (#name, #description) });
-        let fallback = match &self.fallback {
-            Some(name) => quote! { Some(#name) },
-            None => quote! { None },
-        };
+        let fallback = super::some(self.fallback.as_ref());
         let retry_unclear = self.retry_unclear;
-        let temperature = match self.temperature {
-            Some(t) => {
-                let t = proc_macro2::Literal::f64_unsuffixed(t);
-                quote! { Some(#t) }
-            }
-            None => quote! { None },
-        };
+        let temperature = super::some(self.temperature.map(proc_macro2::Literal::f64_unsuffixed));
         Ok(NodeCode::body(quote! {
             let classify = rt::classify::Classify {
                 endpoint: #endpoint,

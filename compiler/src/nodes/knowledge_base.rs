@@ -250,13 +250,7 @@ impl super::NodeConfig for Config {
             Operation::Query { query, top_k, min_score } => {
                 let query = cx.string(query)?;
                 let top_k = proc_macro2::Literal::usize_unsuffixed(*top_k as usize);
-                let min_score = match min_score {
-                    Some(m) => {
-                        let m = proc_macro2::Literal::f64_unsuffixed(*m);
-                        quote! { Some(#m) }
-                    }
-                    None => quote! { None },
-                };
+                let min_score = super::some(min_score.map(proc_macro2::Literal::f64_unsuffixed));
                 quote! {
                     let query = rt::knowledge::Query { store: #store, embedder: #embedder, query: #query, top_k: #top_k, min_score: #min_score };
                     query.send(cx.http()).await

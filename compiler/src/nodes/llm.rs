@@ -38,11 +38,7 @@ pub struct Config {
     pub base_url: Option<Template>,
     pub system: Option<Template>,
     pub prompt: Template,
-    pub temperature: Option<f64>,
-    pub max_tokens: Option<u64>,
-    pub json: bool,
-    /// With `json`: the schema the answer must match.
-    pub json_schema: Option<serde_json::Value>,
+    pub sampling: Sampling,
     pub credential: Option<String>,
 }
 
@@ -92,6 +88,60 @@ pub fn emit_endpoint(cx: &EmitCx<'_>, base_url: &Option<Template>, credential: &
     Ok(quote! { rt::llm::Endpoint { base_url: #base_url, api_key: #api_key } })
 }
 
+/// How a chat model answers: `temperature`, `max_tokens`, and JSON (`response_format`,
+/// `json_schema`); `llm` and `agent` read them alike.
+#[derive(Debug, Clone, Default)]
+pub struct Sampling {
+    pub temperature: Option<f64>,
+    pub max_tokens: Option<u64>,
+    pub json: bool,
+    /// With `json`: the schema the answer must match.
+    pub json_schema: Option<serde_json::Value>,
+}
+
+impl Sampling {
+    /// Reads the fields (E015 for a `json_schema` without `response_format: json`).
+    pub fn read(r: &mut crate::check::reader::Reader<'_>, sink: &mut crate::check::reader::Sink) -> Sampling {
+        let what = r.what().to_owned();
+        let temperature = r.number(sink, "temperature", 0.0, 2.0);
+        let max_tokens = r.integer(sink, "max_tokens", 1, 1_000_000);
+        let json = r.one_of(sink, "response_format", &["text", "json"]) == Some("json");
+        let json_schema = super::schema_field(r, sink, "json_schema");
+        if r.get("json_schema").is_some() && !json {
+            r.invalid(
+                sink,
+                "json_schema",
+                format!("{what} has a `json_schema` but does not ask for JSON"),
+                "add \"response_format\": \"json\", or remove `json_schema`".to_owned(),
+            );
+        }
+        Sampling { temperature, max_tokens, json, json_schema }
+    }
+
+    /// The runtime's fields: `temperature`, `max_tokens`, `json` and `json_schema` (named after
+    /// the node: OpenAI's `json_schema.name` is at most 64 of `a-z A-Z 0-9 _ -`, which node ids
+    /// are made of).
+    pub fn fields(&self, cx: &EmitCx<'_>) -> proc_macro2::TokenStream {
+        let temperature = super::some(self.temperature.map(proc_macro2::Literal::f64_unsuffixed));
+        let max_tokens = super::some(self.max_tokens.map(proc_macro2::Literal::u64_unsuffixed));
+        let json = self.json;
+        let json_schema = match &self.json_schema {
+            Some(schema) => {
+                let name: String = cx.node.id.chars().take(64).collect();
+                let text = crate::escape::json_compact(schema);
+                quote! { Some((#name, #text)) }
+            }
+            None => quote! { None },
+        };
+        quote! { temperature: #temperature, max_tokens: #max_tokens, json: #json, json_schema: #json_schema, }
+    }
+
+    /// The type of the answer's `json`.
+    pub fn json_type(&self) -> Type {
+        self.json_schema.as_ref().map_or(Type::Any, Type::of_schema)
+    }
+}
+
 /// Where a chat model is, for `health`.
 pub fn endpoint_needs(base_url: &Option<Template>) -> Vec<super::Need> {
     super::service_origin(base_url, &flowc_core::services::OPENAI).map(super::Need::Host).into_iter().collect()
@@ -104,35 +154,15 @@ pub fn endpoint_text(base_url: &Option<Template>) -> String {
 
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let (mut r, sink, node) = cx.read(FIELDS)?;
-    let what = r.what().to_owned();
     let model = r.template(sink, "model");
     let base_url = read_endpoint(&mut r, sink, node);
     let system = r.template(sink, "system");
     let prompt = r.template(sink, "prompt");
-    let temperature = r.number(sink, "temperature", 0.0, 2.0);
-    let max_tokens = r.integer(sink, "max_tokens", 1, 1_000_000);
-    let json = r.one_of(sink, "response_format", &["text", "json"]) == Some("json");
-    let json_schema = super::schema_field(&mut r, sink, "json_schema");
-    if r.get("json_schema").is_some() && !json {
-        r.invalid(
-            sink,
-            "json_schema",
-            format!("{what} has a `json_schema` but does not ask for JSON"),
-            "add \"response_format\": \"json\", or remove `json_schema`".to_owned(),
-        );
-    }
+    let sampling = Sampling::read(&mut r, sink);
     match (r.ok, model, prompt) {
-        (true, Some(model), Some(prompt)) => Some(Config {
-            model,
-            base_url,
-            system,
-            prompt,
-            temperature,
-            max_tokens,
-            json,
-            json_schema,
-            credential: node.credential.clone(),
-        }),
+        (true, Some(model), Some(prompt)) => {
+            Some(Config { model, base_url, system, prompt, sampling, credential: node.credential.clone() })
+        }
         _ => None,
     }
 }
@@ -140,49 +170,20 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
 /// `{text, json?, model, usage}`: `json` with `response_format: json` only.
 pub fn output(config: &Config) -> Type {
     let mut fields = vec![("text", Type::String)];
-    if config.json {
-        fields.push(("json", config.json_schema.as_ref().map_or(Type::Any, Type::of_schema)));
+    if config.sampling.json {
+        fields.push(("json", config.sampling.json_type()));
     }
     fields.extend([("model", Type::String), ("usage", Type::map_of(Type::Any).nullable())]);
     Type::object(fields)
 }
 
 pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
-    let Config { model, base_url, system, prompt, temperature, max_tokens, json, json_schema, credential } = config;
-    let json_schema = match json_schema {
-        Some(schema) => {
-            // OpenAI's `json_schema.name`: at most 64 of `a-z A-Z 0-9 _ -`, which node ids
-            // are made of.
-            let name: String = cx.node.id.chars().take(64).collect();
-            let text = crate::escape::json_compact(schema);
-            quote! { Some((#name, #text)) }
-        }
-        None => quote! { None },
-    };
+    let Config { model, base_url, system, prompt, sampling, credential } = config;
     let base_url = cx.base_url(base_url, &flowc_core::services::OPENAI)?;
     let model = cx.string(model)?;
-    let system = match system {
-        Some(system) => {
-            let system = cx.string(system)?;
-            quote! { Some(#system) }
-        }
-        None => quote! { None },
-    };
+    let system = super::some(system.as_ref().map(|s| cx.string(s)).transpose()?);
     let prompt = cx.string(prompt)?;
-    let temperature = match temperature {
-        Some(t) => {
-            let t = proc_macro2::Literal::f64_unsuffixed(*t);
-            quote! { Some(#t) }
-        }
-        None => quote! { None },
-    };
-    let max_tokens = match max_tokens {
-        Some(n) => {
-            let n = proc_macro2::Literal::u64_unsuffixed(*n);
-            quote! { Some(#n) }
-        }
-        None => quote! { None },
-    };
+    let sampling = sampling.fields(cx);
     let api_key = cx.api_key(credential);
     Ok(NodeCode::body(quote! {
         let chat = rt::llm::Chat {
@@ -190,10 +191,7 @@ pub fn emit(cx: &EmitCx<'_>, config: &Config) -> Result<NodeCode, EmitError> {
             model: #model,
             system: #system,
             prompt: #prompt,
-            temperature: #temperature,
-            max_tokens: #max_tokens,
-            json: #json,
-            json_schema: #json_schema,
+            #sampling
             api_key: #api_key,
         };
         chat.send(cx.http()).await
@@ -232,8 +230,8 @@ impl super::NodeConfig for Config {
     fn describe(&self) -> Vec<String> {
         let at = endpoint_text(&self.base_url);
         let mut lines = vec![format!("Asks model {} at {at} for one chat completion of its prompt.", super::code_text(&self.model.display()))];
-        if self.json {
-            let schema = if self.json_schema.is_some() { ", which must match its `json_schema`" } else { "" };
+        if self.sampling.json {
+            let schema = if self.sampling.json_schema.is_some() { ", which must match its `json_schema`" } else { "" };
             lines.push(format!("The answer is JSON{schema}."));
         }
         lines

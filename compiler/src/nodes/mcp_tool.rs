@@ -15,7 +15,7 @@ use crate::check::reader::{Field, Json, Reader, Ty};
 use crate::diag::{Code, Diagnostic};
 use crate::emit::{EmitCx, EmitError, NodeCode};
 
-const STDIO_FIELDS: &[Field] = &[
+pub const STDIO_FIELDS: &[Field] = &[
     Field::req("transport", Ty::Enum(&["stdio"]), "\"stdio\": start the server as a child process"),
     Field::req(
         "command",
@@ -32,7 +32,7 @@ const STDIO_FIELDS: &[Field] = &[
     Field::opt("credential_env", Ty::String, "the environment variable that carries the node's credential"),
 ];
 
-const HTTP_FIELDS: &[Field] = &[
+pub const HTTP_FIELDS: &[Field] = &[
     Field::req("transport", Ty::Enum(&["http"]), "\"http\": connect over Streamable HTTP"),
     Field::req("url", Ty::Template, "the server's MCP endpoint (http or https); may hold templates"),
     Field::opt("headers", Ty::TemplateMap, "headers sent with every request; values may hold templates"),
@@ -135,7 +135,9 @@ pub struct Config {
 pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     let (mut r, sink, node) = cx.read(FIELDS)?;
     let what = r.what().to_owned();
-    let transport = r.get("server").and_then(|server| read_transport(sink, server, &r.child("server"), node));
+    let who = format!("node `{}`", node.id);
+    let transport =
+        r.get("server").and_then(|server| read_transport(sink, server, &r.child("server"), &who, &node.credential));
     r.ok &= transport.is_some() || r.get("server").is_none();
     let tool = r.string(sink, "tool");
     if tool.is_some_and(|t| t.trim().is_empty()) {
@@ -155,18 +157,7 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
         );
         r.ok = false;
     }
-    let allowed_directories = r.string_list(sink, "allowed_directories").unwrap_or_default();
-    if let Some(i) = allowed_directories.iter().position(|d| d.trim().is_empty()) {
-        sink.push(
-            Diagnostic::new(
-                Code::E015,
-                format!("{}/{i}", r.child("allowed_directories")),
-                "an allowed directory is empty",
-            )
-            .help("write a directory path, absolute or relative to where the program runs"),
-        );
-        r.ok = false;
-    }
+    let allowed_directories = allowed_directories(&mut r, sink);
     match (r.ok, transport, tool) {
         (true, Some(transport), Some(tool)) => Some(Config {
             server: Server { transport, allowed_directories, credential: node.credential.clone() },
@@ -178,13 +169,29 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     }
 }
 
-fn read_transport(
+/// Reads `allowed_directories` (none empty).
+pub fn allowed_directories(r: &mut Reader<'_>, sink: &mut crate::check::reader::Sink) -> Vec<String> {
+    let allowed_directories = r.string_list(sink, "allowed_directories").unwrap_or_default();
+    if let Some(i) = allowed_directories.iter().position(|d| d.trim().is_empty()) {
+        sink.push(
+            Diagnostic::new(Code::E015, format!("{}/{i}", r.child("allowed_directories")), "an allowed directory is empty")
+                .help("write a directory path, absolute or relative to where the program runs"),
+        );
+        r.ok = false;
+    }
+    allowed_directories
+}
+
+/// Reads a server's transport (`server` at `pointer`), for an `mcp_tool` node or an agent's
+/// MCP tools.
+pub fn read_transport(
     sink: &mut crate::check::reader::Sink,
     server: &serde_json::Value,
     pointer: &str,
-    node: &crate::model::Node,
+    who: &str,
+    credential: &Option<String>,
 ) -> Option<Transport> {
-    let what = format!("the server of node `{}`", node.id);
+    let what = format!("the server of {who}");
     let transport = server.get("transport");
     let fields =
         match transport.and_then(|t| t.as_str()) {
@@ -248,15 +255,12 @@ fn read_transport(
             ));
             r.ok = false;
         }
-        match (&node.credential, &credential_env) {
+        match (credential, &credential_env) {
             (Some(credential), None) => sink.push(
                 Diagnostic::new(
                     Code::E004,
                     pointer,
-                    format!(
-                        "node `{}` names the credential `{credential}`, but {what} does not say how to pass it",
-                        node.id
-                    ),
+                    format!("{who} names the credential `{credential}`, but {what} does not say how to pass it"),
                 )
                 .help("add \"credential_env\": \"VARIABLE\": the server gets the secret in that environment variable"),
             ),
@@ -264,13 +268,13 @@ fn read_transport(
                 Diagnostic::new(
                     Code::E025,
                     format!("{pointer}/credential_env"),
-                    format!("{what} passes a credential in `credential_env`, but node `{}` names none", node.id),
+                    format!("{what} passes a credential in `credential_env`, but {who} names none"),
                 )
-                .help("add \"credential\": \"<name>\" to the node, declared under the flow's \"credentials\""),
+                .help(format!("add \"credential\": \"<name>\" to {who}, declared under the flow's \"credentials\"")),
             ),
             _ => {}
         }
-        r.ok &= node.credential.is_some() == credential_env.is_some();
+        r.ok &= credential.is_some() == credential_env.is_some();
         command.map(|command| Transport::Stdio { command, args, env, cwd, credential_env })
     } else {
         let url = r.template(sink, "url");

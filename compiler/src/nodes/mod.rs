@@ -279,6 +279,14 @@ impl TypeCx<'_> {
     }
 }
 
+/// `Some(value)` or `None`, as an expression.
+pub fn some(value: Option<impl quote::ToTokens>) -> TokenStream {
+    match value {
+        Some(value) => quote::quote! { Some(#value) },
+        None => quote::quote! { None },
+    }
+}
+
 /// Document text (a filter, a URL template) for a line of a doc comment: a Markdown code span
 /// of its first 160 characters.
 pub fn code_text(text: &str) -> String {
