@@ -52,9 +52,19 @@ impl Plan {
     }
 }
 
-/// The plan for `ir`'s stdio servers, or a diagnostic for each server the image cannot carry.
+/// The plan for the stdio servers of `ir` and of its flow tools' documents, or a diagnostic
+/// for each server the image cannot carry (in the document that has it).
 pub fn plan(ir: &Ir, file: &str, text: &str, includes: &[Include]) -> Result<Plan, Diagnostics> {
     let mut plan = Plan::default();
+    add_servers(&mut plan, ir, file, text, includes)?;
+    for module in &ir.flow_modules {
+        add_servers(&mut plan, &module.ir, &module.file, &module.text, includes)?;
+    }
+    Ok(plan)
+}
+
+/// Adds the stdio servers of one flow document's nodes to `plan`.
+fn add_servers(plan: &mut Plan, ir: &Ir, file: &str, text: &str, includes: &[Include]) -> Result<(), Diagnostics> {
     let mut problems = Vec::new();
     for used in &ir.mcp_servers {
         let Transport::Stdio { command, args, .. } = &used.server.transport else { continue };
@@ -131,7 +141,7 @@ pub fn plan(ir: &Ir, file: &str, text: &str, includes: &[Include]) -> Result<Pla
         }
     }
     if problems.is_empty() {
-        return Ok(plan);
+        return Ok(());
     }
     let doc = crate::source::Document::parse(text).ok();
     Err(Diagnostics::new(file, text, doc.as_ref(), problems))

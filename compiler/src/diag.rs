@@ -200,6 +200,13 @@ impl Diagnostics {
         (self.lines.line_col(&self.source, range.start), self.lines.line_col(&self.source, range.end))
     }
 
+    /// The first problem on one line: `file:line:col: error[EXXX]: message`.
+    pub fn first_line(&self) -> Option<String> {
+        let d = self.items.first()?;
+        let ((line, col), _) = self.position(d);
+        Some(format!("{}:{line}:{col}: error[{}]: {}", self.file, d.code.as_str(), d.message))
+    }
+
     /// The human rendering: one block per problem, with a snippet of the line.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -2,6 +2,7 @@
 //! configs, resolved retry policies, and edges as indices.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::check::Checked;
 use crate::ident::Names;
@@ -21,6 +22,26 @@ pub struct Ir {
     pub flows: Vec<IrFlow>,
     /// The distinct MCP servers of the flow's `mcp_tool` nodes, in order of first use.
     pub mcp_servers: Vec<McpServerUse>,
+    /// The other flow documents the program holds as agents' flow tools, at every depth, each
+    /// once, every document after those it calls.
+    pub flow_modules: Vec<Arc<FlowModule>>,
+}
+
+/// Another flow document compiled into the program, as a module of its own (an agent's flow
+/// tool).
+#[derive(Debug, Clone)]
+pub struct FlowModule {
+    /// The module's name, `flow_<id>`: `src/flow_<id>.rs`, `crate::flow_<id>::FLOW`.
+    pub module: String,
+    /// The document's path, as the calling document wrote it.
+    pub path: String,
+    /// Its canonical path: one document named by several tools is one module.
+    pub key: std::path::PathBuf,
+    /// The file as diagnostics name it, and the flowc document checked (for another tool's
+    /// document, its translation).
+    pub file: String,
+    pub text: String,
+    pub ir: Arc<Ir>,
 }
 
 /// A flow's index in [`Ir::flows`].
@@ -142,13 +163,34 @@ impl Ir {
                 }
             }
         }
+        // Every flow module once, the ones a module calls before it; their credentials are the
+        // program's too (the check made sure that one of a name is read from one place).
+        let mut flow_modules: Vec<Arc<FlowModule>> = Vec::new();
+        for node in flows.iter().flat_map(|flow| &flow.nodes) {
+            for module in node.config.flow_modules() {
+                for used in module.ir.flow_modules.iter().chain([module]) {
+                    if !flow_modules.iter().any(|m| m.module == used.module) {
+                        flow_modules.push(used.clone());
+                    }
+                }
+            }
+        }
+        let mut credentials = flow.credentials;
+        for module in &flow_modules {
+            for credential in &module.ir.credentials {
+                if !credentials.iter().any(|c| c.name == credential.name) {
+                    credentials.push(credential.clone());
+                }
+            }
+        }
         Ir {
             mcp_servers,
+            flow_modules,
             id: flow.id,
             name: flow.name,
             description: flow.description,
             settings: flow.settings,
-            credentials: flow.credentials,
+            credentials,
             parameters: flow.parameters,
             flows,
         }

@@ -59,44 +59,49 @@ pub fn decode(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostics> {
 
 /// The flowc document to compile, and the name its diagnostics give it: `text` itself, or for
 /// another tool's document (CoconutFlow) its translation. Every entry point below takes either.
-fn translated<'t>(file: &str, text: &'t str) -> Result<(String, std::borrow::Cow<'t, str>), Diagnostics> {
+pub(crate) fn translated<'t>(file: &str, text: &'t str) -> Result<(String, std::borrow::Cow<'t, str>), Diagnostics> {
     Ok(match import::import(file, text)? {
         Some(imported) => (format!("{file} (translated from {})", imported.dialect), imported.text.into()),
         None => (file.to_owned(), text.into()),
     })
 }
 
+/// Checks the document `text` of `file` (translated when it is another tool's): the name its
+/// diagnostics give it, the text checked, and the IR. The documents it names (flow tools) are
+/// found next to `file`.
+fn checked<'t>(file: &str, text: &'t str) -> Result<(String, std::borrow::Cow<'t, str>, ir::Ir), Diagnostics> {
+    let origin = check::Origin::of_file(file);
+    let (file, text) = translated(file, text)?;
+    let ir = check::check(&file, &text, &origin)?;
+    Ok((file, text, ir))
+}
+
 /// Checks a flow document: `Ok` with a summary when it is valid, every problem otherwise.
 pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
-    let (file, text) = translated(file, text)?;
-    check::check(&file, &text).map(|ir| Summary::of(&ir))
+    checked(file, text).map(|(_, _, ir)| Summary::of(&ir))
 }
 
 /// Compiles a flow document into the files of a Cargo project.
 pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Diagnostics> {
-    let (file, text) = translated(file, text)?;
-    let ir = check::check(&file, &text)?;
+    let (file, text, ir) = checked(file, text)?;
     project::generate(&ir, options).map_err(|error| error.into_diagnostics(&file, &text))
 }
 
 /// What a valid flow is made of, with each node's output type: as text, and as JSON.
 pub fn describe(file: &str, text: &str) -> Result<(String, serde_json::Value), Diagnostics> {
-    let (file, text) = translated(file, text)?;
-    let ir = check::check(&file, &text)?;
+    let (_, _, ir) = checked(file, text)?;
     Ok((describe::text(&ir), describe::json(&ir)))
 }
 
 /// The graph of a valid flow, as Mermaid or Graphviz text.
 pub fn graph(file: &str, text: &str, format: graph::Format) -> Result<String, Diagnostics> {
-    let (file, text) = translated(file, text)?;
-    let ir = check::check(&file, &text)?;
+    let (_, _, ir) = checked(file, text)?;
     Ok(graph::render(&ir, format))
 }
 
 /// The Kubernetes manifests of a flow, for the workload [`deploy::workload`] chooses.
 pub fn k8s(file: &str, text: &str, options: &deploy::Options) -> Result<deploy::Manifests, Diagnostics> {
-    let (file, text) = translated(file, text)?;
-    let ir = check::check(&file, &text)?;
+    let (_, text, ir) = checked(file, text)?;
     let workload = deploy::workload(&ir, options.serve);
     Ok(k8s_manifests(&ir, &text, &workload, options))
 }
@@ -108,8 +113,7 @@ pub fn k8s_with_workload(
     workload: &deploy::Workload,
     options: &deploy::Options,
 ) -> Result<deploy::Manifests, Diagnostics> {
-    let (file, text) = translated(file, text)?;
-    let ir = check::check(&file, &text)?;
+    let (_, text, ir) = checked(file, text)?;
     Ok(k8s_manifests(&ir, &text, workload, options))
 }
 
@@ -120,8 +124,7 @@ fn k8s_manifests(ir: &ir::Ir, text: &str, workload: &deploy::Workload, options: 
 
 /// What `flowc image` must bundle for the flow's stdio MCP servers.
 pub fn image_plan(file: &str, text: &str, includes: &[bundle::Include]) -> Result<bundle::Plan, Diagnostics> {
-    let (file, text) = translated(file, text)?;
-    let ir = check::check(&file, &text)?;
+    let (file, text, ir) = checked(file, text)?;
     bundle::plan(&ir, &file, &text, includes)
 }
 

@@ -125,6 +125,9 @@ pub fn dependency_names() -> Vec<&'static str> {
 pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::EmitError> {
     let mut files = BTreeMap::new();
     files.insert(PathBuf::from("src/main.rs"), crate::emit::main_rs(ir)?);
+    for module in &ir.flow_modules {
+        files.insert(PathBuf::from(format!("src/{}.rs", module.module)), crate::emit::module_rs(module)?);
+    }
 
     let runtime_path = match &options.runtime {
         RuntimeSource::Vendored => {
@@ -209,7 +212,8 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
     // The programs that stdio MCP servers run, for the Dockerfile's note (as JSON strings, so
     // nothing in a command can end the comment line).
     let mut stdio_commands: Vec<String> = Vec::new();
-    for used in &ir.mcp_servers {
+    let flow_servers = ir.flow_modules.iter().flat_map(|m| &m.ir.mcp_servers);
+    for used in ir.mcp_servers.iter().chain(flow_servers) {
         if let crate::nodes::mcp_tool::Transport::Stdio { command, .. } = &used.server.transport {
             let quoted = escape::json_string(&command.display());
             if !stdio_commands.contains(&quoted) {

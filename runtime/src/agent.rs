@@ -32,6 +32,9 @@ pub enum Call {
     Function(ToolFn),
     /// A tool of an MCP server, through the run's session with it.
     Mcp { server: &'static crate::mcp::Server, transport: crate::mcp::Transport, tool: String },
+    /// Another flow compiled into the program: the arguments are its input, its `outputs`
+    /// the result.
+    Flow(&'static crate::flow::Flow),
 }
 
 /// A tool, as the model sees it.
@@ -323,6 +326,7 @@ impl Agent {
                 let run = async {
                     match &tool.call {
                         Call::Function(function) => function(cx.clone(), arguments).await,
+                        Call::Flow(flow) => run_flow(cx, flow, arguments).await,
                         Call::Mcp { server, transport, tool } => {
                             let call = crate::mcp::ToolCall {
                                 server,
@@ -437,6 +441,35 @@ impl Agent {
         let mut data = self.data(String::new(), None, records, iterations, usage);
         data["transcript"] = transcript(messages, secrets);
         error.with_data(data)
+    }
+}
+
+/// Runs a flow tool: the arguments are the flow's input (checked against its input schema,
+/// defaults applied) and its `outputs` the result. The run shares the calling run's HTTP client
+/// (its rate limits and circuit breakers); a run that fails is a failed call, whose message
+/// names the node that failed and why.
+async fn run_flow(cx: &Cx, flow: &'static crate::flow::Flow, arguments: Value) -> Result<Value, Error> {
+    use crate::envelope::{RunStatus, Status};
+    let input = crate::cli::prepare(flow, arguments)
+        .map_err(|message| Error::validation(message).with_code("invalid_arguments"))?;
+    let options = crate::scheduler::RunOptions {
+        events: cx.events_enabled(),
+        http: Some(cx.http().clone()),
+        ..Default::default()
+    };
+    let result = crate::scheduler::run(flow, input, options).await?;
+    match result.status {
+        RunStatus::Success | RunStatus::Partial => Ok(Value::Object(result.outputs)),
+        RunStatus::Error | RunStatus::Cancelled => {
+            let failed = result.nodes.iter().find(|e| e.status == Status::Error && e.error.is_some());
+            let (kind, message) = match failed.and_then(|e| e.error.as_ref().map(|error| (e.node, error))) {
+                Some((node, error)) => (error.kind, format!("node `{node}` failed: {}", error.message)),
+                None => (ErrorKind::Internal, "no node says why".to_owned()),
+            };
+            Err(Error::new(kind, format!("the flow `{}` failed: {message}", flow.id))
+                .with_code("flow_failed")
+                .with_data(json!({"run_id": result.run_id, "status": result.status})))
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{json, Value};
@@ -354,13 +355,25 @@ pub fn check_filters(flow: &'static Flow) -> Result<(), String> {
 pub fn prepare(flow: &'static Flow, input: Value) -> Result<Value, String> {
     check_filters(flow)?;
     let Some(text) = flow.input_schema else { return Ok(input) };
-    // Parsed once per process: `serve` and `mcp` prepare every request's input. A program
-    // has one flow, so one cell holds its schema.
-    static SCHEMA: std::sync::OnceLock<Result<Value, String>> = std::sync::OnceLock::new();
-    let schema = SCHEMA
-        .get_or_init(|| serde_json::from_str(text).map_err(|e| format!("the input schema is not JSON: {e}")))
-        .as_ref()
-        .map_err(Clone::clone)?;
+    // Parsed once per process and flow: `serve` and `mcp` prepare every request's input, and
+    // agents every call of a flow tool. A program has a handful of flows (its own and its
+    // flow tools'), each a static: the schemas are kept by the flow's address.
+    type Schemas = Vec<(usize, Arc<Result<Value, String>>)>;
+    static SCHEMAS: std::sync::Mutex<Schemas> = std::sync::Mutex::new(Vec::new());
+    let key = flow as *const Flow as usize;
+    let schema = {
+        let mut schemas = SCHEMAS.lock().unwrap_or_else(|e| e.into_inner());
+        match schemas.iter().find(|(k, _)| *k == key) {
+            Some((_, schema)) => schema.clone(),
+            None => {
+                let parsed = serde_json::from_str(text).map_err(|e| format!("the input schema is not JSON: {e}"));
+                let parsed = Arc::new(parsed);
+                schemas.push((key, parsed.clone()));
+                parsed
+            }
+        }
+    };
+    let schema = schema.as_ref().as_ref().map_err(Clone::clone)?;
     crate::input::apply(schema, input).map_err(|problems| {
         let lines: Vec<String> = problems
             .iter()

@@ -21,6 +21,11 @@ impl Events {
 
     /// Writes `{"event": name, "flow", "run_id", "timestamp", ...fields}`. The fields are
     /// built only when events are on: a run without `--events` pays nothing for them.
+    /// Whether events are written (`--events`).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub fn emit(&self, event: &str, fields: impl FnOnce() -> Value) {
         if !self.enabled {
             return;

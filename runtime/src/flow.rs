@@ -466,6 +466,11 @@ impl Cx {
 
     /// Writes a progress event (`--events`) about this node: `node` (and, inside a map, the
     /// item) is added to `fields`, which are built only when events are on.
+    /// Whether the run writes events (`--events`).
+    pub fn events_enabled(&self) -> bool {
+        self.run.events.enabled()
+    }
+
     pub fn event(&self, event: &str, fields: impl FnOnce() -> Value) {
         self.run.events.emit(event, || {
             let mut fields = fields();

@@ -34,6 +34,21 @@ pub enum Need {
     /// A setting the node reads from the environment when it runs; the program checks it at
     /// start-up too, and refuses to start without it.
     Environment(&'static Environment),
+    /// What the nodes of another flow of the program need (an agent's flow tool).
+    Flow(&'static Flow),
+}
+
+/// What a node needs, a flow tool's nodes' needs in place of the flow (flows nest, without
+/// cycles: flowc refuses a flow that calls itself).
+fn needs_of(needs: &'static [Need]) -> Vec<&'static Need> {
+    let mut out = Vec::new();
+    for need in needs {
+        match need {
+            Need::Flow(flow) => out.extend(flow.nodes.iter().flat_map(|node| needs_of(node.needs))),
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// A setting of the environment that a node kind reads (which web search provider to call).
@@ -50,7 +65,7 @@ pub struct Environment {
 pub fn environment(flow: &Flow) -> Vec<String> {
     let mut seen: Vec<&str> = Vec::new();
     let mut problems = Vec::new();
-    for need in flow.nodes.iter().flat_map(|n| n.needs) {
+    for need in flow.nodes.iter().flat_map(|n| needs_of(n.needs)) {
         if let Need::Environment(setting) = need {
             if !seen.contains(&setting.what) {
                 seen.push(setting.what);
@@ -67,7 +82,7 @@ impl Need {
         match self {
             Need::Host(url) => (*url).to_owned(),
             Need::Service(service) => service.root(),
-            Need::Credential(_) | Need::McpTool(..) | Need::Environment(_) => String::new(),
+            Need::Credential(_) | Need::McpTool(..) | Need::Environment(_) | Need::Flow(_) => String::new(),
         }
     }
 }
@@ -152,7 +167,7 @@ enum Target {
 pub async fn check(flow: &'static Flow) -> Report {
     let mut targets: Vec<(Target, Vec<&'static str>)> = Vec::new();
     for node in flow.nodes {
-        for need in node.needs {
+        for need in needs_of(node.needs) {
             let index = match need {
                 Need::Credential(name) => {
                     position(&targets, |t| matches!(t, Target::Credential(n) if n == name), || Target::Credential(name))
@@ -170,11 +185,14 @@ pub async fn check(flow: &'static Flow) -> Report {
                     |t| matches!(t, Target::Environment(s) if s.what == setting.what),
                     || Target::Environment(setting),
                 ),
+                // By the static: a flow tool's server may have the name of one of this flow's.
                 Need::McpTool(server, _) => position(
                     &targets,
-                    |t| matches!(t, Target::Mcp(s, _) if s.name == server.name),
+                    |t| matches!(t, Target::Mcp(s, _) if std::ptr::eq(*s, *server)),
                     || Target::Mcp(server, Vec::new()),
                 ),
+                // `needs_of` put the flow's own needs in its place.
+                Need::Flow(_) => continue,
             };
             let index = match index {
                 Ok(i) => i,

@@ -37,8 +37,8 @@ pub fn build(name: &str) -> PathBuf {
     build_variant("valid", name, None, &[])
 }
 
-/// Like [`build`], for another tool's document under `fixtures/<group>/` (`coconutflow`): it
-/// is translated as `flowc build` translates it, then compiled.
+/// Like [`build`], for a document under `fixtures/<group>/`: another tool's (`coconutflow`),
+/// translated as `flowc build` translates it, then compiled; or a flowc document of `tools`.
 pub fn build_imported(group: &str, name: &str) -> PathBuf {
     build_variant(group, name, None, &[])
 }
@@ -67,7 +67,9 @@ fn build_variant(group: &str, fixture_name: &str, variant: Option<&str>, replace
     }
     let path = fixture(group, fixture_name);
     let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    if group != "valid" {
+    // Other tools' documents are translated first (`tools` holds flowc documents whose agents
+    // call the others as flow tools).
+    if group == "coconutflow" {
         let imported = flowc::import::import(&path.display().to_string(), &text).unwrap_or_else(|d| panic!("{d}"));
         text = imported.unwrap_or_else(|| panic!("{} is not another tool's document", path.display())).text;
     }

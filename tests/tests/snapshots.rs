@@ -26,6 +26,18 @@ fn valid_fixtures_generate_the_same_code() {
     });
 }
 
+/// A flow whose agent calls another flow document: `main.rs` and the module of the other flow.
+/// (Compiled by their full path: the tool's path is relative to the calling document.)
+#[test]
+fn flow_tools_generate_the_same_code() {
+    let path = root().join("fixtures/tools/travel-agent.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let project =
+        flowc::compile(&path.display().to_string(), &text, &Options::default()).unwrap_or_else(|d| panic!("{d}"));
+    insta::assert_snapshot!("flow_tool_main_rs", project.files[Path::new("src/main.rs")]);
+    insta::assert_snapshot!("flow_tool_module_rs", project.files[Path::new("src/flow_city_facts.rs")]);
+}
+
 #[test]
 fn valid_fixtures_describe_the_output_type_of_every_node() {
     // Between them the valid fixtures hold every node kind.

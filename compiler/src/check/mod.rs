@@ -24,22 +24,51 @@ use reader::Sink;
 /// debug build). So the check runs on a thread of its own with a stack sized for the limits,
 /// whatever thread the caller is on: the library holds its bounds without asking the caller
 /// for a large stack. (Only the touched pages of a stack take memory.)
-pub fn check(file: &str, text: &str) -> Result<Ir, Diagnostics> {
+pub fn check(file: &str, text: &str, origin: &Origin) -> Result<Ir, Diagnostics> {
     const STACK: usize = 256 * 1024 * 1024;
     std::thread::scope(|scope| {
         match std::thread::Builder::new()
             .name("flowc-check".into())
             .stack_size(STACK)
-            .spawn_scoped(scope, || check_here(file, text))
+            .spawn_scoped(scope, || check_here(file, text, origin))
         {
             Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             // No thread to be had (a process at its limit): check here, on the caller's stack.
-            Err(_) => check_here(file, text),
+            Err(_) => check_here(file, text, origin),
         }
     })
 }
 
-fn check_here(file: &str, text: &str) -> Result<Ir, Diagnostics> {
+/// Where a document being checked is, for the other documents it names (an agent's flow
+/// tools): the folder their paths are relative to, and the documents that hold it.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// The folder of the document (`.` for one without a file, such as standard input).
+    pub dir: std::path::PathBuf,
+    /// The canonical paths of this document and of the documents that hold it as a flow tool,
+    /// innermost last: a document may not hold itself, however far down.
+    pub chain: Vec<std::path::PathBuf>,
+}
+
+impl Origin {
+    /// The origin of the document in `file`, as the user named it.
+    pub fn of_file(file: &str) -> Origin {
+        let path = std::path::Path::new(file);
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        };
+        Origin { dir, chain: std::fs::canonicalize(path).into_iter().collect() }
+    }
+}
+
+/// Checks a document read from another's (a flow tool's), on the thread already checking:
+/// the caller's stack is the one [`check`] sized.
+pub fn check_nested(file: &str, text: &str, origin: &Origin) -> Result<Ir, Diagnostics> {
+    check_here(file, text, origin)
+}
+
+fn check_here(file: &str, text: &str, origin: &Origin) -> Result<Ir, Diagnostics> {
     let doc = match Document::parse(text) {
         Ok(doc) => doc,
         Err(e) => {
@@ -75,6 +104,8 @@ fn check_here(file: &str, text: &str) -> Result<Ir, Diagnostics> {
     let scope = Scope {
         settings: &shaped.flow.settings,
         credentials: &shaped.declared,
+        credential_sources: &shaped.flow.credentials,
+        origin,
         outer: Vec::new(),
         outer_ids: Vec::new(),
         after_map: Vec::new(),
@@ -183,6 +214,10 @@ pub struct Scope<'a> {
     pub settings: &'a Settings,
     /// Every name declared under `credentials`.
     pub credentials: &'a [String],
+    /// The credentials declared without errors, with where each is read from.
+    pub credential_sources: &'a [crate::model::Credential],
+    /// Where the document is, for the documents it names.
+    pub origin: &'a Origin,
     /// The nodes of enclosing flows this flow's nodes may read (those upstream of the map,
     /// at every level), with how many maps out each is.
     pub outer: Vec<(String, usize)>,
@@ -215,6 +250,8 @@ impl Scope<'_> {
         Scope {
             settings: self.settings,
             credentials: self.credentials,
+            credential_sources: self.credential_sources,
+            origin: self.origin,
             outer,
             outer_ids,
             after_map: downstream,

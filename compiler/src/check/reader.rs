@@ -80,6 +80,9 @@ pub struct Sink {
     /// Roots that templates under a pointer may read besides nodes (an agent tool's `args`),
     /// with their types: `(pointer prefix, root, type)`.
     pub locals: Vec<(String, String, crate::types::Type)>,
+    /// The modules of the flow tools' documents so far, with each document's canonical path:
+    /// two documents may not make one module.
+    pub flow_modules: Vec<(String, std::path::PathBuf)>,
 }
 
 impl Sink {

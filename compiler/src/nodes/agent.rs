@@ -37,7 +37,7 @@ pub const FIELDS: &[Field] = &[
     Field::opt(
         "tools",
         Ty::Other("an array of tools"),
-        "{\"type\": \"mcp\", \"server\", \"tools\"?}, {\"type\": \"http\", \"name\", \"description\", \"parameters\", \"url\", ...}, {\"type\": \"web_search\", \"provider\", ...}",
+        "{\"type\": \"mcp\", \"server\", \"tools\"?}, {\"type\": \"http\", \"name\", \"description\", \"parameters\", \"url\", ...}, {\"type\": \"web_search\", \"provider\", ...}, {\"type\": \"flow\", \"path\", \"name\"?, \"description\"?}",
     ),
     Field::opt("tool_timeout_ms", Ty::Integer, "how long one tool call may take (default 30000)"),
     Field::opt(
@@ -82,6 +82,8 @@ enum ToolSource {
         /// Whether its templates read the model's arguments (else its function ignores them).
         reads_args: bool,
     },
+    /// Another flow document, compiled into the program.
+    Flow(super::flow_tool::FlowTool),
 }
 
 #[derive(Debug, Clone)]
@@ -98,7 +100,7 @@ pub struct Config {
     fail_on_tool_error: bool,
 }
 
-fn tool_name_ok(name: &str) -> bool {
+pub(super) fn tool_name_ok(name: &str) -> bool {
     !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
@@ -150,7 +152,12 @@ pub fn check(cx: &mut CheckCx<'_>) -> Option<Config> {
     // Names the model sees must differ (an MCP server's are known only when it runs).
     let mut seen: Vec<&str> = Vec::new();
     for (i, tool) in tools.iter().enumerate() {
-        if let ToolSource::Borrowed { name, .. } = tool {
+        let name = match tool {
+            ToolSource::Borrowed { name, .. } => Some(name),
+            ToolSource::Flow(flow) => Some(&flow.name),
+            ToolSource::Mcp { .. } => None,
+        };
+        if let Some(name) = name {
             if seen.contains(&name.as_str()) {
                 cx.sink.push(
                     Diagnostic::new(Code::E015, format!("{pointer}/tools/{i}/name"), format!("a second tool is named `{name}`"))
@@ -194,20 +201,15 @@ fn check_tool(cx: &mut CheckCx<'_>, entry: &Value, at: &str, i: usize) -> Option
         Some("mcp") => &[],
         Some("http") => HTTP_TOOL_FIELDS,
         Some("web_search") => SEARCH_TOOL_FIELDS,
-        Some("flow") => {
-            cx.sink.push(
-                Diagnostic::new(Code::E015, format!("{at}/type"), format!("tool {i} of node `{}` is a flow, and this version does not compile flows as tools", node.id))
-                    .help("serve the other flow (`<bin> serve`) and call its POST /run from an `http` tool"),
-            );
-            return None;
-        }
+        // Read with its own reader, which takes no credential: the other flow's nodes name theirs.
+        Some("flow") => return super::flow_tool::check(cx, entry, at, i).map(ToolSource::Flow),
         _ => {
             let message = match map.get("type") {
                 None => format!("tool {i} of node `{}` has no `type`", node.id),
                 Some(other) => format!("tool {i} of node `{}` has the type {}, which is not a tool type", node.id, short(other)),
             };
             let code = if map.get("type").is_none() { Code::E004 } else { Code::E015 };
-            cx.sink.push(Diagnostic::new(code, at, message).help("a tool's `type` is `mcp`, `http` or `web_search`"));
+            cx.sink.push(Diagnostic::new(code, at, message).help("a tool's `type` is `mcp`, `http`, `web_search` or `flow`"));
             return None;
         }
     };
@@ -453,6 +455,19 @@ impl super::NodeConfig for Config {
                         rt::agent::Source::Mcp { server: &#ident, transport: #transport, only: &[#(#only),*] }
                     });
                 }
+                ToolSource::Flow(flow) => {
+                    let super::flow_tool::FlowTool { name, description, parameters, module } = flow;
+                    let parameters = cx.static_json(parameters);
+                    let flow = super::flow_tool::flow_static(module);
+                    sources.push(quote! {
+                        rt::agent::Source::Tool(rt::agent::Tool {
+                            name: #name.to_owned(),
+                            description: #description.to_owned(),
+                            parameters: #parameters,
+                            call: rt::agent::Call::Flow(&#flow),
+                        })
+                    });
+                }
                 ToolSource::Borrowed { name, description, parameters, config, what, reads_args, .. } => {
                     let function = tool_fn(cx, i);
                     let inner = cx.with_local("args", quote! { &args });
@@ -527,6 +542,13 @@ impl super::NodeConfig for Config {
                 ToolSource::Borrowed { name, config, .. } => {
                     format!("Tool {}: {}", super::code_text(name), config.describe().join(" "))
                 }
+                ToolSource::Flow(flow) => format!(
+                    "Tool {}: runs the flow {} of {} (module `{}`) on the model's arguments.",
+                    super::code_text(&flow.name),
+                    super::code_text(&flow.module.ir.id),
+                    super::code_text(&flow.module.path),
+                    flow.module.module
+                ),
             });
         }
         lines
@@ -549,6 +571,7 @@ impl super::NodeConfig for Config {
                     needs.extend(config.needs(cx));
                     needs.extend(credential.iter().map(|c| super::Need::Credential(c.clone())));
                 }
+                ToolSource::Flow(flow) => needs.push(super::Need::Flow(flow.module.module.clone())),
             }
         }
         needs
@@ -559,7 +582,17 @@ impl super::NodeConfig for Config {
             .iter()
             .filter_map(|t| match t {
                 ToolSource::Mcp { server, .. } => Some(server),
-                ToolSource::Borrowed { .. } => None,
+                ToolSource::Borrowed { .. } | ToolSource::Flow(_) => None,
+            })
+            .collect()
+    }
+
+    fn flow_modules(&self) -> Vec<&std::sync::Arc<crate::ir::FlowModule>> {
+        self.tools
+            .iter()
+            .filter_map(|t| match t {
+                ToolSource::Flow(flow) => Some(&flow.module),
+                ToolSource::Borrowed { .. } | ToolSource::Mcp { .. } => None,
             })
             .collect()
     }

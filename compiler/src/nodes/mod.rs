@@ -26,6 +26,8 @@ macro_rules! kinds {
     };
 }
 
+pub mod flow_tool;
+
 kinds! {
     input::Input,
     output::Output,
@@ -111,6 +113,8 @@ pub enum Need {
     /// A setting the node reads from the environment, checked at start-up: the path of its
     /// `rt::health::Environment` static.
     Environment(&'static str),
+    /// Everything the nodes of a flow module need (an agent's flow tool): the module's name.
+    Flow(String),
 }
 
 /// Where a service is, when known before the run.
@@ -159,6 +163,10 @@ pub trait NodeConfig: Debug + Send + Sync {
     }
     /// The MCP servers the node calls.
     fn mcp_servers(&self) -> Vec<&mcp_tool::Server> {
+        Vec::new()
+    }
+    /// The other flow documents the node calls (an agent's flow tools).
+    fn flow_modules(&self) -> Vec<&std::sync::Arc<crate::ir::FlowModule>> {
         Vec::new()
     }
 }
