@@ -63,6 +63,7 @@ const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "src/http.rs",
     "src/huggingface.rs",
     "src/inflight.rs",
+    "src/items.rs",
     "src/knowledge.rs",
     "src/llm.rs",
     "src/map.rs",

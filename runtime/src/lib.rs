@@ -23,6 +23,7 @@ pub mod health;
 pub mod http;
 pub mod huggingface;
 mod inflight;
+pub mod items;
 pub mod knowledge;
 pub mod llm;
 pub mod map;
