@@ -760,14 +760,16 @@ mod tests {
         assert_eq!(joins[0].outputs[0][1].paired, [Paired { item: 1, input: 0 }]);
     }
 
-    static EMPTY: [ItemNode; 3] =
-        [node("start", 0, 0, 1, pass), node("if", 200, 0, 2, even), node("evens", 400, 0, 1, pass)];
+    const fn evens(always_output_data: bool) -> [ItemNode; 3] {
+        [
+            node("start", 0, 0, 1, pass),
+            ItemNode { always_output_data, ..node("if", 200, 0, 2, even) },
+            node("evens", 400, 0, 1, pass),
+        ]
+    }
+    static EMPTY: [ItemNode; 3] = evens(false);
+    static ALWAYS: [ItemNode; 3] = evens(true);
     static EMPTY_WIRES: [Connection; 2] = [wire(0, 0, 1, 0), wire(1, 0, 2, 0)];
-    static ALWAYS: [ItemNode; 3] = [
-        node("start", 0, 0, 1, pass),
-        ItemNode { always_output_data: true, ..node("if", 200, 0, 2, even) },
-        node("evens", 400, 0, 1, pass),
-    ];
 
     #[tokio::test]
     async fn an_empty_output_runs_nothing_below_it_unless_the_node_always_outputs_data() {
@@ -782,22 +784,19 @@ mod tests {
         assert_eq!(execution.runs[1].outputs[1].len(), 2, "the other output is as it was");
     }
 
-    static MERGE: [ItemNode; 5] = [
-        node("start", 0, 0, 1, pass),
-        node("if", 200, 0, 2, even),
-        node("merge", 400, 0, 1, append),
-        node("side", 400, 500, 1, pass),
-        node("after", 600, 0, 1, pass),
-    ];
+    const fn merging(required: Required) -> [ItemNode; 5] {
+        [
+            node("start", 0, 0, 1, pass),
+            node("if", 200, 0, 2, even),
+            ItemNode { required, ..node("merge", 400, 0, 1, append) },
+            node("side", 400, 500, 1, pass),
+            node("after", 600, 0, 1, pass),
+        ]
+    }
+    static MERGE: [ItemNode; 5] = merging(Required::AtLeast(1));
+    static CHOOSE: [ItemNode; 5] = merging(Required::All);
     static MERGE_WIRES: [Connection; 5] =
         [wire(0, 0, 1, 0), wire(1, 0, 2, 0), wire(1, 1, 2, 1), wire(0, 0, 3, 0), wire(2, 0, 4, 0)];
-    static CHOOSE: [ItemNode; 5] = [
-        node("start", 0, 0, 1, pass),
-        node("if", 200, 0, 2, even),
-        ItemNode { required: Required::All, ..node("merge", 400, 0, 1, append) },
-        node("side", 400, 500, 1, pass),
-        node("after", 600, 0, 1, pass),
-    ];
 
     #[tokio::test]
     async fn a_merge_waits_for_both_inputs_and_runs_last_with_an_input_that_never_came() {
@@ -833,50 +832,46 @@ mod tests {
         assert_eq!(output_of(&flow, &execution, "once")[0].paired, [Paired { item: 0, input: 0 }]);
     }
 
-    static STOPS: [ItemNode; 4] = [
-        node("start", 0, 0, 1, pass),
-        node("bad", 200, 0, 1, fail),
-        node("never", 400, 0, 1, pass),
-        node("other", 200, 300, 1, pass),
-    ];
+    /// `start` into `check` (of `run`, with `on_error`) into `next`; and `check`'s error output,
+    /// or `start` again, into `other` at `(x, y)`.
+    const fn guarded(
+        on_error: OnError,
+        run: NodeFn,
+        next: &'static str,
+        other: (&'static str, i64, i64),
+    ) -> [ItemNode; 4] {
+        [
+            node("start", 0, 0, 1, pass),
+            ItemNode { on_error, ..node("check", 200, 0, 1, run) },
+            node(next, 400, 0, 1, pass),
+            node(other.0, other.1, other.2, 1, pass),
+        ]
+    }
+    static STOPS: [ItemNode; 4] = guarded(OnError::Stop, fail, "never", ("other", 200, 300));
+    static GOES_ON: [ItemNode; 4] = guarded(OnError::ContinueErrorOutput, fail, "never", ("other", 200, 300));
     static STOPS_WIRES: [Connection; 3] = [wire(0, 0, 1, 0), wire(1, 0, 2, 0), wire(0, 0, 3, 0)];
-    static GOES_ON: [ItemNode; 4] = [
-        node("start", 0, 0, 1, pass),
-        ItemNode { on_error: OnError::ContinueErrorOutput, ..node("bad", 200, 0, 1, fail) },
-        node("never", 400, 0, 1, pass),
-        node("other", 200, 300, 1, pass),
-    ];
 
     #[tokio::test]
     async fn a_failure_stops_the_workflow_unless_the_node_goes_on_with_its_input() {
         let flow = ItemFlow { nodes: &STOPS, connections: &STOPS_WIRES, order: Order::V1 };
         let execution = run(&flow, &[1]).await;
-        assert_eq!(order(&flow, &execution), ["start", "bad"], "the pending branch never runs");
+        assert_eq!(order(&flow, &execution), ["start", "check"], "the pending branch never runs");
         assert_eq!(execution.error.as_ref().map(|e| e.message.as_str()), Some("it broke"));
         assert_eq!(execution.runs[1].error.as_ref().map(|e| e.message.as_str()), Some("it broke"));
         // Going on after a failure of the whole node: the input items go to output 0, the
         // error output gets nothing.
         let flow = ItemFlow { nodes: &GOES_ON, connections: &STOPS_WIRES, order: Order::V1 };
         let execution = run(&flow, &[1, 2]).await;
-        assert_eq!(order(&flow, &execution), ["start", "bad", "never", "other"]);
+        assert_eq!(order(&flow, &execution), ["start", "check", "never", "other"]);
         assert!(execution.error.is_none());
         assert_eq!(ns(&execution.runs[1].outputs[0]), [1, 2]);
         assert_eq!(execution.runs[1].outputs[1], []);
     }
 
-    static ERROR_OUTPUT: [ItemNode; 4] = [
-        node("start", 0, 0, 1, pass),
-        ItemNode { on_error: OnError::ContinueErrorOutput, ..node("check", 200, 0, 1, odd_errors) },
-        node("good", 400, 0, 1, pass),
-        node("errors", 400, 200, 1, pass),
-    ];
+    static ERROR_OUTPUT: [ItemNode; 4] =
+        guarded(OnError::ContinueErrorOutput, odd_errors, "good", ("errors", 400, 200));
+    static ERROR_REGULAR: [ItemNode; 4] = guarded(OnError::ContinueRegular, odd_errors, "good", ("errors", 400, 200));
     static ERROR_OUTPUT_WIRES: [Connection; 3] = [wire(0, 0, 1, 0), wire(1, 0, 2, 0), wire(1, 1, 3, 0)];
-    static ERROR_REGULAR: [ItemNode; 4] = [
-        node("start", 0, 0, 1, pass),
-        ItemNode { on_error: OnError::ContinueRegular, ..node("check", 200, 0, 1, odd_errors) },
-        node("good", 400, 0, 1, pass),
-        node("errors", 400, 200, 1, pass),
-    ];
 
     #[tokio::test]
     async fn items_marked_as_errors_go_to_the_error_output_with_their_input_fields() {
