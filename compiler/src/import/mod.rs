@@ -3,6 +3,7 @@
 //! cannot be translated is a diagnostic (E031) that points into the original file.
 
 pub mod coconutflow;
+pub mod n8n;
 
 use crate::diag::Diagnostics;
 
