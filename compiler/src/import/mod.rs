@@ -25,6 +25,9 @@ pub fn dialect(text: &str) -> Option<&'static str> {
     if value.get("version").is_some() {
         return None;
     }
+    if n8n::recognise(&value) {
+        return Some("n8n");
+    }
     coconutflow::recognise(&value).then_some("CoconutFlow")
 }
 
@@ -33,6 +36,7 @@ pub fn dialect(text: &str) -> Option<&'static str> {
 pub fn import(file: &str, text: &str) -> Result<Option<Imported>, Diagnostics> {
     match dialect(text) {
         Some("CoconutFlow") => coconutflow::import(file, text).map(Some),
+        Some("n8n") => n8n::import(file, text).map(Some),
         _ => Ok(None),
     }
 }
