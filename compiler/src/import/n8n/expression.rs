@@ -675,6 +675,202 @@ impl Parser {
     }
 }
 
+/// Which items a data reference reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The item the parameter is evaluated on: `$json`, `$input.item.json`.
+    Current,
+    /// The node's input: `$input.first()`, `.last()`, `.all()`.
+    Input(Pick),
+    /// Another node's items: `$('Name').item`, `.first()`, `.last()`, `.all()`.
+    Node { name: String, pick: Pick },
+    /// Another node's item at the same index, without following pairing: the legacy
+    /// `$node["Name"].json`.
+    NodeAtIndex(String),
+}
+
+/// Which of a node's items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// The item the current one came from (`.item`, following paired items).
+    Item,
+    First,
+    Last,
+    /// Every item, as an array (the path that follows indexes that array).
+    All,
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    Key(String),
+    Index(u64),
+}
+
+/// A read of workflow data, as a path: where from, and the steps into the item's `json` (or,
+/// for [`Pick::All`], into the array of items).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataRef {
+    pub source: Source,
+    pub path: Vec<Step>,
+}
+
+/// The data reference `expr` is, when it is nothing but one (`$json.user.name`,
+/// `$('Fetch').item.json.id`, `$input.first().json["a b"][0]`).
+pub fn data_ref(expr: &Expr) -> Option<DataRef> {
+    // The steps from the outside in, reversed at the end.
+    let mut steps = Vec::new();
+    let mut at = expr;
+    loop {
+        if let Some(source) = item_source(at) {
+            steps.reverse();
+            return Some(DataRef { source, path: steps });
+        }
+        if let Some((source, rest)) = items_source(at) {
+            // `.all()` is an array of items: what follows indexes it.
+            let mut path = rest;
+            steps.reverse();
+            path.extend(steps);
+            return Some(DataRef { source, path });
+        }
+        match at {
+            Expr::Member { object, key, optional: false } => {
+                steps.push(step(key)?);
+                at = object;
+            }
+            _ => return None,
+        }
+    }
+}
+
+fn step(key: &Key) -> Option<Step> {
+    match key {
+        Key::Name(name) => Some(Step::Key(name.clone())),
+        Key::Computed(index) => match **index {
+            Expr::Number(n) if n >= 0.0 && n.fract() == 0.0 && n < 9.0e15 => Some(Step::Index(n as u64)),
+            _ => None,
+        },
+    }
+}
+
+/// The source of an item's `json`: `expr` is `$json`, or `<one item>.json`.
+fn item_source(expr: &Expr) -> Option<Source> {
+    match expr {
+        Expr::Ident(name) if name == "$json" => Some(Source::Current),
+        Expr::Member { object, key: Key::Name(json), optional: false } if json == "json" => one_item(object),
+        _ => None,
+    }
+}
+
+/// The source of one item: `$input.item`, `$input.first()`, `$('N').item`, `$('N').last()`,
+/// `$node["N"]`.
+fn one_item(expr: &Expr) -> Option<Source> {
+    match expr {
+        Expr::Member { object, key: Key::Name(item), optional: false } if item == "item" => match &**object {
+            Expr::Ident(input) if input == "$input" => Some(Source::Current),
+            other => node_name(other).map(|name| Source::Node { name, pick: Pick::Item }),
+        },
+        Expr::Member { object, key: Key::Name(name), optional: false } if matches!(&**object, Expr::Ident(n) if n == "$node") => {
+            Some(Source::NodeAtIndex(name.clone()))
+        }
+        Expr::Call { callee, args, optional: false } if args.is_empty() => {
+            let Expr::Member { object, key: Key::Name(method), optional: false } = &**callee else { return None };
+            let pick = match method.as_str() {
+                "first" => Pick::First,
+                "last" => Pick::Last,
+                _ => return None,
+            };
+            match &**object {
+                Expr::Ident(input) if input == "$input" => Some(Source::Input(pick)),
+                other => node_name(other).map(|name| Source::Node { name, pick }),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// `$input.all()` or `$('N').all()`, with the steps into the array already taken (none).
+fn items_source(expr: &Expr) -> Option<(Source, Vec<Step>)> {
+    let Expr::Call { callee, args, optional: false } = expr else { return None };
+    let Expr::Member { object, key: Key::Name(method), optional: false } = &**callee else { return None };
+    if method != "all" || !args.is_empty() {
+        return None;
+    }
+    match &**object {
+        Expr::Ident(input) if input == "$input" => Some((Source::Input(Pick::All), Vec::new())),
+        other => node_name(other).map(|name| (Source::Node { name, pick: Pick::All }, Vec::new())),
+    }
+}
+
+/// The node `$('Name')` names.
+fn node_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Call { callee, args, optional: false } if matches!(&**callee, Expr::Ident(f) if f == "$") => {
+            match args.as_slice() {
+                [Expr::String(name)] => Some(name.clone()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Every node an expression names, by `$('Name')` or `$node["Name"]`, in order, each once:
+/// what the importer checks against the workflow's nodes.
+pub fn node_names(expr: &Expr) -> Vec<String> {
+    let mut names = Vec::new();
+    walk(expr, &mut |e| {
+        let name = match e {
+            Expr::Member { object, key: Key::Name(name), .. } if matches!(&**object, Expr::Ident(n) if n == "$node") => {
+                Some(name.clone())
+            }
+            other => node_name(other),
+        };
+        if let Some(name) = name.filter(|n| !names.contains(n)) {
+            names.push(name);
+        }
+    });
+    names
+}
+
+/// Calls `visit` on `expr` and every expression inside it.
+fn walk(expr: &Expr, visit: &mut dyn FnMut(&Expr)) {
+    visit(expr);
+    match expr {
+        Expr::Template(parts) => {
+            for part in parts {
+                if let TemplatePart::Expr(e) = part {
+                    walk(e, visit);
+                }
+            }
+        }
+        Expr::Array(items) => items.iter().for_each(|e| walk(e, visit)),
+        Expr::Object(fields) => fields.iter().for_each(|(_, e)| walk(e, visit)),
+        Expr::Member { object, key, .. } => {
+            walk(object, visit);
+            if let Key::Computed(k) = key {
+                walk(k, visit);
+            }
+        }
+        Expr::Call { callee, args, .. } => {
+            walk(callee, visit);
+            args.iter().for_each(|e| walk(e, visit));
+        }
+        Expr::Unary { operand, .. } => walk(operand, visit),
+        Expr::Binary { left, right, .. } => {
+            walk(left, visit);
+            walk(right, visit);
+        }
+        Expr::Conditional { test, then, otherwise } => {
+            walk(test, visit);
+            walk(then, visit);
+            walk(otherwise, visit);
+        }
+        Expr::Arrow { body, .. } => walk(body, visit),
+        Expr::Null | Expr::Undefined | Expr::Bool(_) | Expr::Number(_) | Expr::String(_) | Expr::Ident(_) => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -775,5 +971,55 @@ mod tests {
         }
         let e = Expression::parse("=x {{ new Date() }}").unwrap();
         assert!(!e.is_static());
+    }
+
+    fn path(value: &str) -> Option<DataRef> {
+        data_ref(&code(value).unwrap())
+    }
+
+    fn keys(names: &[&str]) -> Vec<Step> {
+        names.iter().map(|n| Step::Key((*n).to_owned())).collect()
+    }
+
+    #[test]
+    fn data_references_are_read_as_paths() {
+        assert_eq!(
+            path("={{ $json.user.name }}"),
+            Some(DataRef { source: Source::Current, path: keys(&["user", "name"]) })
+        );
+        assert_eq!(path("={{ $json }}"), Some(DataRef { source: Source::Current, path: vec![] }));
+        assert_eq!(path("={{ $input.item.json.id }}"), Some(DataRef { source: Source::Current, path: keys(&["id"]) }));
+        let fetch = |pick| Source::Node { name: "Fetch user".into(), pick };
+        assert_eq!(
+            path("={{ $('Fetch user').item.json['first name'][0] }}"),
+            Some(DataRef { source: fetch(Pick::Item), path: vec![Step::Key("first name".into()), Step::Index(0)] })
+        );
+        assert_eq!(path("={{ $('Fetch user').last().json.id }}").unwrap().source, fetch(Pick::Last));
+        assert_eq!(path("={{ $input.first().json.id }}").unwrap().source, Source::Input(Pick::First));
+        assert_eq!(
+            path("={{ $('Fetch user').all().length }}"),
+            Some(DataRef { source: fetch(Pick::All), path: keys(&["length"]) })
+        );
+        assert_eq!(
+            path("={{ $node[\"Fetch user\"].json.id }}").unwrap().source,
+            Source::NodeAtIndex("Fetch user".into())
+        );
+        // Not a path: a call on it, a computed key, optional chaining, another variable.
+        for value in [
+            "={{ $json.name.toUpperCase() }}",
+            "={{ $json[$json.key] }}",
+            "={{ $json.a?.b }}",
+            "={{ $now }}",
+            "={{ $('A').item.binary }}",
+        ] {
+            assert_eq!(path(value), None, "{value}");
+        }
+    }
+
+    #[test]
+    fn every_node_an_expression_names_is_found() {
+        let e = code("={{ $('A').item.json.x + $node['B'].json.y + `${$('A').first().json.z}` + $('C').isExecuted }}")
+            .unwrap();
+        assert_eq!(node_names(&e), ["A", "B", "C"]);
     }
 }
