@@ -526,6 +526,59 @@ pub fn truthy(value: &Value) -> bool {
     }
 }
 
+/// A value as n8n writes it into text, for a `{{ }}` among other text: `null` (and the empty
+/// string) as nothing, numbers as JavaScript prints them, objects as `[object Object]`, arrays as
+/// their elements joined by `,` (a `null` element as nothing), as JavaScript's `String()` does.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => number_text(n),
+        Value::String(s) => s.clone(),
+        Value::Object(_) => "[object Object]".to_owned(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
+    }
+}
+
+/// A JSON number as JavaScript's `Number.prototype.toString` writes it: integers without a
+/// fraction, the shortest digits that read back as the same double, and an exponent (`1e+21`,
+/// `1e-7`) outside 1e-6 to 1e21.
+fn number_text(n: &serde_json::Number) -> String {
+    const SAFE: u64 = 1 << 53;
+    if let Some(i) = n.as_u64().filter(|i| *i <= SAFE) {
+        return i.to_string();
+    }
+    if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= SAFE) {
+        return i.to_string();
+    }
+    let f = n.as_f64().unwrap_or(0.0);
+    if f == 0.0 {
+        return "0".to_owned();
+    }
+    // Rust writes the shortest round-trip digits too: `{:e}` gives them with their exponent.
+    let scientific = format!("{:e}", f.abs());
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let k = digits.len() as i64;
+    let n = exponent.parse::<i64>().unwrap_or(0) + 1;
+    let body = if k <= n && n <= 21 {
+        format!("{digits}{}", "0".repeat((n - k) as usize))
+    } else if 0 < n && n <= 21 {
+        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
+    } else if -6 < n && n <= 0 {
+        format!("0.{}{digits}", "0".repeat((-n) as usize))
+    } else {
+        let sign = if n - 1 < 0 { '-' } else { '+' };
+        let rest = if k > 1 { format!(".{}", &digits[1..]) } else { String::new() };
+        format!("{}{rest}e{sign}{}", &digits[..1], (n - 1).abs())
+    };
+    if f < 0.0 {
+        format!("-{body}")
+    } else {
+        body
+    }
+}
+
 /// Why an item's origin in another node cannot be found (n8n's paired-item errors).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PairError {
@@ -951,6 +1004,37 @@ mod tests {
         // had: each is paired with the input item at its place.
         let paired: Vec<&[Paired]> = end.outputs[0].iter().map(|i| i.paired.as_slice()).collect();
         assert_eq!(paired, [[Paired { item: 0, input: 0 }], [Paired { item: 1, input: 0 }]]);
+    }
+
+    #[test]
+    fn values_are_written_into_text_as_javascript_writes_them() {
+        let cases = [
+            (json!(null), ""),
+            (json!(""), ""),
+            (json!(false), "false"),
+            (json!(0), "0"),
+            (json!(-0.0), "0"),
+            (json!(42), "42"),
+            (json!(2.0), "2"),
+            (json!(1.5), "1.5"),
+            (json!(-1.25), "-1.25"),
+            (json!(0.1), "0.1"),
+            (json!(123.456), "123.456"),
+            (json!(0.000001), "0.000001"),
+            (json!(1e-7), "1e-7"),
+            (json!(1.5e-10), "1.5e-10"),
+            (json!(1e21), "1e+21"),
+            (json!(1.2345e25), "1.2345e+25"),
+            (json!(123456789012345680000.0), "123456789012345680000"),
+            (json!(18446744073709551615u64), "18446744073709552000"),
+            (json!(-9007199254740993i64), "-9007199254740992"),
+            (json!({"a": 1}), "[object Object]"),
+            (json!([1, [2, 3], null, "x", {"b": 2}]), "1,2,3,,x,[object Object]"),
+            (json!("as is"), "as is"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(text(&value), expected, "{value}");
+        }
     }
 
     #[test]
