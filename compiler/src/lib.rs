@@ -21,6 +21,7 @@ mod ident;
 pub mod image;
 pub mod import;
 mod ir;
+pub mod items;
 mod jq_types;
 mod model;
 mod nodes;
@@ -72,19 +73,56 @@ pub(crate) fn translated<'t>(file: &str, text: &'t str) -> Result<(String, std::
 fn checked<'t>(file: &str, text: &'t str) -> Result<(String, std::borrow::Cow<'t, str>, ir::Ir), Diagnostics> {
     let origin = check::Origin::of_file(file);
     let (file, text) = translated(file, text)?;
+    if is_item_flow(&text) {
+        let d = Diagnostic::new(
+            diag::Code::E010,
+            "/items",
+            "this command does not take item flows (imported n8n workflows) in this version of flowc",
+        )
+        .help("item flows are checked, compiled, built and run (`flowc check|compile|build|run`)");
+        return Err(Diagnostics::new(&file, &text, None, vec![d]));
+    }
     let ir = check::check(&file, &text, &origin)?;
     Ok((file, text, ir))
 }
 
+/// Whether `text` is an item flow document (what the n8n importer writes).
+fn is_item_flow(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text).is_ok_and(|value| items::is_item_flow(&value))
+}
+
+/// What a document checks into: a flow, or an item flow.
+enum Checked {
+    Flow(Box<ir::Ir>),
+    Items(items::ItemIr),
+}
+
+fn checked_any<'t>(file: &str, text: &'t str) -> Result<(String, std::borrow::Cow<'t, str>, Checked), Diagnostics> {
+    let (name, translated_text) = translated(file, text)?;
+    if is_item_flow(&translated_text) {
+        let ir = items::check(&name, &translated_text)?;
+        return Ok((name, translated_text, Checked::Items(ir)));
+    }
+    let (name, text, ir) = checked(file, text)?;
+    Ok((name, text, Checked::Flow(Box::new(ir))))
+}
+
 /// Checks a flow document: `Ok` with a summary when it is valid, every problem otherwise.
 pub fn check(file: &str, text: &str) -> Result<Summary, Diagnostics> {
-    checked(file, text).map(|(_, _, ir)| Summary::of(&ir))
+    checked_any(file, text).map(|(_, _, checked)| match checked {
+        Checked::Flow(ir) => Summary::of(&ir),
+        Checked::Items(ir) => Summary { id: ir.id.clone(), nodes: ir.nodes.len(), edges: ir.edges.len() },
+    })
 }
 
 /// Compiles a flow document into the files of a Cargo project.
 pub fn compile(file: &str, text: &str, options: &Options) -> Result<Project, Diagnostics> {
-    let (file, text, ir) = checked(file, text)?;
-    project::generate(&ir, options).map_err(|error| error.into_diagnostics(&file, &text))
+    let (file, text, checked) = checked_any(file, text)?;
+    match checked {
+        Checked::Flow(ir) => project::generate(&ir, options),
+        Checked::Items(ir) => project::generate_items(&ir, options),
+    }
+    .map_err(|error| error.into_diagnostics(&file, &text))
 }
 
 /// What a valid flow is made of, with each node's output type: as text, and as JSON.

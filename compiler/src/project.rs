@@ -63,6 +63,8 @@ const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "src/http.rs",
     "src/huggingface.rs",
     "src/inflight.rs",
+    "src/item_cli.rs",
+    "src/item_nodes.rs",
     "src/items.rs",
     "src/knowledge.rs",
     "src/llm.rs",
@@ -88,6 +90,7 @@ const CORE_FILES: &[(&str, &str)] = vendored!("core" as "core":
     "src/error.rs",
     "src/input.rs",
     "src/jq.rs",
+    "src/js.rs",
     "src/params.rs",
     "src/run_args.rs",
     "src/schedule.rs",
@@ -130,15 +133,7 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
         files.insert(PathBuf::from(format!("src/{}.rs", module.module)), crate::emit::module_rs(module)?);
     }
 
-    let runtime_path = match &options.runtime {
-        RuntimeSource::Vendored => {
-            for (path, text) in vendored_files() {
-                files.insert(Path::new("vendor").join(path), (*text).to_owned());
-            }
-            "vendor/flowc-runtime".to_owned()
-        }
-        RuntimeSource::Path(path) => path.display().to_string(),
-    };
+    let runtime_path = runtime_path(&mut files, options);
     // Every document string reaches the templates already escaped for where it goes (see
     // `escape`): `_md` for Markdown, `_comment` for a `#` comment line; ids need nothing (their
     // form is checked).
@@ -223,13 +218,8 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
         }
     }
     let example_input = ir.input_schema().map(example_for).unwrap_or(serde_json::Value::Object(Default::default()));
-    let context = json!({
-        "flowc_version": env!("CARGO_PKG_VERSION"),
-        "id": ir.id,
-        "name_md": escape::markdown(&ir.name, false),
-        "description_md": escape::markdown(&ir.description, true),
-        "description_toml": escape::cargo_text(&ir.description),
-        "runtime_path_toml": escape::toml_string(&runtime_path),
+    let mut context = header_context(&ir.id, &ir.name, &ir.description, &runtime_path);
+    let more = json!({
         "credentials": credentials,
         "parameters": parameters,
         "services": crate::emit::services(ir)
@@ -242,14 +232,76 @@ pub fn generate(ir: &Ir, options: &Options) -> Result<Project, crate::emit::Emit
         "mcp_config": mcp_config,
         "stdio_commands": stdio_commands,
     });
+    if let (serde_json::Value::Object(context), serde_json::Value::Object(more)) = (&mut context, more) {
+        context.extend(more);
+    }
     let context = tera::Context::from_value(context).unwrap_or_default();
     for (name, template) in TEMPLATES {
-        let text = match tera::Tera::one_off(template, &context, false) {
-            Ok(text) => text,
-            // The templates are part of flowc and tested; a failure is a bug, shown in the file.
-            Err(error) => format!("flowc could not render {name}: {error:?}\n"),
-        };
-        files.insert(PathBuf::from(name), text);
+        files.insert(PathBuf::from(name), render(name, template, &context));
+    }
+    files.insert(PathBuf::from("Cargo.lock"), lock_file(&ir.id));
+    Ok(Project { id: ir.id.clone(), files })
+}
+
+/// What every project's templates read: the flow's id, name and description (escaped for
+/// where they go) and where the runtime is.
+fn header_context(id: &str, name: &str, description: &str, runtime_path: &str) -> serde_json::Value {
+    json!({
+        "flowc_version": env!("CARGO_PKG_VERSION"),
+        "id": id,
+        "name_md": escape::markdown(name, false),
+        "description_md": escape::markdown(description, true),
+        "description_toml": escape::cargo_text(description),
+        "runtime_path_toml": escape::toml_string(runtime_path),
+    })
+}
+
+/// Where the project gets the runtime from: vendored into `files`, or a path.
+fn runtime_path(files: &mut BTreeMap<PathBuf, String>, options: &Options) -> String {
+    match &options.runtime {
+        RuntimeSource::Vendored => {
+            for (path, text) in vendored_files() {
+                files.insert(Path::new("vendor").join(path), (*text).to_owned());
+            }
+            "vendor/flowc-runtime".to_owned()
+        }
+        RuntimeSource::Path(path) => path.display().to_string(),
+    }
+}
+
+fn render(name: &str, template: &str, context: &tera::Context) -> String {
+    match tera::Tera::one_off(template, context, false) {
+        Ok(text) => text,
+        // The templates are part of flowc and tested; a failure is a bug, shown in the file.
+        Err(error) => format!("flowc could not render {name}: {error:?}\n"),
+    }
+}
+
+/// Builds every file of the project of an item flow (an imported n8n workflow): its program
+/// runs from the command line (`run`, `describe`); serving it is not part of this version, so
+/// it has no Dockerfile.
+pub fn generate_items(ir: &crate::items::ItemIr, options: &Options) -> Result<Project, crate::emit::EmitError> {
+    let mut files = BTreeMap::new();
+    files.insert(PathBuf::from("src/main.rs"), crate::items::emit::main_rs(ir)?);
+    let runtime_path = runtime_path(&mut files, options);
+    let nodes: Vec<_> = ir
+        .nodes
+        .iter()
+        .map(|n| {
+            json!({
+                "name_md": escape::markdown_code(&n.name),
+                "kind": n.kind.as_str(),
+                "origin_md": if n.origin.is_empty() { String::new() } else { escape::markdown_code(&n.origin) },
+            })
+        })
+        .collect();
+    let mut context = header_context(&ir.id, &ir.name, &ir.description, &runtime_path);
+    context["nodes"] = json!(nodes);
+    let context = tera::Context::from_value(context).unwrap_or_default();
+    let templates =
+        [("Cargo.toml", TEMPLATES[0].1), ("README.md", include_str!("../../templates/README.items.md.tera"))];
+    for (name, template) in templates {
+        files.insert(PathBuf::from(name), render(name, template, &context));
     }
     files.insert(PathBuf::from("Cargo.lock"), lock_file(&ir.id));
     Ok(Project { id: ir.id.clone(), files })

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod input;
 pub mod jq;
+pub mod js;
 pub mod params;
 pub mod run_args;
 pub mod schedule;

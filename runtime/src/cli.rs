@@ -383,7 +383,7 @@ pub fn prepare(flow: &'static Flow, input: Value) -> Result<Value, String> {
     })
 }
 
-fn read_input(args: &RunArgs) -> Result<Value, String> {
+pub(crate) fn read_input(args: &RunArgs) -> Result<Value, String> {
     let (text, from) = if let Some(path) = &args.input {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         (text, path.display().to_string())
@@ -403,14 +403,14 @@ fn read_input(args: &RunArgs) -> Result<Value, String> {
 }
 
 /// The multi-threaded tokio runtime `run`, `mcp` and `health` work on.
-fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+pub(crate) fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|error| bad_input(&format!("cannot start the async runtime: {error}")))
 }
 
-fn bad_input(message: &str) -> ExitCode {
+pub(crate) fn bad_input(message: &str) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(EXIT_BAD_INPUT)
 }

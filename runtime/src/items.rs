@@ -108,6 +108,9 @@ pub struct NodeInput<'a> {
     /// Every node run so far, in order.
     pub history: &'a [NodeRun],
     pub order: Order,
+    /// The flow, and the execution's id (`$workflow`, `$execution.id`).
+    pub flow: &'a ItemFlow,
+    pub execution_id: &'a str,
 }
 
 impl NodeInput<'_> {
@@ -131,13 +134,20 @@ impl NodeInput<'_> {
 /// node.
 pub type NodeOutput = Result<Vec<Vec<Item>>, Error>;
 
+/// What a node's function returns: the future of its run.
+pub type NodeFuture<'a> = Pin<Box<dyn Future<Output = NodeOutput> + Send + 'a>>;
+
 /// A node's logic, as generated code: an async function of its input.
-pub type NodeFn = for<'a> fn(NodeInput<'a>) -> Pin<Box<dyn Future<Output = NodeOutput> + Send + 'a>>;
+pub type NodeFn = for<'a> fn(NodeInput<'a>) -> NodeFuture<'a>;
 
 /// One node of an item flow.
 pub struct ItemNode {
     /// Its name (n8n names nodes by name: connections and expressions use it).
     pub name: &'static str,
+    /// Its kind in the flow document (`set`, `if`, …).
+    pub kind: &'static str,
+    /// Its JSON pointer in the flow document.
+    pub source: &'static str,
     /// Where it is on the canvas, `(x, y)`: what decides the order under [`Order::V1`].
     pub position: (i64, i64),
     /// Its main outputs, without the error output `ContinueErrorOutput` adds.
@@ -156,6 +166,65 @@ pub struct ItemNode {
     pub run: NodeFn,
 }
 
+impl ItemNode {
+    /// A node with n8n's default settings: enabled, run per batch, stopping the workflow when it
+    /// fails, no retry; the methods below change them.
+    pub const fn new(
+        name: &'static str,
+        kind: &'static str,
+        source: &'static str,
+        position: (i64, i64),
+        outputs: usize,
+        run: NodeFn,
+    ) -> ItemNode {
+        ItemNode {
+            name,
+            kind,
+            source,
+            position,
+            outputs,
+            required: Required::AtLeast(1),
+            disabled: false,
+            execute_once: false,
+            always_output_data: false,
+            on_error: OnError::Stop,
+            retry: None,
+            run,
+        }
+    }
+
+    pub const fn required(mut self, required: Required) -> ItemNode {
+        self.required = required;
+        self
+    }
+
+    pub const fn disabled(mut self) -> ItemNode {
+        self.disabled = true;
+        self
+    }
+
+    pub const fn execute_once(mut self) -> ItemNode {
+        self.execute_once = true;
+        self
+    }
+
+    pub const fn always_output_data(mut self) -> ItemNode {
+        self.always_output_data = true;
+        self
+    }
+
+    pub const fn on_error(mut self, on_error: OnError) -> ItemNode {
+        self.on_error = on_error;
+        self
+    }
+
+    /// Tries a failed run again, `tries` times in all, `wait_ms` apart.
+    pub const fn retry(mut self, tries: u32, wait_ms: u64) -> ItemNode {
+        self.retry = Some((tries, Duration::from_millis(wait_ms)));
+        self
+    }
+}
+
 /// A connection: output `output` of node `source` into input `input` of node `target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Connection {
@@ -167,6 +236,10 @@ pub struct Connection {
 
 /// An item flow: its nodes, its connections (in the order the workflow lists them), its order.
 pub struct ItemFlow {
+    /// The flow's id and name, and what it does (the document's).
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
     pub nodes: &'static [ItemNode],
     pub connections: &'static [Connection],
     pub order: Order,
@@ -194,6 +267,9 @@ pub struct NodeRun {
     pub error: Option<Error>,
     /// How many times it was tried.
     pub tries: u32,
+    /// When it started, and how long it took (its tries and waits included).
+    pub started: std::time::SystemTime,
+    pub duration: Duration,
 }
 
 /// How an execution went.
@@ -252,7 +328,7 @@ impl ItemFlow {
 
 /// Runs `flow` from node `start`, which gets `items` on its input 0 (a trigger passes what
 /// fired it on).
-pub async fn execute(flow: &ItemFlow, start: usize, items: Vec<Item>) -> Execution {
+pub async fn execute(flow: &ItemFlow, start: usize, items: Vec<Item>, execution_id: &str) -> Execution {
     let mut execution = Execution { runs: Vec::new(), error: None };
     let mut stack: VecDeque<Pending> = VecDeque::new();
     // Nodes of several inputs with some batches, in the order they first got one.
@@ -262,7 +338,7 @@ pub async fn execute(flow: &ItemFlow, start: usize, items: Vec<Item>) -> Executi
     stack.push_back(first);
     loop {
         let Some(pending) = stack.pop_front().or_else(|| release(flow, &mut waiting)) else { break };
-        let Some(run) = run_node(flow, pending, &execution.runs).await else { continue };
+        let Some(run) = run_node(flow, pending, &execution.runs, execution_id).await else { continue };
         let failed = run.error.is_some() && flow.nodes[run.node].on_error == OnError::Stop;
         let node = run.node;
         let outputs = run.outputs.clone();
@@ -365,7 +441,7 @@ fn release(flow: &ItemFlow, waiting: &mut Vec<Pending>) -> Option<Pending> {
 
 /// Runs one node on one pending entry, with its settings; `None` when it does not run (none
 /// of its inputs has an item, and it need not output data anyway).
-async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun]) -> Option<NodeRun> {
+async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun], execution_id: &str) -> Option<NodeRun> {
     let node = &flow.nodes[pending.node];
     let run_index = history.iter().filter(|r| r.node == pending.node).count();
     let sources: Vec<Option<Source>> = pending.inputs.iter().map(|i| i.as_ref().and_then(|(_, s)| *s)).collect();
@@ -383,6 +459,8 @@ async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun]) -> Opt
                 .collect()
         })
         .collect();
+    let started = std::time::SystemTime::now();
+    let clock = std::time::Instant::now();
     let record = |outputs: Vec<Vec<Item>>, error: Option<Error>, tries: u32| NodeRun {
         node: pending.node,
         run_index,
@@ -390,6 +468,8 @@ async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun]) -> Opt
         outputs,
         error,
         tries,
+        started,
+        duration: clock.elapsed(),
     };
     let outputs_count = node.outputs + usize::from(node.on_error == OnError::ContinueErrorOutput);
     if node.disabled {
@@ -415,8 +495,15 @@ async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun]) -> Opt
     let mut tries = 0;
     let outcome = loop {
         tries += 1;
-        let input =
-            NodeInput { inputs: given.clone(), sources: sources.clone(), run_index, history, order: flow.order };
+        let input = NodeInput {
+            inputs: given.clone(),
+            sources: sources.clone(),
+            run_index,
+            history,
+            order: flow.order,
+            flow,
+            execution_id,
+        };
         let outcome = (node.run)(input).await;
         // A node that marks its first item as an error is tried again too.
         let marked = matches!(&outcome, Ok(outputs) if outputs.first().and_then(|o| o.first()).is_some_and(|i| truthy(&i.json["error"])));
@@ -533,49 +620,10 @@ pub fn text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => number_text(n),
+        Value::Number(n) => crate::js::number_to_string(n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => s.clone(),
         Value::Object(_) => "[object Object]".to_owned(),
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
-    }
-}
-
-/// A JSON number as JavaScript's `Number.prototype.toString` writes it: integers without a
-/// fraction, the shortest digits that read back as the same double, and an exponent (`1e+21`,
-/// `1e-7`) outside 1e-6 to 1e21.
-fn number_text(n: &serde_json::Number) -> String {
-    const SAFE: u64 = 1 << 53;
-    if let Some(i) = n.as_u64().filter(|i| *i <= SAFE) {
-        return i.to_string();
-    }
-    if let Some(i) = n.as_i64().filter(|i| i.unsigned_abs() <= SAFE) {
-        return i.to_string();
-    }
-    let f = n.as_f64().unwrap_or(0.0);
-    if f == 0.0 {
-        return "0".to_owned();
-    }
-    // Rust writes the shortest round-trip digits too: `{:e}` gives them with their exponent.
-    let scientific = format!("{:e}", f.abs());
-    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    let k = digits.len() as i64;
-    let n = exponent.parse::<i64>().unwrap_or(0) + 1;
-    let body = if k <= n && n <= 21 {
-        format!("{digits}{}", "0".repeat((n - k) as usize))
-    } else if 0 < n && n <= 21 {
-        format!("{}.{}", &digits[..n as usize], &digits[n as usize..])
-    } else if -6 < n && n <= 0 {
-        format!("0.{}{digits}", "0".repeat((-n) as usize))
-    } else {
-        let sign = if n - 1 < 0 { '-' } else { '+' };
-        let rest = if k > 1 { format!(".{}", &digits[1..]) } else { String::new() };
-        format!("{}{rest}e{sign}{}", &digits[..1], (n - 1).abs())
-    };
-    if f < 0.0 {
-        format!("-{body}")
-    } else {
-        body
     }
 }
 
@@ -713,18 +761,7 @@ mod tests {
     }
 
     const fn node(name: &'static str, x: i64, y: i64, outputs: usize, run: NodeFn) -> ItemNode {
-        ItemNode {
-            name,
-            position: (x, y),
-            outputs,
-            required: Required::AtLeast(1),
-            disabled: false,
-            execute_once: false,
-            always_output_data: false,
-            on_error: OnError::Stop,
-            retry: None,
-            run,
-        }
+        ItemNode::new(name, "test", "", (x, y), outputs, run)
     }
 
     const fn wire(source: usize, output: usize, target: usize, input: usize) -> Connection {
@@ -736,7 +773,7 @@ mod tests {
     }
 
     async fn run(flow: &ItemFlow, ns: &[i64]) -> Execution {
-        execute(flow, 0, numbers(ns)).await
+        execute(flow, 0, numbers(ns), "1").await
     }
 
     /// The order of the runs, as names.
@@ -763,7 +800,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_if_sends_items_down_both_outputs_and_the_upper_branch_runs_first() {
-        let flow = ItemFlow { nodes: &IF_BOTH, connections: &IF_BOTH_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &IF_BOTH,
+            connections: &IF_BOTH_WIRES,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[1, 2, 3, 4]).await;
         // `high` (odd items, output 1) is above `low` (even, output 0) on the canvas.
         assert_eq!(order(&flow, &execution), ["start", "if", "high", "low"]);
@@ -784,9 +828,23 @@ mod tests {
 
     #[tokio::test]
     async fn v1_runs_a_branch_to_its_end_and_v0_runs_level_by_level_in_connection_order() {
-        let v1 = ItemFlow { nodes: &DEPTH, connections: &DEPTH_WIRES, order: Order::V1 };
+        let v1 = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &DEPTH,
+            connections: &DEPTH_WIRES,
+            order: Order::V1,
+        };
         assert_eq!(order(&v1, &run(&v1, &[1]).await), ["start", "a", "a2", "b"]);
-        let v0 = ItemFlow { nodes: &DEPTH, connections: &DEPTH_WIRES, order: Order::V0 };
+        let v0 = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &DEPTH,
+            connections: &DEPTH_WIRES,
+            order: Order::V0,
+        };
         assert_eq!(order(&v0, &run(&v0, &[1]).await), ["start", "b", "a", "a2"]);
     }
 
@@ -802,7 +860,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_node_fed_by_two_nodes_runs_once_per_batch_and_so_does_what_follows() {
-        let flow = ItemFlow { nodes: &TWICE, connections: &TWICE_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &TWICE,
+            connections: &TWICE_WIRES,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[7, 8]).await;
         assert_eq!(order(&flow, &execution), ["start", "a", "join", "after", "b", "join", "after"]);
         let joins: Vec<&NodeRun> = execution.runs_of(3).collect();
@@ -826,10 +891,24 @@ mod tests {
 
     #[tokio::test]
     async fn an_empty_output_runs_nothing_below_it_unless_the_node_always_outputs_data() {
-        let flow = ItemFlow { nodes: &EMPTY, connections: &EMPTY_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &EMPTY,
+            connections: &EMPTY_WIRES,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[1, 3]).await;
         assert_eq!(order(&flow, &execution), ["start", "if"], "`evens` has no run at all");
-        let flow = ItemFlow { nodes: &ALWAYS, connections: &EMPTY_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &ALWAYS,
+            connections: &EMPTY_WIRES,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[1, 3]).await;
         assert_eq!(order(&flow, &execution), ["start", "if", "evens"]);
         let empty = &output_of(&flow, &execution, "evens")[0];
@@ -853,7 +932,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_merge_waits_for_both_inputs_and_runs_last_with_an_input_that_never_came() {
-        let flow = ItemFlow { nodes: &MERGE, connections: &MERGE_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &MERGE,
+            connections: &MERGE_WIRES,
+            order: Order::V1,
+        };
         let both = run(&flow, &[1, 2, 3]).await;
         assert_eq!(order(&flow, &both), ["start", "if", "merge", "after", "side"]);
         assert_eq!(ns(output_of(&flow, &both, "merge")), [2, 1, 3], "input 0, then input 1");
@@ -863,7 +949,14 @@ mod tests {
         assert_eq!(ns(output_of(&flow, &one, "merge")), [2, 4]);
         assert_eq!(one.runs[3].sources[1], None);
         // A merge that needs every input never runs without one.
-        let flow = ItemFlow { nodes: &CHOOSE, connections: &MERGE_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &CHOOSE,
+            connections: &MERGE_WIRES,
+            order: Order::V1,
+        };
         assert_eq!(order(&flow, &run(&flow, &[2, 4]).await), ["start", "if", "side"]);
     }
 
@@ -877,7 +970,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_disabled_node_passes_its_items_and_execute_once_takes_the_first() {
-        let flow = ItemFlow { nodes: &SETTINGS, connections: &CHAIN_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &SETTINGS,
+            connections: &CHAIN_WIRES,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[5, 6, 7]).await;
         assert!(execution.error.is_none());
         assert_eq!(ns(output_of(&flow, &execution, "off")), [5, 6, 7]);
@@ -906,14 +1006,28 @@ mod tests {
 
     #[tokio::test]
     async fn a_failure_stops_the_workflow_unless_the_node_goes_on_with_its_input() {
-        let flow = ItemFlow { nodes: &STOPS, connections: &STOPS_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &STOPS,
+            connections: &STOPS_WIRES,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[1]).await;
         assert_eq!(order(&flow, &execution), ["start", "check"], "the pending branch never runs");
         assert_eq!(execution.error.as_ref().map(|e| e.message.as_str()), Some("it broke"));
         assert_eq!(execution.runs[1].error.as_ref().map(|e| e.message.as_str()), Some("it broke"));
         // Going on after a failure of the whole node: the input items go to output 0, the
         // error output gets nothing.
-        let flow = ItemFlow { nodes: &GOES_ON, connections: &STOPS_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &GOES_ON,
+            connections: &STOPS_WIRES,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[1, 2]).await;
         assert_eq!(order(&flow, &execution), ["start", "check", "never", "other"]);
         assert!(execution.error.is_none());
@@ -928,16 +1042,30 @@ mod tests {
 
     #[tokio::test]
     async fn items_marked_as_errors_go_to_the_error_output_with_their_input_fields() {
-        let flow = ItemFlow { nodes: &ERROR_OUTPUT, connections: &ERROR_OUTPUT_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &ERROR_OUTPUT,
+            connections: &ERROR_OUTPUT_WIRES,
+            order: Order::V1,
+        };
         let start = vec![Item::new(json!({"n": 1, "name": "one"})), Item::new(json!({"n": 2, "name": "two"}))];
-        let execution = execute(&flow, 0, start.clone()).await;
+        let execution = execute(&flow, 0, start.clone(), "1").await;
         assert_eq!(ns(output_of(&flow, &execution, "good")), [2]);
         let errors = output_of(&flow, &execution, "errors");
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].json, json!({"n": 1, "name": "one", "error": "1 is odd"}));
         // With the regular output, error items stay where the node put them.
-        let flow = ItemFlow { nodes: &ERROR_REGULAR, connections: &ERROR_OUTPUT_WIRES, order: Order::V1 };
-        let execution = execute(&flow, 0, start).await;
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &ERROR_REGULAR,
+            connections: &ERROR_OUTPUT_WIRES,
+            order: Order::V1,
+        };
+        let execution = execute(&flow, 0, start, "1").await;
         assert_eq!(output_of(&flow, &execution, "good")[0].json, json!({"error": "1 is odd"}));
         assert_eq!(order(&flow, &execution), ["start", "check", "good"]);
     }
@@ -951,7 +1079,14 @@ mod tests {
     #[tokio::test]
     async fn a_node_that_retries_is_tried_again_up_to_its_tries() {
         FLAKY_CALLS.store(0, Ordering::SeqCst);
-        let flow = ItemFlow { nodes: &RETRIED, connections: &ONE_WIRE, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &RETRIED,
+            connections: &ONE_WIRE,
+            order: Order::V1,
+        };
         let execution = run(&flow, &[1]).await;
         assert!(execution.error.is_none(), "{:?}", execution.error);
         assert_eq!(execution.runs[1].tries, 3);
@@ -981,14 +1116,21 @@ mod tests {
 
     #[tokio::test]
     async fn an_item_is_followed_back_to_the_item_it_came_from() {
-        let flow = ItemFlow { nodes: &PAIRS, connections: &PAIRS_WIRES, order: Order::V1 };
+        let flow = ItemFlow {
+            id: "test",
+            name: "test",
+            description: "",
+            nodes: &PAIRS,
+            connections: &PAIRS_WIRES,
+            order: Order::V1,
+        };
         let start = vec![
             Item::new(json!({"n": 0, "name": "zero"})),
             Item::new(json!({"n": 1, "name": "one"})),
             Item::new(json!({"n": 2, "name": "two"})),
             Item::new(json!({"n": 4, "name": "four"})),
         ];
-        let execution = execute(&flow, 0, start).await;
+        let execution = execute(&flow, 0, start, "1").await;
         let end = execution.runs_of(3).next().unwrap();
         assert_eq!(end.outputs[0].len(), 2);
         let end_at = execution.runs.iter().position(|r| r.node == 3).unwrap();

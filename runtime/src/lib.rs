@@ -23,6 +23,8 @@ pub mod health;
 pub mod http;
 pub mod huggingface;
 mod inflight;
+pub mod item_cli;
+pub mod item_nodes;
 pub mod items;
 pub mod knowledge;
 pub mod llm;
@@ -41,7 +43,7 @@ pub mod webhook;
 
 // What the compiler checks with and the runtime runs with: one implementation, in flowc-core,
 // under the same paths as before (`rt::jq::Filter`, `rt::input::conform`, `rt::Error`).
-pub use flowc_core::{error, input, jq, params, schedule, services};
+pub use flowc_core::{error, input, jq, js, params, schedule, services};
 
 pub use credentials::{Credential, CredentialSource};
 pub use envelope::{Envelope, RunResult, RunStatus, Status};

@@ -69,7 +69,7 @@ fn build_variant(group: &str, fixture_name: &str, variant: Option<&str>, replace
     let mut text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     // Other tools' documents are translated first (`tools` holds flowc documents whose agents
     // call the others as flow tools).
-    if group == "coconutflow" {
+    if group == "coconutflow" || group == "n8n" {
         let imported = flowc::import::import(&path.display().to_string(), &text).unwrap_or_else(|d| panic!("{d}"));
         text = imported.unwrap_or_else(|| panic!("{} is not another tool's document", path.display())).text;
     }

@@ -147,3 +147,22 @@ fn coconutflow_documents_translate_the_same() {
         insta::assert_snapshot!("imported", imported.text);
     });
 }
+
+/// What each n8n workflow translates into (the item flow `flowc import` writes) and the
+/// `main.rs` it compiles to, for review; compiled twice, byte for byte the same.
+#[test]
+fn n8n_workflows_translate_and_generate_the_same() {
+    insta::glob!("../../fixtures/n8n", "*.json", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let Ok(imported) = flowc::import::import(&display_name(path), &text) else {
+            return; // a workflow of what cannot be compiled (n8n.rs checks its diagnostics)
+        };
+        let imported = imported.unwrap_or_else(|| panic!("{} is not recognised as n8n's", path.display()));
+        assert_eq!(imported.dialect, "n8n");
+        insta::assert_snapshot!("imported", imported.text);
+        let project = flowc::compile(&display_name(path), &text, &Options::default()).unwrap_or_else(|d| panic!("{d}"));
+        insta::assert_snapshot!("main_rs", &project.files[Path::new("src/main.rs")]);
+        let again = flowc::compile(&display_name(path), &text, &Options::default()).unwrap();
+        assert_eq!(project, again, "{} compiled twice differs", path.display());
+    });
+}

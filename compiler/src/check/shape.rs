@@ -207,21 +207,10 @@ pub struct Shaped {
     pub declared_parameters: Vec<String>,
 }
 
-pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
-    let mut top = Reader::new(sink, doc, "", FLOW_FIELDS, "the flow document")?;
-    if let Some(version) = top.get("version") {
-        if version.as_u64() != Some(1) {
-            sink.push(
-                Diagnostic::new(
-                    Code::E005,
-                    "/version",
-                    format!("unsupported format version {}", super::reader::short(version)),
-                )
-                .help("this flowc reads version 1: set \"version\": 1"),
-            );
-        }
-    }
-    let id = match top.string(sink, "id") {
+/// The document's `id`, checked: a valid crate name (`""` when it is missing or wrong, which is
+/// reported).
+pub fn flow_id(sink: &mut Sink, top: &mut Reader<'_>) -> String {
+    match top.string(sink, "id") {
         Some(id) if !valid_flow_id(id) => {
             sink.push(Diagnostic::new(Code::E006, "/id", format!("the flow id `{id}` is not valid")).help(
                 "a flow id is 1 to 64 characters: a lowercase letter, then lowercase letters, digits, `_` or `-`",
@@ -239,7 +228,24 @@ pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
             None => id.to_owned(),
         },
         None => String::new(),
-    };
+    }
+}
+
+pub fn check(sink: &mut Sink, doc: &Value) -> Option<Shaped> {
+    let mut top = Reader::new(sink, doc, "", FLOW_FIELDS, "the flow document")?;
+    if let Some(version) = top.get("version") {
+        if version.as_u64() != Some(1) {
+            sink.push(
+                Diagnostic::new(
+                    Code::E005,
+                    "/version",
+                    format!("unsupported format version {}", super::reader::short(version)),
+                )
+                .help("this flowc reads version 1: set \"version\": 1"),
+            );
+        }
+    }
+    let id = flow_id(sink, &mut top);
     let name = top.string(sink, "name").unwrap_or(&id).to_owned();
     let description = top.string(sink, "description").unwrap_or_default().to_owned();
     let settings = match top.get("settings") {

@@ -1023,7 +1023,7 @@ fn function_doc(ir: &Ir, node: &IrNode) -> Vec<String> {
 
 /// Parses tokens as a file and prints them with prettyplease. Emitters build tokens from
 /// checked input, so a parse failure is a bug in an emitter: an internal error.
-fn format_tokens(tokens: TokenStream) -> Result<String, String> {
+pub(crate) fn format_tokens(tokens: TokenStream) -> Result<String, String> {
     match syn::parse2::<syn::File>(tokens) {
         Ok(file) => Ok(format_spaced(file)),
         Err(error) => Err(format!("the generated code does not parse: {error}")),

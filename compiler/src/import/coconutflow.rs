@@ -164,7 +164,7 @@ fn node_id(text: &str) -> String {
 }
 
 /// A flow id from the flow's name: lower case, `-` between words, starting with a letter.
-fn flow_id(name: &str) -> String {
+pub(crate) fn flow_id(name: &str) -> String {
     let mut id = String::new();
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {

@@ -1,0 +1,663 @@
+//! Item flows: flow documents whose nodes work on lists of items, as n8n's do. The n8n
+//! importer translates a workflow into one (`"items": {"order": "v1"}` at the top), and this
+//! module checks it and lowers it to an [`ItemIr`], which `emit` turns into a program on the
+//! runtime's `items` scheduler.
+//!
+//! An item document's node is `{name, type, position, config, disabled, execute_once,
+//! always_output_data, on_error, retry, origin}`, named by its `name` (connections and
+//! expressions use names, as n8n does); an edge is `{source, output, target, input}`. Config
+//! strings starting with `=` are n8n expressions, compiled here ([`compile`]): a reference to a
+//! node that does not exist, or to `.item` of a node that is not upstream, is an error at
+//! compile time instead of at run time.
+
+pub mod compile;
+pub mod emit;
+pub mod expression;
+
+use std::collections::BTreeMap;
+
+use proc_macro2::TokenStream;
+use serde_json::Value;
+
+use crate::check::reader::{Field, Reader, Sink, Ty};
+use crate::diag::{did_you_mean, Code, Diagnostic, Diagnostics};
+use crate::source::Document;
+
+/// The fields of an item document.
+pub const ITEM_FLOW_FIELDS: &[Field] = &[
+    Field::req("version", Ty::Integer, "the format version: 1"),
+    Field::req("id", Ty::String, "the flow's id: the program's name"),
+    Field::opt("name", Ty::String, "a name for people"),
+    Field::opt("description", Ty::String, "what the flow does"),
+    Field::req("items", Ty::Object(ITEMS_FIELDS), "that the nodes work on items, and in which order they run"),
+    Field::req("nodes", Ty::ListOf(ITEM_NODE_FIELDS), "the nodes"),
+    Field::opt("edges", Ty::ListOf(ITEM_EDGE_FIELDS), "the connections"),
+];
+
+pub const ITEMS_FIELDS: &[Field] =
+    &[Field::opt("order", Ty::Enum(&["v0", "v1"]), "n8n's execution order: `v1` (depth first, the default) or `v0`")];
+
+pub const ITEM_NODE_FIELDS: &[Field] = &[
+    Field::req("name", Ty::String, "the node's name, unique in the flow"),
+    Field::req("type", Ty::Enum(KINDS), "the node's kind"),
+    Field::opt("position", Ty::Other("[x, y]"), "where it is on the canvas, which decides the order under v1"),
+    Field::opt("config", Ty::Other("an object"), "the kind's settings"),
+    Field::opt("disabled", Ty::Boolean, "passes its input through without running"),
+    Field::opt("execute_once", Ty::Boolean, "runs on the first item only"),
+    Field::opt("always_output_data", Ty::Boolean, "gives one empty item when it would give none"),
+    Field::opt("on_error", Ty::Enum(&["stop", "continue", "error_output"]), "what a failure does"),
+    Field::opt("retry", Ty::Other("{\"tries\": n, \"wait_ms\": ms}"), "tries a failed run again"),
+    Field::opt("origin", Ty::String, "the node it was translated from (`n8n-nodes-base.set@3.4`)"),
+];
+
+pub const ITEM_EDGE_FIELDS: &[Field] = &[
+    Field::req("source", Ty::String, "the node the items come from"),
+    Field::opt("output", Ty::Integer, "its output (0 by default)"),
+    Field::req("target", Ty::String, "the node they go to"),
+    Field::opt("input", Ty::Integer, "its input (0 by default)"),
+];
+
+/// The kinds of an item flow's nodes.
+pub const KINDS: &[&str] = &["manual_trigger", "noop", "set", "if", "filter", "limit", "merge"];
+
+/// The condition operators (n8n's `type:operation`), with whether they take a right value.
+pub const OPERATORS: &[(&str, bool)] = &[
+    ("string:exists", false),
+    ("string:notExists", false),
+    ("string:empty", false),
+    ("string:notEmpty", false),
+    ("string:equals", true),
+    ("string:notEquals", true),
+    ("string:contains", true),
+    ("string:notContains", true),
+    ("string:startsWith", true),
+    ("string:notStartsWith", true),
+    ("string:endsWith", true),
+    ("string:notEndsWith", true),
+    ("string:regex", true),
+    ("string:notRegex", true),
+    ("number:exists", false),
+    ("number:notExists", false),
+    ("number:empty", false),
+    ("number:notEmpty", false),
+    ("number:equals", true),
+    ("number:notEquals", true),
+    ("number:gt", true),
+    ("number:lt", true),
+    ("number:gte", true),
+    ("number:lte", true),
+    ("boolean:exists", false),
+    ("boolean:notExists", false),
+    ("boolean:empty", false),
+    ("boolean:notEmpty", false),
+    ("boolean:true", false),
+    ("boolean:false", false),
+    ("boolean:equals", true),
+    ("boolean:notEquals", true),
+    ("array:exists", false),
+    ("array:notExists", false),
+    ("array:empty", false),
+    ("array:notEmpty", false),
+    ("array:contains", true),
+    ("array:notContains", true),
+    ("array:lengthEquals", true),
+    ("array:lengthNotEquals", true),
+    ("array:lengthGt", true),
+    ("array:lengthLt", true),
+    ("array:lengthGte", true),
+    ("array:lengthLte", true),
+    ("object:exists", false),
+    ("object:notExists", false),
+    ("object:empty", false),
+    ("object:notEmpty", false),
+    ("dateTime:exists", false),
+    ("dateTime:notExists", false),
+    ("dateTime:empty", false),
+    ("dateTime:notEmpty", false),
+    ("dateTime:equals", true),
+    ("dateTime:notEquals", true),
+    ("dateTime:after", true),
+    ("dateTime:before", true),
+    ("dateTime:afterOrEquals", true),
+    ("dateTime:beforeOrEquals", true),
+];
+
+/// A checked item flow.
+#[derive(Debug, Clone)]
+pub struct ItemIr {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub order_v0: bool,
+    pub nodes: Vec<ItemNode>,
+    /// `(source, output, target, input)`, by node index, in document order.
+    pub edges: Vec<(usize, usize, usize, usize)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemNode {
+    pub name: String,
+    pub pointer: String,
+    /// The node it was translated from, for comments and messages (empty when written by hand).
+    pub origin: String,
+    pub position: (i64, i64),
+    pub kind: Kind,
+    pub disabled: bool,
+    pub execute_once: bool,
+    pub always_output_data: bool,
+    pub on_error: OnError,
+    pub retry: Option<(u32, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    Stop,
+    Continue,
+    ErrorOutput,
+}
+
+/// A node's kind, with its config; expressions already compiled to Rust.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    ManualTrigger,
+    NoOp,
+    Set(SetNode),
+    If(Conditions),
+    Filter(Conditions),
+    Limit { max_items: u64, keep_last: bool },
+    Merge { inputs: usize },
+}
+
+impl Kind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Kind::ManualTrigger => "manual_trigger",
+            Kind::NoOp => "noop",
+            Kind::Set(_) => "set",
+            Kind::If(_) => "if",
+            Kind::Filter(_) => "filter",
+            Kind::Limit { .. } => "limit",
+            Kind::Merge { .. } => "merge",
+        }
+    }
+
+    /// Its main outputs.
+    pub fn outputs(&self) -> usize {
+        match self {
+            Kind::If(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Its inputs.
+    pub fn inputs(&self) -> usize {
+        match self {
+            Kind::ManualTrigger => 0,
+            Kind::Merge { inputs } => *inputs,
+            _ => 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SetNode {
+    /// Each field: its name (a Rust expression of `String`), type and value (of `Value`).
+    pub fields: Vec<(TokenStream, &'static str, TokenStream)>,
+    pub include: &'static str,
+    pub include_fields: Vec<String>,
+    pub dot_notation: bool,
+    pub ignore_conversion_errors: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Conditions {
+    /// Each condition: its left value, operator, right value.
+    pub conditions: Vec<(TokenStream, String, TokenStream)>,
+    pub and: bool,
+    pub case_sensitive: bool,
+    pub loose: bool,
+}
+
+/// Whether a parsed document is an item flow (it says so at the top).
+pub fn is_item_flow(value: &Value) -> bool {
+    value.get("items").is_some_and(Value::is_object) && value.get("version").is_some()
+}
+
+/// Checks an item document and lowers it.
+pub fn check(file: &str, text: &str) -> Result<ItemIr, Diagnostics> {
+    let doc = match Document::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let d = Diagnostic::new(Code::E001, "", format!("the file is not valid JSON: {}", e.message))
+                .help("flow documents are strict JSON")
+                .at_range(crate::source::Range { start: e.range.start, end: e.range.end });
+            return Err(Diagnostics::new(file, text, None, vec![d]));
+        }
+    };
+    let mut sink = Sink::default();
+    let ir = lower(&mut sink, &doc.value);
+    match ir {
+        Some(ir) if sink.diagnostics.is_empty() => Ok(ir),
+        _ => Err(Diagnostics::new(file, text, Some(&doc), sink.diagnostics)),
+    }
+}
+
+fn lower(sink: &mut Sink, doc: &Value) -> Option<ItemIr> {
+    let mut top = Reader::new(sink, doc, "", ITEM_FLOW_FIELDS, "the item flow document")?;
+    if top.get("version").and_then(Value::as_u64) != Some(1) {
+        sink.push(Diagnostic::new(Code::E005, "/version", "unsupported format version").help("set \"version\": 1"));
+    }
+    let id = crate::check::shape::flow_id(sink, &mut top);
+    let name = top.string(sink, "name").unwrap_or(&id).to_owned();
+    let description = top.string(sink, "description").unwrap_or_default().to_owned();
+    let order_v0 = match top.get("items") {
+        Some(items) => {
+            let mut items = Reader::new(sink, items, "/items", ITEMS_FIELDS, "`items`")?;
+            items.one_of(sink, "order", &["v0", "v1"]) == Some("v0")
+        }
+        None => false,
+    };
+    let Some(Value::Array(nodes)) = top.get("nodes") else {
+        sink.push(
+            Diagnostic::new(Code::E002, "/nodes", "`nodes` must be an array of nodes").help("write `\"nodes\": [...]`"),
+        );
+        return None;
+    };
+    // The nodes' names and shapes first: edges and expressions refer to them.
+    let mut heads = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let pointer = format!("/nodes/{i}");
+        let head = head(sink, node, &pointer);
+        if let Some(head) = &head {
+            if names.contains(&head.name) {
+                sink.push(
+                    Diagnostic::new(
+                        Code::E007,
+                        format!("{pointer}/name"),
+                        format!("two nodes are named `{}`", head.name),
+                    )
+                    .help("give each node a name of its own: connections and expressions find nodes by name"),
+                );
+            }
+            names.push(head.name.clone());
+        } else {
+            names.push(String::new());
+        }
+        heads.push(head);
+    }
+    let edges = edges(sink, top.get("edges"), &names, &heads);
+    let upstream = upstream(names.len(), &edges);
+    if let Some(cycle) = upstream.iter().position(|ancestors| ancestors.contains(&usize::MAX)) {
+        sink.push(
+            Diagnostic::new(
+                Code::E013,
+                format!("/nodes/{cycle}"),
+                format!("node `{}` is in a cycle of connections", names[cycle]),
+            )
+            .help("loops (Loop Over Items) are not compiled by this version of flowc: remove the connection back"),
+        );
+        return None;
+    }
+    let mut out = Vec::new();
+    for (i, (node, head)) in nodes.iter().zip(heads).enumerate() {
+        let Some(head) = head else { continue };
+        let ancestors: Vec<String> = upstream[i].iter().map(|&a| names[a].clone()).collect();
+        let scope = compile::Scope { nodes: &names, upstream: &ancestors };
+        let pointer = format!("/nodes/{i}");
+        let config = node.get("config").cloned().unwrap_or(Value::Object(Default::default()));
+        let what = format!("the config of node `{}` ({})", head.name, head.kind);
+        if let Some(kind) = config_of(sink, &scope, head.kind, &config, &format!("{pointer}/config"), &what) {
+            out.push(ItemNode {
+                name: head.name,
+                pointer,
+                origin: head.origin,
+                position: head.position,
+                kind,
+                disabled: head.disabled,
+                execute_once: head.execute_once,
+                always_output_data: head.always_output_data,
+                on_error: head.on_error,
+                retry: head.retry,
+            });
+        }
+    }
+    // Edges against the kinds' inputs and outputs.
+    for (e, &(source, output, target, input)) in edges.iter().enumerate() {
+        let (Some(from), Some(to)) =
+            (out.iter().find(|n| n.name == names[source]), out.iter().find(|n| n.name == names[target]))
+        else {
+            continue;
+        };
+        let outputs = from.kind.outputs() + usize::from(from.on_error == OnError::ErrorOutput);
+        if output >= outputs {
+            sink.push(
+                Diagnostic::new(
+                    Code::E012,
+                    format!("/edges/{e}/output"),
+                    format!("node `{}` has {outputs} output(s): there is no output {output}", from.name),
+                )
+                .help("outputs count from 0"),
+            );
+        }
+        if input >= to.kind.inputs() {
+            sink.push(
+                Diagnostic::new(
+                    Code::E012,
+                    format!("/edges/{e}/input"),
+                    format!("node `{}` has {} input(s): there is no input {input}", to.name, to.kind.inputs()),
+                )
+                .help("inputs count from 0; a trigger has none"),
+            );
+        }
+    }
+    if out.len() != nodes.len() || !sink.diagnostics.is_empty() {
+        return None;
+    }
+    let edges = edges.into_iter().collect();
+    Some(ItemIr { id, name, description, order_v0, nodes: out, edges })
+}
+
+/// What every node has, whatever its kind.
+struct Head {
+    name: String,
+    kind: &'static str,
+    origin: String,
+    position: (i64, i64),
+    disabled: bool,
+    execute_once: bool,
+    always_output_data: bool,
+    on_error: OnError,
+    retry: Option<(u32, u64)>,
+}
+
+fn head(sink: &mut Sink, node: &Value, pointer: &str) -> Option<Head> {
+    let mut r = Reader::new(sink, node, pointer, ITEM_NODE_FIELDS, "a node")?;
+    let name = r.string(sink, "name");
+    if name.is_some_and(str::is_empty) {
+        sink.push(
+            Diagnostic::new(Code::E006, format!("{pointer}/name"), "a node's name cannot be empty")
+                .help("name the node"),
+        );
+    }
+    let kind = match r.get("type") {
+        Some(Value::String(kind)) => match KINDS.iter().find(|k| *k == kind) {
+            Some(kind) => Some(*kind),
+            None => {
+                let d =
+                    Diagnostic::new(Code::E009, format!("{pointer}/type"), format!("unknown item node kind `{kind}`"));
+                sink.push(match did_you_mean(kind, KINDS.iter().copied()) {
+                    Some(near) => d.help(format!("did you mean `{near}`?")),
+                    None => d.help(format!("the item kinds are {}", crate::check::reader::list(KINDS.iter().copied()))),
+                });
+                None
+            }
+        },
+        _ => r.string(sink, "type").and(None),
+    };
+    let position = match r.get("position") {
+        None => (0, 0),
+        Some(Value::Array(xy)) if xy.len() == 2 && xy.iter().all(Value::is_number) => {
+            let at = |v: &Value| v.as_f64().unwrap_or_default() as i64;
+            (at(&xy[0]), at(&xy[1]))
+        }
+        Some(_) => {
+            r.invalid(
+                sink,
+                "position",
+                "`position` must be `[x, y]`, two numbers".to_owned(),
+                "write the canvas position as [x, y]".to_owned(),
+            );
+            (0, 0)
+        }
+    };
+    let on_error = match r.one_of(sink, "on_error", &["stop", "continue", "error_output"]) {
+        Some("continue") => OnError::Continue,
+        Some("error_output") => OnError::ErrorOutput,
+        _ => OnError::Stop,
+    };
+    let retry = match r.get("retry") {
+        None => None,
+        Some(value) => {
+            const RETRY: &[Field] = &[
+                Field::req("tries", Ty::Integer, "how many tries in all (2 to 5)"),
+                Field::opt("wait_ms", Ty::Integer, "the wait between tries (0 to 5000 ms)"),
+            ];
+            let mut retry = Reader::new(sink, value, &r.child("retry"), RETRY, "`retry`")?;
+            let tries = retry.integer(sink, "tries", 1, 5)?;
+            let wait = retry.integer(sink, "wait_ms", 0, 5000).unwrap_or(1000);
+            Some((tries as u32, wait))
+        }
+    };
+    let head = Head {
+        name: name?.to_owned(),
+        kind: kind?,
+        origin: r.string(sink, "origin").unwrap_or_default().to_owned(),
+        position,
+        disabled: r.boolean(sink, "disabled").unwrap_or(false),
+        execute_once: r.boolean(sink, "execute_once").unwrap_or(false),
+        always_output_data: r.boolean(sink, "always_output_data").unwrap_or(false),
+        on_error,
+        retry,
+    };
+    r.ok.then_some(head)
+}
+
+/// The edges, by node index; what names a missing node is reported and left out.
+fn edges(
+    sink: &mut Sink,
+    value: Option<&Value>,
+    names: &[String],
+    heads: &[Option<Head>],
+) -> Vec<(usize, usize, usize, usize)> {
+    let mut out = Vec::new();
+    let Some(value) = value else { return out };
+    let Value::Array(edges) = value else {
+        sink.push(Diagnostic::new(Code::E002, "/edges", "`edges` must be an array").help("write `\"edges\": [...]`"));
+        return out;
+    };
+    for (e, edge) in edges.iter().enumerate() {
+        let pointer = format!("/edges/{e}");
+        let Some(mut r) = Reader::new(sink, edge, &pointer, ITEM_EDGE_FIELDS, "an edge") else { continue };
+        let end = |r: &mut Reader<'_>, sink: &mut Sink, field: &str| -> Option<usize> {
+            let name = r.string(sink, field)?;
+            match names.iter().position(|n| n == name) {
+                Some(i) if heads[i].is_some() => Some(i),
+                Some(_) => None,
+                None => {
+                    let d = Diagnostic::new(
+                        Code::E011,
+                        r.child(field),
+                        format!("the edge's {field} `{name}` is not a node of the flow"),
+                    );
+                    sink.push(match did_you_mean(name, names.iter().map(String::as_str)) {
+                        Some(near) => d.help(format!("did you mean `{near}`?")),
+                        None => d.help("name a node of the flow"),
+                    });
+                    None
+                }
+            }
+        };
+        let source = end(&mut r, sink, "source");
+        let target = end(&mut r, sink, "target");
+        let output = r.integer(sink, "output", 0, 63).unwrap_or(0) as usize;
+        let input = r.integer(sink, "input", 0, 63).unwrap_or(0) as usize;
+        if let (Some(source), Some(target), true) = (source, target, r.ok) {
+            out.push((source, output, target, input));
+        }
+    }
+    out
+}
+
+/// Each node's ancestors; a node in a cycle has `usize::MAX` among them.
+fn upstream(count: usize, edges: &[(usize, usize, usize, usize)]) -> Vec<Vec<usize>> {
+    let mut parents: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for &(source, _, target, _) in edges {
+        parents.entry(target).or_default().push(source);
+    }
+    (0..count)
+        .map(|node| {
+            let mut seen = vec![false; count];
+            let mut stack = parents.get(&node).cloned().unwrap_or_default();
+            let mut out = Vec::new();
+            while let Some(at) = stack.pop() {
+                if at == node {
+                    out.push(usize::MAX);
+                    continue;
+                }
+                if std::mem::replace(&mut seen[at], true) {
+                    continue;
+                }
+                out.push(at);
+                stack.extend(parents.get(&at).into_iter().flatten());
+            }
+            out.sort_unstable();
+            out
+        })
+        .collect()
+}
+
+const SET_FIELDS: &[Field] = &[
+    Field::opt("fields", Ty::ListOf(SET_FIELD_FIELDS), "the fields to set"),
+    Field::opt("include", Ty::Enum(&["all", "none", "selected", "except"]), "which input fields the items keep"),
+    Field::opt("include_fields", Ty::StringList, "the fields `selected` keeps or `except` drops"),
+    Field::opt("dot_notation", Ty::Boolean, "`a.b` names a nested field (true by default)"),
+    Field::opt("ignore_conversion_errors", Ty::Boolean, "a value that does not convert is kept as it is"),
+];
+
+const SET_FIELD_FIELDS: &[Field] = &[
+    Field::req("name", Ty::String, "the field's name (an expression if it starts with `=`)"),
+    Field::opt("type", Ty::Enum(FIELD_TYPES), "the type the value is converted to"),
+    Field::opt("value", Ty::Json, "the value (an expression if it is a string starting with `=`)"),
+];
+
+const FIELD_TYPES: &[&str] = &["string", "number", "boolean", "array", "object", "any"];
+
+const CONDITIONS_FIELDS: &[Field] = &[
+    Field::req("conditions", Ty::ListOf(CONDITION_FIELDS), "the conditions"),
+    Field::opt("combinator", Ty::Enum(&["and", "or"]), "whether every condition must hold, or one"),
+    Field::opt("case_sensitive", Ty::Boolean, "string comparisons are case-sensitive (true by default)"),
+    Field::opt("loose", Ty::Boolean, "values of the wrong type are converted instead of failing"),
+];
+
+const CONDITION_FIELDS: &[Field] = &[
+    Field::opt("left", Ty::Json, "the left value"),
+    Field::req("operator", Ty::String, "`type:operation`, such as `string:equals`"),
+    Field::opt("right", Ty::Json, "the right value"),
+];
+
+const LIMIT_FIELDS: &[Field] = &[
+    Field::opt("max_items", Ty::Integer, "how many items to keep (1 by default)"),
+    Field::opt("keep", Ty::Enum(&["first", "last"]), "which items"),
+];
+
+const MERGE_FIELDS: &[Field] = &[
+    Field::opt("mode", Ty::Enum(&["append"]), "how inputs are merged: `append`, every input's items in input order"),
+    Field::opt("inputs", Ty::Integer, "how many inputs (2 to 10)"),
+];
+
+/// A config value compiled: an expression's code, or the JSON itself.
+fn param(sink: &mut Sink, scope: &compile::Scope<'_>, value: &Value, pointer: &str) -> Option<TokenStream> {
+    match compile::value(scope, value) {
+        Ok(tokens) => Some(tokens),
+        Err(problem) => {
+            sink.push(Diagnostic::new(problem.code, pointer, problem.message).help(problem.help));
+            None
+        }
+    }
+}
+
+fn config_of(
+    sink: &mut Sink,
+    scope: &compile::Scope<'_>,
+    kind: &str,
+    config: &Value,
+    pointer: &str,
+    what: &str,
+) -> Option<Kind> {
+    let empty: &[Field] = &[];
+    match kind {
+        "manual_trigger" => Reader::new(sink, config, pointer, empty, what)?.ok.then_some(Kind::ManualTrigger),
+        "noop" => Reader::new(sink, config, pointer, empty, what)?.ok.then_some(Kind::NoOp),
+        "set" => {
+            let mut r = Reader::new(sink, config, pointer, SET_FIELDS, what)?;
+            let mut fields = Vec::new();
+            for (i, field) in r.get("fields").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                let at = format!("{pointer}/fields/{i}");
+                let Some(mut f) = Reader::new(sink, field, &at, SET_FIELD_FIELDS, "a field") else {
+                    r.ok = false;
+                    continue;
+                };
+                // A name is text: as it is, or an expression's value as n8n writes it in text.
+                let name = match f.get("name") {
+                    Some(Value::String(name)) if !name.starts_with('=') => Some(quote::quote! { #name.to_owned() }),
+                    Some(name) => {
+                        param(sink, scope, name, &format!("{at}/name")).map(|n| quote::quote! { rt::items::text(&#n) })
+                    }
+                    None => None,
+                };
+                let ty = f.one_of(sink, "type", FIELD_TYPES).unwrap_or("string");
+                let value = param(sink, scope, f.get("value").unwrap_or(&Value::Null), &format!("{at}/value"));
+                match (name, value, f.ok) {
+                    (Some(name), Some(value), true) => fields.push((name, ty, value)),
+                    _ => r.ok = false,
+                }
+            }
+            let include = r.one_of(sink, "include", &["all", "none", "selected", "except"]).unwrap_or("all");
+            let include_fields = r.string_list(sink, "include_fields").unwrap_or_default();
+            let dot_notation = r.boolean(sink, "dot_notation").unwrap_or(true);
+            let ignore_conversion_errors = r.boolean(sink, "ignore_conversion_errors").unwrap_or(false);
+            r.ok.then_some(Kind::Set(SetNode {
+                fields,
+                include,
+                include_fields,
+                dot_notation,
+                ignore_conversion_errors,
+            }))
+        }
+        "if" | "filter" => {
+            let mut r = Reader::new(sink, config, pointer, CONDITIONS_FIELDS, what)?;
+            let mut conditions = Vec::new();
+            for (i, condition) in r.get("conditions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                let at = format!("{pointer}/conditions/{i}");
+                let Some(mut c) = Reader::new(sink, condition, &at, CONDITION_FIELDS, "a condition") else {
+                    r.ok = false;
+                    continue;
+                };
+                let operator = c.string(sink, "operator").unwrap_or_default().to_owned();
+                if c.ok && !OPERATORS.iter().any(|(op, _)| *op == operator) {
+                    let ops = OPERATORS.iter().map(|(op, _)| *op);
+                    let help = match did_you_mean(&operator, ops.clone()) {
+                        Some(near) => format!("did you mean `{near}`?"),
+                        None => format!("the operators are {}", crate::check::reader::list(ops)),
+                    };
+                    c.invalid(sink, "operator", format!("unknown condition operator `{operator}`"), help);
+                }
+                let left = param(sink, scope, c.get("left").unwrap_or(&Value::Null), &format!("{at}/left"));
+                let right = param(sink, scope, c.get("right").unwrap_or(&Value::Null), &format!("{at}/right"));
+                match (left, right, c.ok) {
+                    (Some(left), Some(right), true) => conditions.push((left, operator, right)),
+                    _ => r.ok = false,
+                }
+            }
+            let and = r.one_of(sink, "combinator", &["and", "or"]) != Some("or");
+            let case_sensitive = r.boolean(sink, "case_sensitive").unwrap_or(true);
+            let loose = r.boolean(sink, "loose").unwrap_or(false);
+            let c = Conditions { conditions, and, case_sensitive, loose };
+            r.ok.then_some(if kind == "if" { Kind::If(c) } else { Kind::Filter(c) })
+        }
+        "limit" => {
+            let mut r = Reader::new(sink, config, pointer, LIMIT_FIELDS, what)?;
+            let max_items = r.integer(sink, "max_items", 1, u32::MAX as u64).unwrap_or(1);
+            let keep_last = r.one_of(sink, "keep", &["first", "last"]) == Some("last");
+            r.ok.then_some(Kind::Limit { max_items, keep_last })
+        }
+        "merge" => {
+            let mut r = Reader::new(sink, config, pointer, MERGE_FIELDS, what)?;
+            r.one_of(sink, "mode", &["append"]);
+            let inputs = r.integer(sink, "inputs", 2, 10).unwrap_or(2) as usize;
+            r.ok.then_some(Kind::Merge { inputs })
+        }
+        _ => None,
+    }
+}

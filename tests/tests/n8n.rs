@@ -1,0 +1,229 @@
+//! n8n workflows compiled as they are: workflows we wrote in n8n's export format
+//! (`fixtures/n8n/`), translated, built and run, each giving the items n8n's documentation says
+//! its nodes give; and what cannot be compiled, as diagnostics into the original file.
+
+use flowc_tests::bin::flowc;
+use flowc_tests::flows::{build_imported, fixture, run, run_with};
+use serde_json::{json, Value};
+
+/// Every item `json` of node `name`'s output `output`, over its runs.
+fn items<'a>(result: &'a Value, name: &str, output: usize) -> &'a Value {
+    let node = result["nodes"].get(name).unwrap_or_else(|| panic!("no envelope for {name} in {result:#}"));
+    &node["data"][output]
+}
+
+/// Edit Fields (v3.4) computes fields per item and keeps the others; If (v2.2) sends each item
+/// down the output its condition picks, both in one run; the true branch reads the items they
+/// came from, two nodes back, through pairing (`$('Edit Fields').item`).
+#[test]
+fn an_if_sends_items_down_both_outputs_and_pairing_finds_their_origin() {
+    let binary = build_imported("n8n", "orders-by-size");
+    let input = json!([
+        {"name": "ann", "item": "pen", "price": 2, "qty": 3},
+        {"name": "bob", "item": "ink", "price": 5, "qty": 4}
+    ]);
+    let ran = run(&binary, &input, &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let result = &ran.result;
+    assert_eq!(result["status"], "success", "{result:#}");
+    assert_eq!(
+        items(result, "Edit Fields", 0),
+        &json!([
+            {"name": "ann", "item": "pen", "price": 2, "qty": 3, "customer": "ANN", "total": 6, "line": "3 × pen for ann"},
+            {"name": "bob", "item": "ink", "price": 5, "qty": 4, "customer": "BOB", "total": 20, "line": "4 × ink for bob"}
+        ])
+    );
+    // Without `includeOtherFields`, only the fields set; `$itemIndex` is the index in this run.
+    assert_eq!(
+        result["outputs"],
+        json!({
+            "Big": [{"label": "big order from BOB", "original_price": 5, "index": 0}],
+            "Small": [{"name": "ann", "item": "pen", "price": 2, "qty": 3, "customer": "ANN", "total": 6, "line": "3 × pen for ann"}]
+        }),
+        "{result:#}"
+    );
+    assert_eq!(items(result, "Is it big?", 0).as_array().map(Vec::len), Some(1));
+    assert_eq!(items(result, "Is it big?", 1).as_array().map(Vec::len), Some(1));
+    // The sticky note is not a node of the program.
+    assert!(!ran.stdout.contains("Sticky Note"));
+
+    // Without input, the manual trigger gives one empty item: `$json.name` is undefined, and
+    // `undefined.toUpperCase()` fails the node as n8n's expression would.
+    let ran = run_with(&binary, &[], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert_eq!(ran.result["status"], "error");
+    let failed = &ran.result["nodes"]["Edit Fields"];
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Cannot read properties of undefined (reading 'toUpperCase')"),
+        "{failed:#}"
+    );
+}
+
+/// Filter (v2, `or`, case-insensitive) keeps the items one condition holds for, Limit keeps
+/// the last two, Edit Fields (v3.2, nothing else kept) writes dotted names as nested fields,
+/// and Merge appends its inputs in input order once both have run (v1 order: the upper branch
+/// first).
+#[test]
+fn filter_limit_set_and_merge_give_n8ns_items() {
+    let binary = build_imported("n8n", "tagged-feed");
+    let input = json!([
+        {"title": " Rust 2026 ", "tags": ["lang"]},
+        {"title": "Go news", "tags": ["news", "go"]},
+        {"title": "Cooking", "tags": []},
+        {"title": "RUSTY nails", "tags": ["diy"]}
+    ]);
+    let ran = run(&binary, &input, &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        ran.result["outputs"],
+        json!({"Together": [
+            {"title": "Go news", "tags": ["news", "go"]},
+            {"title": "RUSTY nails", "tags": ["diy"]},
+            {"title": "Rust 2026", "meta": {"count": 1, "first": "lang"}},
+            {"title": "Go news", "meta": {"count": 2, "first": "news"}},
+            {"title": "Cooking", "meta": {"count": 0, "first": "none"}},
+            {"title": "RUSTY nails", "meta": {"count": 1, "first": "diy"}}
+        ]}),
+        "{:#}",
+        ran.result
+    );
+    assert_eq!(items(&ran.result, "Rust or news", 0).as_array().map(Vec::len), Some(3));
+}
+
+/// What this version cannot compile is one diagnostic per cause, in the original file: a node
+/// type, an expression outside the subset, a node name the workflow does not have.
+#[test]
+fn what_cannot_be_compiled_points_into_the_n8n_file() {
+    let path = fixture("n8n", "unsupported");
+    let ran = flowc(&["check", path.to_str().unwrap()], &[]);
+    assert_eq!(ran.code, 1, "{ran}");
+    assert!(ran.stderr.contains("error[E031]"), "{ran}");
+    assert!(ran.stderr.contains("n8n node `Fetch` (n8n-nodes-base.httpRequest v4.2) is of a type"), "{ran}");
+    assert!(ran.stderr.contains("unsupported.json:5:"), "{ran}");
+    assert!(ran.stderr.contains("error[E016]"), "{ran}");
+    assert!(ran.stderr.contains("`$now`"), "{ran}");
+    assert!(ran.stderr.contains("(at /nodes/2/parameters/assignments/assignments/0/value)"), "{ran}");
+    assert!(ran.stderr.contains("error[E017]"), "{ran}");
+    assert!(ran.stderr.contains("did you mean `Fetch`?"), "{ran}");
+}
+
+/// `flowc import` writes the item flow the other commands compile: a flowc document that
+/// checks on its own.
+#[test]
+fn import_writes_an_item_flow_that_checks() {
+    let path = fixture("n8n", "orders-by-size");
+    let out = flowc_tests::flows::flows_dir().join("n8n-import");
+    std::fs::create_dir_all(&out).unwrap();
+    let written = out.join("orders-by-size.flow.json");
+    let ran = flowc(&["import", path.to_str().unwrap(), "-o", written.to_str().unwrap()], &[]);
+    assert_eq!(ran.code, 0, "{ran}");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    assert_eq!(doc["items"], json!({"order": "v1"}));
+    assert_eq!(doc["id"], "orders-by-size");
+    let names: Vec<&str> = doc["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["When clicking 'Test workflow'", "Edit Fields", "Is it big?", "Big", "Small"]);
+    assert_eq!(doc["nodes"][2]["type"], "if");
+    assert_eq!(doc["nodes"][2]["origin"], "n8n-nodes-base.if@2.2");
+    assert_eq!(doc["edges"][3], json!({"source": "Is it big?", "output": 1, "target": "Small", "input": 0}));
+    let checked = flowc(&["check", written.to_str().unwrap()], &[]);
+    assert_eq!(checked.code, 0, "{checked}");
+}
+
+/// An item flow's own mistakes: `.item` of a node that is not upstream (no item can have come
+/// from it), an unknown operator, an edge to a missing node.
+#[test]
+fn item_flow_mistakes_are_compile_errors() {
+    let doc = json!({
+        "version": 1, "id": "mistakes", "items": {"order": "v1"},
+        "nodes": [
+            {"name": "Start", "type": "manual_trigger"},
+            {"name": "A", "type": "noop"},
+            {"name": "B", "type": "set", "config": {"fields": [{"name": "x", "value": "={{ $('A').item.json.x }}"}]}},
+            {"name": "C", "type": "filter", "config": {"conditions": [{"left": "={{ $json.x }}", "operator": "number:bigger", "right": 1}]}}
+        ],
+        "edges": [
+            {"source": "Start", "target": "A"},
+            {"source": "Start", "target": "B"},
+            {"source": "B", "target": "C"},
+            {"source": "C", "target": "D"}
+        ]
+    });
+    let out = flowc_tests::flows::flows_dir().join("n8n-import");
+    std::fs::create_dir_all(&out).unwrap();
+    let path = out.join("mistakes.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let ran = flowc(&["check", path.to_str().unwrap()], &[]);
+    assert_eq!(ran.code, 1, "{ran}");
+    assert!(ran.stderr.contains("error[E018]") && ran.stderr.contains("`A` is not upstream"), "{ran}");
+    assert!(ran.stderr.contains("error[E015]") && ran.stderr.contains("`number:bigger`"), "{ran}");
+    assert!(ran.stderr.contains("error[E011]") && ran.stderr.contains("`D`"), "{ran}");
+}
+
+/// The node settings, as n8n applies them: `onError: continueRegularOutput` turns an item's
+/// failure into an error item and goes on; `executeOnce` runs on the first item only; a node
+/// whose output is empty stops its branch, unless `alwaysOutputData` gives one empty item; a
+/// disabled node passes its input through; a node fed twice runs twice (`$runIndex` 0 and 1),
+/// in v1's depth-first order.
+#[test]
+fn node_settings_change_what_runs_and_what_it_gives() {
+    let binary = build_imported("n8n", "node-settings");
+    let input =
+        json!([{"name": "ann", "amount": "12"}, {"name": "bob", "amount": "x1"}, {"name": "cy", "amount": "7.5"}]);
+    let ran = run(&binary, &input, &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let result = &ran.result;
+    assert_eq!(result["status"], "success");
+    assert_eq!(
+        result["outputs"],
+        json!({
+            // Edit Fields' error item keeps n8n's shape, `pairedItem` inside the json.
+            "Parsed": [
+                {"name": "ann", "amount": 12},
+                {"error": "'amount' expects a number but we got 'x1' [item 1]", "pairedItem": {"item": 1}},
+                {"name": "cy", "amount": 7.5}
+            ],
+            "After VIPs": [{}],
+            "Run index": [{"run": 0, "who": "ann"}, {"run": 1, "who": "ann"}, {"run": 1, "who": "bob"}, {"run": 1, "who": "cy"}]
+        }),
+        "{result:#}"
+    );
+    assert_eq!(items(result, "First only", 0), &json!([{"count": 1, "first": "ann"}]));
+    assert_eq!(items(result, "Off", 0), &input);
+    assert_eq!(items(result, "Nobody", 0), &json!([]));
+    assert_eq!(result["nodes"]["Never"]["status"], "skipped");
+    assert_eq!(result["nodes"]["Twice"]["metadata"]["runs"], 2);
+}
+
+/// Hostile strings where an n8n workflow has them (its name, node names, field names and
+/// values, text around expressions): the workflow translates, builds without a warning and
+/// runs, each string arriving as written.
+#[test]
+fn a_workflow_of_hostile_strings_builds_and_runs() {
+    let h = "NUL\0 RLO\u{202e} LS\u{2028} \"q\" */ /* r#\" {{ x }} }} {% if %} $(id) `t` é🦀\n# h";
+    let workflow = json!({
+        "name": h,
+        "nodes": [
+            {"parameters": {}, "name": h, "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0]},
+            {"parameters": {"assignments": {"assignments": [
+                {"id": "1", "name": h, "value": h, "type": "string"},
+                {"id": "2", "name": "echo", "value": "=\"q\" */ {{ $json.a }} é🦀 `t`", "type": "string"}
+            ]}, "options": {}}, "name": format!("set {h}"), "type": "n8n-nodes-base.set", "typeVersion": 3.4, "position": [200, 0]}
+        ],
+        "connections": {h: {"main": [[{"node": format!("set {h}"), "type": "main", "index": 0}]]}},
+        "settings": {"executionOrder": "v1"}
+    });
+    let dir = flowc_tests::flows::flows_dir().join("projects").join("n8n-hostile");
+    let options = flowc::Options { runtime: flowc::RuntimeSource::Path(flowc_tests::flows::root().join("runtime")) };
+    let project = flowc::compile("hostile.json", &workflow.to_string(), &options).unwrap_or_else(|d| panic!("{d}"));
+    project.write_to(&dir).unwrap();
+    let binary = flowc_tests::flows::cargo_build(&dir, &flowc_tests::flows::flows_dir().join("target"), &[]);
+    let ran = run(&binary, &json!({"a": h}), &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    // A value that does not start with `=` is text, braces and all.
+    let set = &ran.result["outputs"][format!("set {h}")][0];
+    assert_eq!(set[h], h, "{:#}", ran.result);
+    assert_eq!(set["echo"], format!("\"q\" */ {h} é🦀 `t`"));
+}
