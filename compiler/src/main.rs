@@ -86,13 +86,21 @@ enum Cmd {
     },
     /// Print the JSON Schema of flow documents.
     Schema,
-    /// Translate another tool's flow document (CoconutFlow) into a flowc document. The other
+    /// Translate another tool's flow document (CoconutFlow, n8n) into a flowc document. The other
     /// commands take such documents as they are; this shows what they compile.
     Import {
+        /// The document to translate (with `--report`: the folder of documents).
         flow: PathBuf,
         /// Where to write the flowc document (default: standard output).
-        #[arg(short, long)]
+        #[arg(short, long, conflicts_with = "report")]
         output: Option<PathBuf>,
+        /// Import, check and build every workflow under the folder FLOW, and print a table:
+        /// how many compile, and for the rest the first cause, grouped by node type.
+        #[arg(long)]
+        report: bool,
+        /// With `--report`: check without building.
+        #[arg(long, requires = "report")]
+        no_build: bool,
     },
 }
 
@@ -297,7 +305,8 @@ fn run_cli() -> ExitCode {
             println!("{}", serde_json::to_string_pretty(&flowc::schema::flow_schema()).unwrap_or_default());
             ExitCode::SUCCESS
         }
-        Cmd::Import { flow, output } => import(&flow, output.as_deref()),
+        Cmd::Import { flow, report: true, no_build, .. } => report(&flow, !no_build),
+        Cmd::Import { flow, output, .. } => import(&flow, output.as_deref()),
     }
 }
 
@@ -344,6 +353,92 @@ fn import(flow: &Path, output: Option<&Path>) -> ExitCode {
             eprint!("{}", diagnostics.render());
             ExitCode::from(INVALID)
         }
+    }
+}
+
+/// `flowc import --report DIR`: every workflow under `dir` (`*.json`, recursively) imported,
+/// checked and built; a table of how many compile, and of the first cause of the others by the
+/// node type it is at.
+fn report(dir: &Path, build_them: bool) -> ExitCode {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(at) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&at) else {
+            eprintln!("error: cannot read the folder {}", at.display());
+            return ExitCode::from(UNREADABLE);
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    // The first cause of each workflow that does not compile, by node type.
+    let mut causes: std::collections::BTreeMap<String, (usize, String)> = Default::default();
+    let (mut workflows, mut compiled, mut others) = (0, 0, 0);
+    for path in &files {
+        let Ok(text) = std::fs::read_to_string(path) else { continue };
+        let name = path.display().to_string();
+        if flowc::import::dialect(&text).is_none() {
+            others += 1;
+            continue;
+        }
+        workflows += 1;
+        let failed = match flowc::check(&name, &text) {
+            Err(diagnostics) => diagnostics.items().first().cloned(),
+            Ok(_) if !build_them => None,
+            Ok(_) => match build(path, None, None) {
+                Ok(_) => None,
+                Err(_) => Some(flowc::Diagnostic::new(
+                    flowc::diag::Code::E002,
+                    "",
+                    "the generated program did not build (a bug in flowc)",
+                )),
+            },
+        };
+        match failed {
+            None => {
+                compiled += 1;
+                println!("ok      {name}");
+            }
+            Some(d) => {
+                let kind = node_type_at(&text, &d.pointer);
+                println!("failed  {name}: {} {}", d.code.as_str(), d.message);
+                let entry = causes.entry(kind).or_insert((0, format!("{}: {}", d.code.as_str(), d.message)));
+                entry.0 += 1;
+            }
+        }
+    }
+    println!();
+    let percent = if workflows == 0 { 0.0 } else { 100.0 * compiled as f64 / workflows as f64 };
+    let verb = if build_them { "check and build" } else { "check" };
+    println!("{compiled} of {workflows} workflows {verb} ({percent:.1}%); {others} other JSON files skipped");
+    if !causes.is_empty() {
+        let mut rows: Vec<_> = causes.into_iter().collect();
+        rows.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then_with(|| a.0.cmp(&b.0)));
+        println!();
+        println!("| first cause at | workflows | for example |");
+        println!("|---|---:|---|");
+        for (kind, (count, example)) in rows {
+            println!("| {kind} | {count} | {} |", example.replace('|', "\\|").replace('\n', " "));
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// The `type` of the node a diagnostic's pointer is in (`/nodes/3/...`), or what else it is at.
+fn node_type_at(text: &str, pointer: &str) -> String {
+    let index =
+        pointer.strip_prefix("/nodes/").and_then(|rest| rest.split('/').next()).and_then(|i| i.parse::<usize>().ok());
+    let doc: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    match index.and_then(|i| doc["nodes"][i]["type"].as_str()) {
+        Some(kind) => kind.to_owned(),
+        None if pointer.starts_with("/connections") => "(connections)".to_owned(),
+        None => "(workflow)".to_owned(),
     }
 }
 

@@ -75,6 +75,19 @@ pub struct Request {
     pub max_response_bytes: Option<u64>,
 }
 
+/// What n8n's HTTP Request node (`item_http`) asks of a request beyond a [`Request`]: headers
+/// whose names are known only at run time, and its redirect policy.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Extra {
+    /// Sent after the request's own headers; as with those, `Authorization`, `Cookie` and
+    /// `Proxy-Authorization` among them do not follow a redirect to another origin.
+    pub headers: Vec<(String, String)>,
+    /// A secret header (an API key), as [`Auth::Header`]: never sent to another origin.
+    pub credential: Option<(String, String)>,
+    /// The most redirects followed (`Some(0)`: none, a redirect is the answer); `None`: 10.
+    pub max_redirects: Option<usize>,
+}
+
 /// The request body.
 #[derive(Debug, Clone)]
 pub enum Body {
@@ -253,21 +266,28 @@ impl Http {
     /// A circuit breaker that guards the host and is open fails the request at once with a
     /// `circuit_open` error; the request's outcome is recorded in the node's logical call.
     pub async fn send(&self, request: Request) -> Result<Value, Error> {
+        self.send_with(request, Extra::default()).await
+    }
+
+    /// [`Http::send`], with the headers and redirect policy of `extra` (n8n's HTTP Request
+    /// node, `item_http`).
+    pub(crate) async fn send_with(&self, request: Request, extra: Extra) -> Result<Value, Error> {
         let host = if self.limiters.is_empty() && self.breakers.is_empty() { None } else { host_key(&request.url) };
         // Before the rate limits: a request the breaker refuses does not wait for a turn.
         let ticket = self.breakers.admit(host.as_deref())?;
         if !self.limiters.is_empty() {
-            let secrets: Vec<&str> = match &request.auth {
+            let mut secrets: Vec<&str> = match &request.auth {
                 Auth::None => Vec::new(),
                 Auth::Bearer(secret) | Auth::Basic(secret) | Auth::Header(_, secret) | Auth::Query(_, secret) => {
                     vec![secret.as_str()]
                 }
             };
+            secrets.extend(extra.credential.as_ref().map(|(_, secret)| secret.as_str()));
             self.limiters.wait(host.as_deref(), &secrets).await;
         }
-        let Some(ticket) = ticket else { return self.exchange(request).await };
+        let Some(ticket) = ticket else { return self.exchange(request, &extra).await };
         ticket.sent();
-        let result = self.exchange(request).await;
+        let result = self.exchange(request, &extra).await;
         ticket.finish(&result);
         result
     }
@@ -278,13 +298,13 @@ impl Http {
     /// the credentials: the `auth` header of any kind, and `Authorization`, `Cookie` and
     /// `Proxy-Authorization` headers the node set; they stay off for the hops after it. Each
     /// hop's address is checked when private networks are denied.
-    async fn exchange(&self, request: Request) -> Result<Value, Error> {
+    async fn exchange(&self, request: Request, extra: &Extra) -> Result<Value, Error> {
         // reqwest's errors show the URL, where a query-parameter secret is.
         let secret = match &request.auth {
             Auth::Query(_, secret) if !secret.is_empty() => Some(secret.clone()),
             _ => None,
         };
-        let result = self.exchange_unredacted(request).await;
+        let result = self.exchange_unredacted(request, extra).await;
         match secret {
             Some(secret) => result.map_err(|mut error| {
                 error.message = error.message.replace(&secret, "[redacted]");
@@ -294,7 +314,7 @@ impl Http {
         }
     }
 
-    async fn exchange_unredacted(&self, request: Request) -> Result<Value, Error> {
+    async fn exchange_unredacted(&self, request: Request, extra: &Extra) -> Result<Value, Error> {
         let Request {
             method: method_name,
             url,
@@ -311,6 +331,7 @@ impl Http {
         // `GET <url>`, for error messages only.
         let target = || format!("{method_name} {url}");
         let limit = max_response_bytes.unwrap_or(self.settings.max_response_bytes);
+        let max_redirects = extra.max_redirects.unwrap_or(MAX_REDIRECTS);
         let mut builder = self.direct.request(method.clone(), &url);
         if !query.is_empty() {
             builder = builder.query(&query);
@@ -328,6 +349,14 @@ impl Http {
                     builder = builder.header(*name, value);
                 }
             }
+            for (name, value) in &extra.headers {
+                if credentials || !is_credential_header(name) {
+                    builder = builder.header(name.as_str(), value);
+                }
+            }
+            if let (true, Some((name, value))) = (credentials, &extra.credential) {
+                builder = builder.header(name.as_str(), value);
+            }
             if credentials {
                 builder = match &auth {
                     Auth::None => builder,
@@ -340,7 +369,8 @@ impl Http {
                     Auth::Query(name, value) => builder.query(&[(*name, value)]),
                 };
             }
-            let has_content_type = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
+            let has_content_type = headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                || extra.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type"));
             builder = match &body {
                 None | Some(Body::Empty) => builder,
                 Some(Body::Json(value)) => builder.json(value),
@@ -353,14 +383,15 @@ impl Http {
             let response = builder.send().await.map_err(|e| transport_error(&target(), &e))?;
             let status = response.status().as_u16();
             let location = response.headers().get(reqwest::header::LOCATION);
-            let (true, Some(location)) = (matches!(status, 301 | 302 | 303 | 307 | 308), location) else {
+            let follow = matches!(status, 301 | 302 | 303 | 307 | 308) && max_redirects > 0;
+            let (true, Some(location)) = (follow, location) else {
                 break response;
             };
             hops += 1;
-            if hops > MAX_REDIRECTS {
+            if hops > max_redirects {
                 return Err(Error::new(
                     ErrorKind::ClientError,
-                    format!("{}: more than {MAX_REDIRECTS} redirects", target()),
+                    format!("{}: more than {max_redirects} redirects", target()),
                 )
                 .with_code("too_many_redirects")
                 .with_status(status));

@@ -26,7 +26,7 @@ use crate::items::{text, truthy, Item, NodeInput, NodeOutput, OnError, Order, Pa
 static NULL: Value = Value::Null;
 
 /// Which input [`NodeInput::main`] takes its items from.
-fn main_input(input: &NodeInput<'_>) -> usize {
+pub(crate) fn main_input(input: &NodeInput<'_>) -> usize {
     match input.order {
         Order::V0 => 0,
         Order::V1 => input.inputs.iter().position(|items| !items.is_empty()).unwrap_or(0),
@@ -34,12 +34,12 @@ fn main_input(input: &NodeInput<'_>) -> usize {
 }
 
 /// Item `item` of input `input`, passed on unchanged: paired with itself.
-fn passed(item: &Item, index: usize, input: usize) -> Item {
+pub(crate) fn passed(item: &Item, index: usize, input: usize) -> Item {
     Item { json: item.json.clone(), paired: vec![Paired { item: index, input }] }
 }
 
 /// A failure of the whole node on item `index`: its message says which item, as n8n's does.
-fn at_item(mut error: Error, index: usize) -> Error {
+pub(crate) fn at_item(mut error: Error, index: usize) -> Error {
     if !error.message.contains(&format!("item {index}]")) {
         error.message = format!("{} [item {index}]", error.message);
     }
@@ -466,7 +466,7 @@ fn literal_key<'k>(object: &Map<String, Value>, key: &'k str) -> &'k str {
     }
 }
 
-fn path_get<'v>(object: &'v Map<String, Value>, path: &str, dot: bool) -> Option<&'v Value> {
+pub(crate) fn path_get<'v>(object: &'v Map<String, Value>, path: &str, dot: bool) -> Option<&'v Value> {
     if !dot {
         return object.get(literal_key(object, path));
     }
@@ -486,7 +486,7 @@ fn path_get<'v>(object: &'v Map<String, Value>, path: &str, dot: bool) -> Option
     Some(at)
 }
 
-fn path_set(object: &mut Map<String, Value>, path: &str, value: Value, dot: bool) {
+pub(crate) fn path_set(object: &mut Map<String, Value>, path: &str, value: Value, dot: bool) {
     if !dot {
         let key = literal_key(object, path).to_owned();
         object.insert(key, value);
@@ -533,7 +533,7 @@ fn set_in(target: &mut Value, names: &[String], value: Value) {
     set_in(slot, rest, value);
 }
 
-fn path_unset(object: &mut Map<String, Value>, path: &str, dot: bool) {
+pub(crate) fn path_unset(object: &mut Map<String, Value>, path: &str, dot: bool) {
     if !dot {
         let key = literal_key(object, path).to_owned();
         object.shift_remove(&key);
@@ -719,7 +719,7 @@ pub fn filter(
 }
 
 /// Whether item `index` passes the conditions (n8n's `executeFilter`).
-fn passes(
+pub(crate) fn passes(
     input: &NodeInput<'_>,
     c: &Conditions,
     index: usize,
@@ -1014,7 +1014,7 @@ pub fn manual_trigger(input: &NodeInput<'_>) -> NodeOutput {
 // ---------------------------------------------------------------------------------------------
 
 /// JavaScript's `typeof` of a JSON value.
-fn js_typeof(value: &Value) -> &'static str {
+pub(crate) fn js_typeof(value: &Value) -> &'static str {
     match value {
         Value::Bool(_) => "boolean",
         Value::Number(_) => "number",

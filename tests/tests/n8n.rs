@@ -101,7 +101,7 @@ fn what_cannot_be_compiled_points_into_the_n8n_file() {
     let ran = flowc(&["check", path.to_str().unwrap()], &[]);
     assert_eq!(ran.code, 1, "{ran}");
     assert!(ran.stderr.contains("error[E031]"), "{ran}");
-    assert!(ran.stderr.contains("n8n node `Fetch` (n8n-nodes-base.httpRequest v4.2) is of a type"), "{ran}");
+    assert!(ran.stderr.contains("n8n node `Fetch` (n8n-nodes-base.code v2) runs JavaScript"), "{ran}");
     assert!(ran.stderr.contains("unsupported.json:5:"), "{ran}");
     assert!(ran.stderr.contains("error[E016]"), "{ran}");
     assert!(ran.stderr.contains("`$now`"), "{ran}");
@@ -226,4 +226,102 @@ fn a_workflow_of_hostile_strings_builds_and_runs() {
     let set = &ran.result["outputs"][format!("set {h}")][0];
     assert_eq!(set[h], h, "{:#}", ran.result);
     assert_eq!(set["echo"], format!("\"q\" */ {h} é🦀 `t`"));
+}
+
+/// HTTP Request (v4.2) per item against a server on 127.0.0.1: the URL, query and headers
+/// from each item's expressions, a bearer credential from the variable `flowc import` names, a
+/// JSON body of fields with the full response, a 503 retried (`retryOnFail`: the whole node
+/// runs again, every item's request sent each time, as n8n does), a 404 as an error item (`continueRegularOutput`), a text answer
+/// under `data` (`executeOnce`: one request).
+#[test]
+fn http_requests_run_per_item_with_n8ns_shapes() {
+    let server = flowc_tests::server::TestServer::start_blocking();
+    let binary = build_imported("n8n", "api-calls");
+    let base = server.base_url();
+    let input = json!([{"base": base, "id": 1, "name": "ann"}, {"base": base, "id": 2, "name": "bob"}]);
+    let ran = run(&binary, &input, &[], &[("N8N_ACME_TOKEN_TOKEN", "s3cret")]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let outputs = &ran.result["outputs"];
+    assert_eq!(
+        outputs["Shape"],
+        json!([
+            {"path": "/echo/users/1", "q": "ann", "auth": "Bearer s3cret", "trace": "t-0", "user": "ann"},
+            {"path": "/echo/users/2", "q": "bob", "auth": "Bearer s3cret", "trace": "t-1", "user": "bob"}
+        ]),
+        "{:#}",
+        ran.result
+    );
+    let posted = &outputs["Post"][1];
+    assert_eq!(posted["statusCode"], 200);
+    assert_eq!(posted["body"]["body"], json!({"name": "bob", "id": 2}));
+    assert_eq!(posted["body"]["headers"]["content-type"], "application/json");
+    // n8n sends every item's request before the node fails: both fail once, both pass on the
+    // second try.
+    assert_eq!(outputs["Flaky"], json!([{"ok": true, "key": "1", "calls": 2}, {"ok": true, "key": "2", "calls": 2}]));
+    assert_eq!(ran.result["nodes"]["Flaky"]["attempts"], 2);
+    let missing = &outputs["Missing"];
+    assert_eq!(missing.as_array().map(Vec::len), Some(2));
+    assert_eq!(missing[0]["error"]["status"], 404, "{missing:#}");
+    assert_eq!(outputs["Text"], json!([{"data": "hello"}]));
+    assert_eq!(server.requests_to("/text").len(), 1);
+
+    // Without the credential's variable, the node fails before any request, naming it.
+    let ran = run(&binary, &input, &[], &[]);
+    assert_eq!(ran.code, 1);
+    let fetch = &ran.result["nodes"]["Fetch"];
+    assert!(fetch["error"]["message"].as_str().unwrap().contains("N8N_ACME_TOKEN_TOKEN"), "{fetch:#}");
+}
+
+/// The transform nodes on one order's lines: Split Out makes an item per line; Sort (by
+/// quantity, descending), Remove Duplicates (by SKU, keeping the first) and Aggregate (each
+/// field's values as a list) in a chain; Summarize per SKU (n8n's `sum_`, `unique_count_`,
+/// `max_`, `concatenated_` fields, then the split field); Switch (v3.2) routes each line to the
+/// first rule it matches or to the extra fallback output; Aggregate collects every item.
+#[test]
+fn transform_nodes_give_n8ns_items() {
+    let binary = build_imported("n8n", "order-lines");
+    let input = json!({"order": "A1", "customer": "ann", "lines": [
+        {"sku": "pen", "qty": 2, "price": 1.5},
+        {"sku": "ink", "qty": 1, "price": 4},
+        {"sku": "pen", "qty": 3, "price": 1.5}
+    ]});
+    let ran = run(&binary, &input, &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        ran.result["outputs"],
+        json!({
+            "SKUs": [{"skus": ["pen", "ink"], "qty": [3, 1]}],
+            "Per SKU": [
+                {"sum_qty": 5, "unique_count_price": 1, "max_price": 1.5, "concatenated_qty": "2|3", "sku": "pen"},
+                {"sum_qty": 1, "unique_count_price": 1, "max_price": 4, "concatenated_qty": "1", "sku": "ink"}
+            ],
+            "Bulk": [{"sku": "pen", "qty": 3, "price": 1.5}],
+            "Ink": [{"sku": "ink", "qty": 1, "price": 4}],
+            "Other": [{"sku": "pen", "qty": 2, "price": 1.5}],
+            "All lines": [{"lines": [{"sku": "pen", "qty": 2}, {"sku": "ink", "qty": 1}, {"sku": "pen", "qty": 3}]}]
+        }),
+        "{:#}",
+        ran.result
+    );
+    assert_eq!(
+        items(&ran.result, "By quantity", 0),
+        &json!([{"sku": "pen", "qty": 3, "price": 1.5}, {"sku": "pen", "qty": 2, "price": 1.5}, {"sku": "ink", "qty": 1, "price": 4}])
+    );
+}
+
+/// Stop and Error fails the workflow with its message, evaluated on its item; what ran before
+/// it (the If's true branch, first in v1 order) keeps its items.
+#[test]
+fn stop_and_error_fails_the_workflow_with_its_message() {
+    let binary = build_imported("n8n", "stop-on-bad-order");
+    let ran = run(&binary, &json!([{"id": 1, "ok": true}, {"id": 2, "ok": false}]), &[], &[]);
+    assert_eq!(ran.code, 1, "{}", ran.stdout);
+    assert_eq!(ran.result["status"], "error");
+    assert_eq!(ran.result["nodes"]["Fine"]["data"], json!([[{"id": 1, "ok": true}]]));
+    assert_eq!(ran.result["nodes"]["Fail"]["status"], "error");
+    assert_eq!(ran.result["nodes"]["Fail"]["error"]["message"], "Order 2 is not ok");
+    // Every item ok: the error branch never runs.
+    let ran = run(&binary, &json!([{"id": 1, "ok": true}]), &[], &[]);
+    assert_eq!(ran.code, 0, "{}", ran.stdout);
+    assert_eq!(ran.result["nodes"]["Fail"]["status"], "skipped");
 }

@@ -6,7 +6,7 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{Conditions, ItemIr, ItemNode, Kind, OnError};
+use super::{Aggregate, Conditions, FieldSet, HttpAuth, HttpBody, HttpNode, ItemIr, ItemNode, Kind, OnError, Switch};
 use crate::emit::EmitError;
 
 pub fn main_rs(ir: &ItemIr) -> Result<String, EmitError> {
@@ -144,6 +144,62 @@ fn function(node: &ItemNode, function: &proc_macro2::Ident) -> TokenStream {
         }
         Kind::If(conditions) => conditions_body(quote! { rt::item_nodes::if_node }, conditions, &on_error),
         Kind::Filter(conditions) => conditions_body(quote! { rt::item_nodes::filter }, conditions, &on_error),
+        Kind::Switch(switch) => switch_body(switch, &on_error),
+        Kind::SplitOut { fields, include, destination, dot_notation } => {
+            let include = match include {
+                FieldSet::All => quote! { rt::item_transform::Others::All },
+                FieldSet::Only(fields) => quote! { rt::item_transform::Others::Selected(&[#(#fields),*]) },
+                _ => quote! { rt::item_transform::Others::None },
+            };
+            let destination = match destination {
+                Some(d) => quote! { Some(#d) },
+                None => quote! { None },
+            };
+            quote! { rt::item_transform::split_out(&input, &[#(#fields),*], #include, #destination, #dot_notation) }
+        }
+        Kind::Aggregate(Aggregate::Fields { fields, merge_lists, keep_missing, dot_notation }) => {
+            let fields = fields.iter().map(|(field, rename)| match rename {
+                Some(rename) => quote! { (#field, Some(#rename)) },
+                None => quote! { (#field, None) },
+            });
+            quote! { rt::item_transform::aggregate_fields(&input, &[#(#fields),*], #merge_lists, #keep_missing, #dot_notation) }
+        }
+        Kind::Aggregate(Aggregate::All { destination, include }) => {
+            let include = fields(include);
+            quote! { rt::item_transform::aggregate_all(&input, #destination, #include) }
+        }
+        Kind::Sort { fields, dot_notation } => {
+            let fields = fields.iter().map(|(field, descending)| quote! { (#field, #descending) });
+            quote! { rt::item_transform::sort(&input, &[#(#fields),*], #dot_notation) }
+        }
+        Kind::RemoveDuplicates { compare, remove_other_fields, dot_notation } => {
+            let compare = fields(compare);
+            quote! { rt::item_transform::remove_duplicates(&input, #compare, #remove_other_fields, #dot_notation) }
+        }
+        Kind::Summarize { split_by, aggregations, dot_notation } => {
+            let aggregations = aggregations.iter().map(|(aggregation, field, separator, include_empty)| {
+                let a = quote! { rt::item_transform::Aggregation };
+                let aggregation = match *aggregation {
+                    "count" => quote! { #a::Count { include_empty: #include_empty } },
+                    "countUnique" => quote! { #a::CountUnique { include_empty: #include_empty } },
+                    "concatenate" => {
+                        quote! { #a::Concatenate { separator: #separator, include_empty: #include_empty } }
+                    }
+                    "append" => quote! { #a::Append { include_empty: #include_empty } },
+                    other => {
+                        let variant = format_ident!("{}", capitalised(other));
+                        quote! { #a::#variant }
+                    }
+                };
+                quote! { (#aggregation, #field) }
+            });
+            quote! { rt::item_transform::summarize(&input, &[#(#split_by),*], &[#(#aggregations),*], #dot_notation) }
+        }
+        Kind::StopAndError { message } => {
+            let cx = cx_param(message);
+            quote! { rt::item_transform::stop_and_error(&input, |#cx: &rt::item_nodes::Cx<'_>| Ok(#message)) }
+        }
+        Kind::HttpRequest(http) => http_body(http, &on_error),
     };
     quote! {
         #[doc = #doc]
@@ -154,19 +210,151 @@ fn function(node: &ItemNode, function: &proc_macro2::Ident) -> TokenStream {
 }
 
 fn conditions_body(function: TokenStream, c: &Conditions, on_error: &TokenStream) -> TokenStream {
-    let operators = c.conditions.iter().map(|(_, op, _)| op);
     let values = c.conditions.iter().map(|(left, _, right)| quote! { (#left, #right) });
-    let (and, case_sensitive, loose) = (c.and, c.case_sensitive, c.loose);
     let values = quote! { Vec::from([#(#values),*]) };
     let cx = cx_param(&values);
+    let conditions = conditions_const(c);
     quote! {
-        const CONDITIONS: rt::item_nodes::Conditions = rt::item_nodes::Conditions {
+        const CONDITIONS: rt::item_nodes::Conditions = #conditions;
+        #function(&input, &CONDITIONS, #on_error, |#cx: &rt::item_nodes::Cx<'_>| Ok(#values))
+    }
+}
+
+/// A field set as the runtime's `Fields`.
+fn fields(set: &FieldSet) -> TokenStream {
+    match set {
+        FieldSet::Only(fields) => quote! { rt::item_transform::Fields::Only(&[#(#fields),*]) },
+        FieldSet::Except(fields) => quote! { rt::item_transform::Fields::Except(&[#(#fields),*]) },
+        FieldSet::All | FieldSet::None => quote! { rt::item_transform::Fields::All },
+    }
+}
+
+fn conditions_const(c: &Conditions) -> TokenStream {
+    let operators = c.conditions.iter().map(|(_, op, _)| op);
+    let (and, case_sensitive, loose) = (c.and, c.case_sensitive, c.loose);
+    quote! {
+        rt::item_nodes::Conditions {
             operators: &[#(#operators),*],
             and: #and,
             case_sensitive: #case_sensitive,
             loose: #loose,
+        }
+    }
+}
+
+fn switch_body(switch: &Switch, on_error: &TokenStream) -> TokenStream {
+    match switch {
+        Switch::Rules { rules, fallback, all_matching } => {
+            let consts = rules.iter().map(conditions_const);
+            let fallback = match fallback {
+                None => quote! { rt::item_transform::Fallback::None },
+                Some(None) => quote! { rt::item_transform::Fallback::Extra },
+                Some(Some(output)) => {
+                    let output = Literal::usize_unsuffixed(*output);
+                    quote! { rt::item_transform::Fallback::Output(#output) }
+                }
+            };
+            // Each rule's values, evaluated when the rule is tested.
+            let arms = rules.iter().enumerate().map(|(i, rule)| {
+                let i = Literal::usize_unsuffixed(i);
+                let values = rule.conditions.iter().map(|(left, _, right)| quote! { (#left, #right) });
+                quote! { #i => Vec::from([#(#values),*]), }
+            });
+            let body = quote! { match rule { #(#arms)* _ => Vec::new() } };
+            let cx = cx_param(&body);
+            quote! {
+                const SWITCH: rt::item_transform::SwitchConfig = rt::item_transform::SwitchConfig {
+                    rules: &[#(#consts),*],
+                    fallback: #fallback,
+                    all_matching: #all_matching,
+                };
+                rt::item_transform::switch_rules(&input, &SWITCH, #on_error, |#cx: &rt::item_nodes::Cx<'_>, rule: usize| Ok(#body))
+            }
+        }
+        Switch::Expression { outputs, output } => {
+            let outputs = Literal::usize_unsuffixed(*outputs);
+            let cx = cx_param(output);
+            quote! { rt::item_transform::switch_expression(&input, #outputs, #on_error, |#cx: &rt::item_nodes::Cx<'_>| Ok(#output)) }
+        }
+    }
+}
+
+fn http_body(http: &HttpNode, on_error: &TokenStream) -> TokenStream {
+    let format = match http.format {
+        "json" => quote! { rt::item_http::Format::Json },
+        "text" => quote! { rt::item_http::Format::Text },
+        _ => quote! { rt::item_http::Format::Autodetect },
+    };
+    let (full_response, never_error, output_field) = (http.full_response, http.never_error, &http.output_field);
+    let timeout = match http.timeout_ms {
+        Some(ms) => {
+            let ms = Literal::u64_unsuffixed(ms);
+            quote! { Some(#ms) }
+        }
+        None => quote! { None },
+    };
+    let batch = match http.batch {
+        Some((size, interval)) => {
+            let (size, interval) = (Literal::usize_unsuffixed(size as usize), Literal::u64_unsuffixed(interval));
+            quote! { Some((#size, #interval)) }
+        }
+        None => quote! { None },
+    };
+    let (follow, max) = (http.follow_redirects, Literal::u32_unsuffixed(http.max_redirects as u32));
+    let auth = match &http.auth {
+        HttpAuth::None => quote! { rt::item_http::ItemAuthSource::None },
+        HttpAuth::Header { name_env, value_env } => {
+            quote! { rt::item_http::ItemAuthSource::Header { name_env: #name_env, value_env: #value_env } }
+        }
+        HttpAuth::Bearer { token_env } => quote! { rt::item_http::ItemAuthSource::Bearer { token_env: #token_env } },
+        HttpAuth::Basic { user_env, password_env } => {
+            quote! { rt::item_http::ItemAuthSource::Basic { user_env: #user_env, password_env: #password_env } }
+        }
+    };
+    let pairs = |pairs: &[(TokenStream, TokenStream)]| {
+        let pairs = pairs.iter().map(|(name, value)| quote! { (#name, #value) });
+        quote! { Vec::from([#(#pairs),*]) }
+    };
+    let body = match &http.body {
+        HttpBody::None => quote! { rt::item_http::ItemBody::None },
+        HttpBody::Json(value) => quote! { rt::item_http::ItemBody::Json(#value) },
+        HttpBody::JsonFields(fields) => {
+            let fields = pairs(fields);
+            quote! { rt::item_http::ItemBody::Json(rt::serde_json::Value::Object(#fields.into_iter().collect())) }
+        }
+        HttpBody::Form(fields) => {
+            let fields = pairs(fields);
+            quote! { rt::item_http::ItemBody::Form(#fields) }
+        }
+        HttpBody::Raw { content_type, text } => {
+            quote! { rt::item_http::ItemBody::Raw { content_type: #content_type.to_owned(), text: #text } }
+        }
+    };
+    let (method, url) = (http.method, &http.url);
+    let (query, headers) = (pairs(&http.query), pairs(&http.headers));
+    let request = quote! {
+        rt::item_http::ItemRequest {
+            method: #method,
+            url: #url,
+            query: #query,
+            headers: #headers,
+            body: #body,
+        }
+    };
+    let cx = cx_param(&request);
+    quote! {
+        const CONFIG: rt::item_http::HttpConfig = rt::item_http::HttpConfig {
+            format: #format,
+            full_response: #full_response,
+            never_error: #never_error,
+            output_field: #output_field,
+            timeout_ms: #timeout,
+            batch: #batch,
+            follow_redirects: #follow,
+            max_redirects: #max,
+            auth: #auth,
         };
-        #function(&input, &CONDITIONS, #on_error, |#cx: &rt::item_nodes::Cx<'_>| Ok(#values))
+        rt::item_http::http_request(&input, &CONFIG, #on_error, |#cx: &rt::item_nodes::Cx<'_>| Ok(#request)).await
     }
 }
 

@@ -58,7 +58,23 @@ pub const ITEM_EDGE_FIELDS: &[Field] = &[
 ];
 
 /// The kinds of an item flow's nodes.
-pub const KINDS: &[&str] = &["manual_trigger", "noop", "set", "if", "filter", "limit", "merge"];
+pub const KINDS: &[&str] = &[
+    "manual_trigger",
+    "noop",
+    "set",
+    "if",
+    "filter",
+    "limit",
+    "merge",
+    "switch",
+    "split_out",
+    "aggregate",
+    "sort",
+    "remove_duplicates",
+    "summarize",
+    "stop_and_error",
+    "http_request",
+];
 
 /// The condition operators (n8n's `type:operation`), with whether they take a right value.
 pub const OPERATORS: &[(&str, bool)] = &[
@@ -164,8 +180,105 @@ pub enum Kind {
     Set(SetNode),
     If(Conditions),
     Filter(Conditions),
-    Limit { max_items: u64, keep_last: bool },
-    Merge { inputs: usize },
+    Limit {
+        max_items: u64,
+        keep_last: bool,
+    },
+    Merge {
+        inputs: usize,
+    },
+    Switch(Switch),
+    SplitOut {
+        fields: Vec<String>,
+        include: FieldSet,
+        destination: Option<String>,
+        dot_notation: bool,
+    },
+    Aggregate(Aggregate),
+    Sort {
+        fields: Vec<(String, bool)>,
+        dot_notation: bool,
+    },
+    RemoveDuplicates {
+        compare: FieldSet,
+        remove_other_fields: bool,
+        dot_notation: bool,
+    },
+    /// Each aggregation: its name, field, separator (for `concatenate`) and whether empty values count.
+    Summarize {
+        split_by: Vec<String>,
+        aggregations: Vec<(&'static str, String, String, bool)>,
+        dot_notation: bool,
+    },
+    StopAndError {
+        message: TokenStream,
+    },
+    HttpRequest(Box<HttpNode>),
+}
+
+/// Which fields: all, only these, all but these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSet {
+    All,
+    Only(Vec<String>),
+    Except(Vec<String>),
+    /// No field (Split Out's `include: none`).
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub enum Switch {
+    /// One output per rule; `fallback`: `None` (dropped), `Some(None)` an extra output,
+    /// `Some(Some(i))` output `i`.
+    Rules { rules: Vec<Conditions>, fallback: Option<Option<usize>>, all_matching: bool },
+    /// The output an expression gives.
+    Expression { outputs: usize, output: TokenStream },
+}
+
+#[derive(Debug, Clone)]
+pub enum Aggregate {
+    /// Each field's values over the items, as an array: `(field, output name)`.
+    Fields { fields: Vec<(String, Option<String>)>, merge_lists: bool, keep_missing: bool, dot_notation: bool },
+    /// Every item's json in one array field.
+    All { destination: String, include: FieldSet },
+}
+
+/// An HTTP request node: the request's parts as Rust expressions (`String` for names and
+/// the URL, `Value` for values), and its settings.
+#[derive(Debug, Clone)]
+pub struct HttpNode {
+    pub method: &'static str,
+    pub url: TokenStream,
+    pub query: Vec<(TokenStream, TokenStream)>,
+    pub headers: Vec<(TokenStream, TokenStream)>,
+    pub body: HttpBody,
+    pub format: &'static str,
+    pub full_response: bool,
+    pub never_error: bool,
+    pub output_field: String,
+    pub timeout_ms: Option<u64>,
+    pub batch: Option<(u64, u64)>,
+    pub follow_redirects: bool,
+    pub max_redirects: u64,
+    pub auth: HttpAuth,
+}
+
+#[derive(Debug, Clone)]
+pub enum HttpBody {
+    None,
+    Json(TokenStream),
+    JsonFields(Vec<(TokenStream, TokenStream)>),
+    Form(Vec<(TokenStream, TokenStream)>),
+    Raw { content_type: String, text: TokenStream },
+}
+
+/// Where a request's credential comes from: environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpAuth {
+    None,
+    Header { name_env: String, value_env: String },
+    Bearer { token_env: String },
+    Basic { user_env: String, password_env: String },
 }
 
 impl Kind {
@@ -178,6 +291,14 @@ impl Kind {
             Kind::Filter(_) => "filter",
             Kind::Limit { .. } => "limit",
             Kind::Merge { .. } => "merge",
+            Kind::Switch(_) => "switch",
+            Kind::SplitOut { .. } => "split_out",
+            Kind::Aggregate(_) => "aggregate",
+            Kind::Sort { .. } => "sort",
+            Kind::RemoveDuplicates { .. } => "remove_duplicates",
+            Kind::Summarize { .. } => "summarize",
+            Kind::StopAndError { .. } => "stop_and_error",
+            Kind::HttpRequest(_) => "http_request",
         }
     }
 
@@ -185,6 +306,8 @@ impl Kind {
     pub fn outputs(&self) -> usize {
         match self {
             Kind::If(_) => 2,
+            Kind::Switch(Switch::Rules { rules, fallback, .. }) => rules.len() + usize::from(*fallback == Some(None)),
+            Kind::Switch(Switch::Expression { outputs, .. }) => *outputs,
             _ => 1,
         }
     }
@@ -556,6 +679,460 @@ const MERGE_FIELDS: &[Field] = &[
     Field::opt("inputs", Ty::Integer, "how many inputs (2 to 10)"),
 ];
 
+const SWITCH_FIELDS: &[Field] = &[
+    Field::opt(
+        "mode",
+        Ty::Enum(&["rules", "expression"]),
+        "`rules` (the default): an output per rule; `expression`: an expression gives the output",
+    ),
+    Field::opt("rules", Ty::ListOf(CONDITIONS_FIELDS), "the rules, each a set of conditions, in output order"),
+    Field::opt("fallback", Ty::Other("\"none\", \"extra\" or an output index"), "where an item no rule matches goes"),
+    Field::opt("all_matching", Ty::Boolean, "an item goes to every output whose rule matches, not only the first"),
+    Field::opt("outputs", Ty::Integer, "how many outputs, in expression mode (1 to 64)"),
+    Field::opt("output", Ty::Json, "the output index, in expression mode (an expression)"),
+];
+
+const SPLIT_OUT_FIELDS: &[Field] = &[
+    Field::req("fields", Ty::StringList, "the fields whose arrays become items"),
+    Field::opt("include", Ty::Enum(&["none", "all", "selected"]), "which other fields the new items keep"),
+    Field::opt("include_fields", Ty::StringList, "the fields `selected` keeps"),
+    Field::opt("destination_field", Ty::String, "the field each element goes to"),
+    Field::opt("dot_notation", Ty::Boolean, "`a.b` names a nested field (true by default)"),
+];
+
+const AGGREGATE_FIELDS: &[Field] = &[
+    Field::opt(
+        "mode",
+        Ty::Enum(&["fields", "all"]),
+        "`fields`: each field's values as an array; `all`: every item in one array",
+    ),
+    Field::opt("fields", Ty::ListOf(AGGREGATE_FIELD_FIELDS), "the fields, in `fields` mode"),
+    Field::opt("merge_lists", Ty::Boolean, "array values are merged into one array"),
+    Field::opt("keep_missing", Ty::Boolean, "an item without the field gives null"),
+    Field::opt("dot_notation", Ty::Boolean, "`a.b` names a nested field (true by default)"),
+    Field::opt("destination", Ty::String, "the field of the array, in `all` mode (`data`)"),
+    Field::opt("include", Ty::Enum(&["all", "only", "except"]), "which fields of the items, in `all` mode"),
+    Field::opt("include_fields", Ty::StringList, "the fields `only` keeps or `except` drops"),
+];
+
+const AGGREGATE_FIELD_FIELDS: &[Field] = &[
+    Field::req("field", Ty::String, "the input field"),
+    Field::opt("rename", Ty::String, "the output field (the input field's name by default)"),
+];
+
+const SORT_FIELDS: &[Field] = &[
+    Field::req("fields", Ty::ListOf(SORT_FIELD_FIELDS), "the fields to sort by, in order"),
+    Field::opt("dot_notation", Ty::Boolean, "`a.b` names a nested field (true by default)"),
+];
+
+const SORT_FIELD_FIELDS: &[Field] = &[
+    Field::req("field", Ty::String, "the field"),
+    Field::opt("order", Ty::Enum(&["ascending", "descending"]), "the order (ascending by default)"),
+];
+
+const REMOVE_DUPLICATES_FIELDS: &[Field] = &[
+    Field::opt("compare", Ty::Enum(&["all", "except", "selected"]), "which fields two items are compared on"),
+    Field::opt("compare_fields", Ty::StringList, "the fields `selected` compares or `except` leaves out"),
+    Field::opt("remove_other_fields", Ty::Boolean, "with `selected`, the items keep only those fields"),
+    Field::opt("dot_notation", Ty::Boolean, "`a.b` names a nested field (true by default)"),
+];
+
+/// Summarize's aggregations, by n8n's names.
+pub const AGGREGATIONS: &[&str] = &["count", "countUnique", "sum", "min", "max", "average", "concatenate", "append"];
+
+const SUMMARIZE_FIELDS: &[Field] = &[
+    Field::opt("split_by", Ty::StringList, "the fields whose values make the groups"),
+    Field::req("aggregations", Ty::ListOf(SUMMARIZE_AGGREGATION_FIELDS), "what to compute per group"),
+    Field::opt("dot_notation", Ty::Boolean, "`a.b` names a nested field (true by default)"),
+];
+
+const SUMMARIZE_AGGREGATION_FIELDS: &[Field] = &[
+    Field::req("aggregation", Ty::Enum(AGGREGATIONS), "what to compute"),
+    Field::req("field", Ty::String, "of which field"),
+    Field::opt("separator", Ty::String, "between concatenated values (`,` by default)"),
+    Field::opt("include_empty", Ty::Boolean, "count, concatenate or append missing, null and empty values too"),
+];
+
+const STOP_FIELDS: &[Field] =
+    &[Field::req("message", Ty::Json, "the error's message (an expression if it starts with `=`)")];
+
+const HTTP_FIELDS: &[Field] = &[
+    Field::opt("method", Ty::Enum(HTTP_METHODS), "the method (GET by default)"),
+    Field::req("url", Ty::Json, "the URL (an expression if it starts with `=`)"),
+    Field::opt("query", Ty::ListOf(NAME_VALUE_FIELDS), "query parameters"),
+    Field::opt("headers", Ty::ListOf(NAME_VALUE_FIELDS), "headers"),
+    Field::opt("body", Ty::Object(HTTP_BODY_FIELDS), "the body"),
+    Field::opt("format", Ty::Enum(&["autodetect", "json", "text"]), "how the response is read"),
+    Field::opt("full_response", Ty::Boolean, "the item is `{body, headers, statusCode, statusMessage}`"),
+    Field::opt("never_error", Ty::Boolean, "a status other than 2xx is an answer, not a failure"),
+    Field::opt("output_field", Ty::String, "the field of a text answer (`data`)"),
+    Field::opt("timeout_ms", Ty::Integer, "the request's timeout"),
+    Field::opt("batch", Ty::Other("{\"size\": n, \"interval_ms\": ms}"), "requests in batches"),
+    Field::opt("follow_redirects", Ty::Boolean, "follow redirects (true by default)"),
+    Field::opt("max_redirects", Ty::Integer, "at most this many (21 by default)"),
+    Field::opt("auth", Ty::Object(HTTP_AUTH_FIELDS), "the credential, from environment variables"),
+];
+
+const HTTP_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+const NAME_VALUE_FIELDS: &[Field] = &[
+    Field::req("name", Ty::Json, "the name"),
+    Field::opt("value", Ty::Json, "the value (an expression if it is a string starting with `=`)"),
+];
+
+const HTTP_BODY_FIELDS: &[Field] = &[
+    Field::req("type", Ty::Enum(&["json", "form", "raw"]), "the body's type"),
+    Field::opt("json", Ty::Json, "the JSON body (a value, JSON text, or an expression)"),
+    Field::opt("fields", Ty::ListOf(NAME_VALUE_FIELDS), "the fields of a JSON object or form body"),
+    Field::opt("raw", Ty::Json, "the raw body"),
+    Field::opt("content_type", Ty::String, "the raw body's content type"),
+];
+
+const HTTP_AUTH_FIELDS: &[Field] = &[
+    Field::req("type", Ty::Enum(&["header", "bearer", "basic"]), "how the request authenticates"),
+    Field::opt("name_env", Ty::String, "`header`: the variable of the header's name"),
+    Field::opt("value_env", Ty::String, "`header`: the variable of the header's value"),
+    Field::opt("token_env", Ty::String, "`bearer`: the variable of the token"),
+    Field::opt("user_env", Ty::String, "`basic`: the variable of the user"),
+    Field::opt("password_env", Ty::String, "`basic`: the variable of the password"),
+];
+
+/// A field list as it is.
+fn fields_list(sink: &mut Sink, r: &mut Reader<'_>, name: &str) -> Vec<String> {
+    r.string_list(sink, name).unwrap_or_default()
+}
+
+/// A name (text: as it is, or an expression's value as text) and a value, each compiled.
+fn name_values(
+    sink: &mut Sink,
+    scope: &compile::Scope<'_>,
+    r: &mut Reader<'_>,
+    name: &str,
+) -> Vec<(TokenStream, TokenStream)> {
+    let mut out = Vec::new();
+    let pointer = r.child(name);
+    for (i, pair) in r.get(name).and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let at = format!("{pointer}/{i}");
+        let Some(p) = Reader::new(sink, pair, &at, NAME_VALUE_FIELDS, "a name and value") else {
+            r.ok = false;
+            continue;
+        };
+        let name = match p.get("name") {
+            Some(Value::String(n)) if !n.starts_with('=') => Some(quote::quote! { #n.to_owned() }),
+            Some(n) => param(sink, scope, n, &format!("{at}/name")).map(|n| quote::quote! { rt::items::text(&#n) }),
+            None => None,
+        };
+        let value = param(sink, scope, p.get("value").unwrap_or(&Value::from("")), &format!("{at}/value"));
+        match (name, value, p.ok) {
+            (Some(name), Some(value), true) => out.push((name, value)),
+            _ => r.ok = false,
+        }
+    }
+    out
+}
+
+/// An environment variable's name, checked (E028).
+fn env_name(sink: &mut Sink, r: &mut Reader<'_>, name: &str) -> Option<String> {
+    let Some(value) = r.string(sink, name) else {
+        sink.push(
+            Diagnostic::new(Code::E004, r.pointer.clone(), format!("{} is missing `{name}`", r.what()))
+                .help(format!("add `\"{name}\": \"SOME_VARIABLE\"`")),
+        );
+        r.ok = false;
+        return None;
+    };
+    if !crate::ident::is_env_name(value) {
+        sink.push(crate::check::shape::env_name_diagnostic(r.child(name), value, "the variable"));
+        r.ok = false;
+        return None;
+    }
+    Some(value.to_owned())
+}
+
+fn http(sink: &mut Sink, scope: &compile::Scope<'_>, config: &Value, pointer: &str, what: &str) -> Option<HttpNode> {
+    let mut r = Reader::new(sink, config, pointer, HTTP_FIELDS, what)?;
+    let method = r.one_of(sink, "method", HTTP_METHODS).unwrap_or("GET");
+    let url = r
+        .get("url")
+        .and_then(|u| param(sink, scope, u, &format!("{pointer}/url")))
+        .map(|u| quote::quote! { rt::items::text(&#u) });
+    let query = name_values(sink, scope, &mut r, "query");
+    let headers = name_values(sink, scope, &mut r, "headers");
+    let body = match r.get("body") {
+        None => Some(HttpBody::None),
+        Some(body) => {
+            let at = r.child("body");
+            let mut b = Reader::new(sink, body, &at, HTTP_BODY_FIELDS, "the body")?;
+            match b.one_of(sink, "type", &["json", "form", "raw"]) {
+                Some("json") if b.get("fields").is_some() => {
+                    Some(HttpBody::JsonFields(name_values(sink, scope, &mut b, "fields")))
+                }
+                Some("json") => {
+                    param(sink, scope, b.get("json").unwrap_or(&Value::Null), &format!("{at}/json")).map(HttpBody::Json)
+                }
+                Some("form") => Some(HttpBody::Form(name_values(sink, scope, &mut b, "fields"))),
+                Some("raw") => {
+                    let content_type = b.string(sink, "content_type").unwrap_or("text/plain").to_owned();
+                    param(sink, scope, b.get("raw").unwrap_or(&Value::from("")), &format!("{at}/raw"))
+                        .map(|t| HttpBody::Raw { content_type, text: quote::quote! { rt::items::text(&#t) } })
+                }
+                _ => None,
+            }
+            .filter(|_| b.ok)
+        }
+    };
+    let format = r.one_of(sink, "format", &["autodetect", "json", "text"]).unwrap_or("autodetect");
+    let full_response = r.boolean(sink, "full_response").unwrap_or(false);
+    let never_error = r.boolean(sink, "never_error").unwrap_or(false);
+    let output_field = r.string(sink, "output_field").unwrap_or("data").to_owned();
+    let timeout_ms = r.integer(sink, "timeout_ms", 1, 3_600_000);
+    let batch = match r.get("batch") {
+        None => None,
+        Some(value) => {
+            const BATCH: &[Field] = &[
+                Field::req("size", Ty::Integer, "requests per batch"),
+                Field::opt("interval_ms", Ty::Integer, "the wait between batches"),
+            ];
+            let mut b = Reader::new(sink, value, &r.child("batch"), BATCH, "`batch`")?;
+            let size = b.integer(sink, "size", 1, 10_000)?;
+            Some((size, b.integer(sink, "interval_ms", 0, 3_600_000).unwrap_or(0)))
+        }
+    };
+    let follow_redirects = r.boolean(sink, "follow_redirects").unwrap_or(true);
+    let max_redirects = r.integer(sink, "max_redirects", 0, 21).unwrap_or(21);
+    let auth = match r.get("auth") {
+        None => HttpAuth::None,
+        Some(auth) => {
+            let mut a = Reader::new(sink, auth, &r.child("auth"), HTTP_AUTH_FIELDS, "`auth`")?;
+            let auth = match a.one_of(sink, "type", &["header", "bearer", "basic"]) {
+                Some("header") => HttpAuth::Header {
+                    name_env: env_name(sink, &mut a, "name_env")?,
+                    value_env: env_name(sink, &mut a, "value_env")?,
+                },
+                Some("bearer") => HttpAuth::Bearer { token_env: env_name(sink, &mut a, "token_env")? },
+                Some("basic") => HttpAuth::Basic {
+                    user_env: env_name(sink, &mut a, "user_env")?,
+                    password_env: env_name(sink, &mut a, "password_env")?,
+                },
+                _ => return None,
+            };
+            if !a.ok {
+                return None;
+            }
+            auth
+        }
+    };
+    let node = HttpNode {
+        method,
+        url: url?,
+        query,
+        headers,
+        body: body?,
+        format,
+        full_response,
+        never_error,
+        output_field,
+        timeout_ms,
+        batch,
+        follow_redirects,
+        max_redirects,
+        auth,
+    };
+    r.ok.then_some(node)
+}
+
+/// `all`, `only`/`selected` and `except` with their field list.
+fn field_set(choice: Option<&str>, fields: Vec<String>) -> FieldSet {
+    match choice {
+        Some("only" | "selected") => FieldSet::Only(fields),
+        Some("except") => FieldSet::Except(fields),
+        Some("none") => FieldSet::None,
+        _ => FieldSet::All,
+    }
+}
+
+fn other_kinds(
+    sink: &mut Sink,
+    scope: &compile::Scope<'_>,
+    kind: &str,
+    config: &Value,
+    pointer: &str,
+    what: &str,
+) -> Option<Kind> {
+    match kind {
+        "switch" => {
+            let mut r = Reader::new(sink, config, pointer, SWITCH_FIELDS, what)?;
+            let switch = if r.one_of(sink, "mode", &["rules", "expression"]) == Some("expression") {
+                let outputs = r.integer(sink, "outputs", 1, 64).unwrap_or(4) as usize;
+                let output = param(sink, scope, r.get("output").unwrap_or(&Value::Null), &r.child("output"))?;
+                Switch::Expression { outputs, output }
+            } else {
+                let mut rules = Vec::new();
+                for (i, rule) in r.get("rules").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    match conditions(sink, scope, rule, &format!("{pointer}/rules/{i}"), "a rule") {
+                        Some(rule) => rules.push(rule),
+                        None => r.ok = false,
+                    }
+                }
+                let fallback = match r.get("fallback") {
+                    None => None,
+                    Some(Value::String(s)) if s == "none" => None,
+                    Some(Value::String(s)) if s == "extra" => Some(None),
+                    Some(Value::Number(n)) if n.as_u64().is_some_and(|n| (n as usize) < rules.len()) => {
+                        Some(n.as_u64().map(|n| n as usize))
+                    }
+                    Some(_) => {
+                        r.invalid(
+                            sink,
+                            "fallback",
+                            "`fallback` must be \"none\", \"extra\" or the index of a rule's output".to_owned(),
+                            "write \"none\", \"extra\" or an output index".to_owned(),
+                        );
+                        None
+                    }
+                };
+                let all_matching = r.boolean(sink, "all_matching").unwrap_or(false);
+                Switch::Rules { rules, fallback, all_matching }
+            };
+            r.ok.then_some(Kind::Switch(switch))
+        }
+        "split_out" => {
+            let mut r = Reader::new(sink, config, pointer, SPLIT_OUT_FIELDS, what)?;
+            let fields = fields_list(sink, &mut r, "fields");
+            let choice = r.one_of(sink, "include", &["none", "all", "selected"]).unwrap_or("none");
+            let include = field_set(Some(choice), fields_list(sink, &mut r, "include_fields"));
+            let destination = r.string(sink, "destination_field").filter(|d| !d.is_empty()).map(str::to_owned);
+            let dot_notation = r.boolean(sink, "dot_notation").unwrap_or(true);
+            r.ok.then_some(Kind::SplitOut { fields, include, destination, dot_notation })
+        }
+        "aggregate" => {
+            let mut r = Reader::new(sink, config, pointer, AGGREGATE_FIELDS, what)?;
+            let aggregate = if r.one_of(sink, "mode", &["fields", "all"]) == Some("all") {
+                let destination = r.string(sink, "destination").unwrap_or("data").to_owned();
+                let choice = r.one_of(sink, "include", &["all", "only", "except"]);
+                Aggregate::All { destination, include: field_set(choice, fields_list(sink, &mut r, "include_fields")) }
+            } else {
+                let mut fields = Vec::new();
+                for (i, field) in r.get("fields").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    let Some(mut f) =
+                        Reader::new(sink, field, &format!("{pointer}/fields/{i}"), AGGREGATE_FIELD_FIELDS, "a field")
+                    else {
+                        r.ok = false;
+                        continue;
+                    };
+                    let name = f.string(sink, "field").unwrap_or_default().to_owned();
+                    let rename = f.string(sink, "rename").filter(|n| !n.is_empty()).map(str::to_owned);
+                    r.ok &= f.ok;
+                    fields.push((name, rename));
+                }
+                let merge_lists = r.boolean(sink, "merge_lists").unwrap_or(false);
+                let keep_missing = r.boolean(sink, "keep_missing").unwrap_or(false);
+                let dot_notation = r.boolean(sink, "dot_notation").unwrap_or(true);
+                Aggregate::Fields { fields, merge_lists, keep_missing, dot_notation }
+            };
+            r.ok.then_some(Kind::Aggregate(aggregate))
+        }
+        "sort" => {
+            let mut r = Reader::new(sink, config, pointer, SORT_FIELDS, what)?;
+            let mut fields = Vec::new();
+            for (i, field) in r.get("fields").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                let Some(mut f) =
+                    Reader::new(sink, field, &format!("{pointer}/fields/{i}"), SORT_FIELD_FIELDS, "a sort field")
+                else {
+                    r.ok = false;
+                    continue;
+                };
+                let name = f.string(sink, "field").unwrap_or_default().to_owned();
+                let descending = f.one_of(sink, "order", &["ascending", "descending"]) == Some("descending");
+                r.ok &= f.ok;
+                fields.push((name, descending));
+            }
+            let dot_notation = r.boolean(sink, "dot_notation").unwrap_or(true);
+            r.ok.then_some(Kind::Sort { fields, dot_notation })
+        }
+        "remove_duplicates" => {
+            let mut r = Reader::new(sink, config, pointer, REMOVE_DUPLICATES_FIELDS, what)?;
+            let choice = r.one_of(sink, "compare", &["all", "except", "selected"]);
+            let compare = field_set(choice, fields_list(sink, &mut r, "compare_fields"));
+            let remove_other_fields = r.boolean(sink, "remove_other_fields").unwrap_or(false);
+            let dot_notation = r.boolean(sink, "dot_notation").unwrap_or(true);
+            r.ok.then_some(Kind::RemoveDuplicates { compare, remove_other_fields, dot_notation })
+        }
+        "summarize" => {
+            let mut r = Reader::new(sink, config, pointer, SUMMARIZE_FIELDS, what)?;
+            let split_by = fields_list(sink, &mut r, "split_by");
+            let mut aggregations = Vec::new();
+            for (i, a) in r.get("aggregations").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                let Some(mut a) = Reader::new(
+                    sink,
+                    a,
+                    &format!("{pointer}/aggregations/{i}"),
+                    SUMMARIZE_AGGREGATION_FIELDS,
+                    "an aggregation",
+                ) else {
+                    r.ok = false;
+                    continue;
+                };
+                let aggregation = a.one_of(sink, "aggregation", AGGREGATIONS);
+                let field = a.string(sink, "field").unwrap_or_default().to_owned();
+                let separator = a.string(sink, "separator").unwrap_or(",").to_owned();
+                let include_empty = a.boolean(sink, "include_empty").unwrap_or(false);
+                match (aggregation, a.ok) {
+                    (Some(aggregation), true) => aggregations.push((aggregation, field, separator, include_empty)),
+                    _ => r.ok = false,
+                }
+            }
+            let dot_notation = r.boolean(sink, "dot_notation").unwrap_or(true);
+            r.ok.then_some(Kind::Summarize { split_by, aggregations, dot_notation })
+        }
+        "stop_and_error" => {
+            let r = Reader::new(sink, config, pointer, STOP_FIELDS, what)?;
+            let message = param(sink, scope, r.get("message").unwrap_or(&Value::Null), &r.child("message"))?;
+            r.ok.then_some(Kind::StopAndError { message })
+        }
+        "http_request" => http(sink, scope, config, pointer, what).map(|h| Kind::HttpRequest(Box::new(h))),
+        _ => None,
+    }
+}
+
+/// A set of conditions (an `if`'s, a `filter`'s, a switch rule's).
+fn conditions(
+    sink: &mut Sink,
+    scope: &compile::Scope<'_>,
+    config: &Value,
+    pointer: &str,
+    what: &str,
+) -> Option<Conditions> {
+    let mut r = Reader::new(sink, config, pointer, CONDITIONS_FIELDS, what)?;
+    let mut conditions = Vec::new();
+    for (i, condition) in r.get("conditions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        let at = format!("{pointer}/conditions/{i}");
+        let Some(mut c) = Reader::new(sink, condition, &at, CONDITION_FIELDS, "a condition") else {
+            r.ok = false;
+            continue;
+        };
+        let operator = c.string(sink, "operator").unwrap_or_default().to_owned();
+        if c.ok && !OPERATORS.iter().any(|(op, _)| *op == operator) {
+            let ops = OPERATORS.iter().map(|(op, _)| *op);
+            let help = match did_you_mean(&operator, ops.clone()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("the operators are {}", crate::check::reader::list(ops)),
+            };
+            c.invalid(sink, "operator", format!("unknown condition operator `{operator}`"), help);
+        }
+        let left = param(sink, scope, c.get("left").unwrap_or(&Value::Null), &format!("{at}/left"));
+        let right = param(sink, scope, c.get("right").unwrap_or(&Value::Null), &format!("{at}/right"));
+        match (left, right, c.ok) {
+            (Some(left), Some(right), true) => conditions.push((left, operator, right)),
+            _ => r.ok = false,
+        }
+    }
+    let and = r.one_of(sink, "combinator", &["and", "or"]) != Some("or");
+    let case_sensitive = r.boolean(sink, "case_sensitive").unwrap_or(true);
+    let loose = r.boolean(sink, "loose").unwrap_or(false);
+    r.ok.then_some(Conditions { conditions, and, case_sensitive, loose })
+}
+
 /// A config value compiled: an expression's code, or the JSON itself.
 fn param(sink: &mut Sink, scope: &compile::Scope<'_>, value: &Value, pointer: &str) -> Option<TokenStream> {
     match compile::value(scope, value) {
@@ -616,35 +1193,8 @@ fn config_of(
             }))
         }
         "if" | "filter" => {
-            let mut r = Reader::new(sink, config, pointer, CONDITIONS_FIELDS, what)?;
-            let mut conditions = Vec::new();
-            for (i, condition) in r.get("conditions").and_then(Value::as_array).into_iter().flatten().enumerate() {
-                let at = format!("{pointer}/conditions/{i}");
-                let Some(mut c) = Reader::new(sink, condition, &at, CONDITION_FIELDS, "a condition") else {
-                    r.ok = false;
-                    continue;
-                };
-                let operator = c.string(sink, "operator").unwrap_or_default().to_owned();
-                if c.ok && !OPERATORS.iter().any(|(op, _)| *op == operator) {
-                    let ops = OPERATORS.iter().map(|(op, _)| *op);
-                    let help = match did_you_mean(&operator, ops.clone()) {
-                        Some(near) => format!("did you mean `{near}`?"),
-                        None => format!("the operators are {}", crate::check::reader::list(ops)),
-                    };
-                    c.invalid(sink, "operator", format!("unknown condition operator `{operator}`"), help);
-                }
-                let left = param(sink, scope, c.get("left").unwrap_or(&Value::Null), &format!("{at}/left"));
-                let right = param(sink, scope, c.get("right").unwrap_or(&Value::Null), &format!("{at}/right"));
-                match (left, right, c.ok) {
-                    (Some(left), Some(right), true) => conditions.push((left, operator, right)),
-                    _ => r.ok = false,
-                }
-            }
-            let and = r.one_of(sink, "combinator", &["and", "or"]) != Some("or");
-            let case_sensitive = r.boolean(sink, "case_sensitive").unwrap_or(true);
-            let loose = r.boolean(sink, "loose").unwrap_or(false);
-            let c = Conditions { conditions, and, case_sensitive, loose };
-            r.ok.then_some(if kind == "if" { Kind::If(c) } else { Kind::Filter(c) })
+            let c = conditions(sink, scope, config, pointer, what)?;
+            Some(if kind == "if" { Kind::If(c) } else { Kind::Filter(c) })
         }
         "limit" => {
             let mut r = Reader::new(sink, config, pointer, LIMIT_FIELDS, what)?;
@@ -658,6 +1208,6 @@ fn config_of(
             let inputs = r.integer(sink, "inputs", 2, 10).unwrap_or(2) as usize;
             r.ok.then_some(Kind::Merge { inputs })
         }
-        _ => None,
+        other => other_kinds(sink, scope, other, config, pointer, what),
     }
 }

@@ -32,7 +32,7 @@ pub fn recognise(value: &Value) -> bool {
 const DROPPED: &[&str] = &["n8n-nodes-base.stickyNote"];
 
 /// The node types this version translates, for messages.
-const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Limit, Merge (append)";
+const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4)";
 
 struct Import {
     diagnostics: Vec<Diagnostic>,
@@ -188,6 +188,126 @@ fn translate(cx: &mut Import, node: &Value, i: usize, v1: bool) -> Option<Value>
             let inputs = p["numberInputs"].as_u64().unwrap_or(2);
             ("merge", json!({"mode": "append", "inputs": inputs}))
         }
+        "n8n-nodes-base.switch" => ("switch", switch(cx, node, &at, &who, version)?),
+        "n8n-nodes-base.splitOut" => {
+            let include = match p["include"].as_str().unwrap_or("noOtherFields") {
+                "allOtherFields" => "all",
+                "selectedOtherFields" => "selected",
+                _ => "none",
+            };
+            let mut config =
+                json!({"fields": list(&p["fieldToSplitOut"]), "include": include, "dot_notation": dot_notation(p)});
+            if include == "selected" {
+                config["include_fields"] = json!(list(&p["fieldsToInclude"]));
+            }
+            if let Some(destination) = p["options"]["destinationFieldName"].as_str().filter(|d| !d.is_empty()) {
+                config["destination_field"] = json!(destination);
+            }
+            no_expressions(cx, p, &at, &who)?;
+            ("split_out", config)
+        }
+        "n8n-nodes-base.aggregate" => {
+            no_expressions(cx, p, &at, &who)?;
+            let options = &p["options"];
+            let config = if p["aggregate"].as_str() == Some("aggregateAllItemData") {
+                let (include, fields) = match p["include"].as_str().unwrap_or("allFields") {
+                    "specifiedFields" => ("only", list(&p["fieldsToInclude"])),
+                    "allFieldsExcept" => ("except", list(&p["fieldsToExclude"])),
+                    _ => ("all", Vec::new()),
+                };
+                json!({"mode": "all", "destination": p["destinationFieldName"].as_str().unwrap_or("data"), "include": include, "include_fields": fields})
+            } else {
+                let fields: Vec<Value> = p["fieldsToAggregate"]["fieldToAggregate"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| {
+                        let mut field = json!({"field": f["fieldToAggregate"].as_str().unwrap_or_default()});
+                        if f["renameField"].as_bool() == Some(true) {
+                            field["rename"] = f["outputFieldName"].clone();
+                        }
+                        field
+                    })
+                    .collect();
+                json!({
+                    "mode": "fields",
+                    "fields": fields,
+                    "merge_lists": options["mergeLists"].as_bool().unwrap_or(false),
+                    "keep_missing": options["keepMissing"].as_bool().unwrap_or(false),
+                    "dot_notation": dot_notation(p),
+                })
+            };
+            ("aggregate", config)
+        }
+        "n8n-nodes-base.sort" => {
+            let kind = p["type"].as_str().unwrap_or("simple");
+            if kind != "simple" {
+                cx.unsupported(
+                    format!("{at}/parameters/type"),
+                    format!("{who} sorts in mode `{kind}`, which this version of flowc does not compile"),
+                    "use the Simple mode (sort by fields)",
+                );
+                return None;
+            }
+            no_expressions(cx, p, &at, &who)?;
+            let fields: Vec<Value> = p["sortFieldsUi"]["sortField"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|f| json!({"field": f["fieldName"].as_str().unwrap_or_default(), "order": f["order"].as_str().unwrap_or("ascending")}))
+                .collect();
+            ("sort", json!({"fields": fields, "dot_notation": dot_notation(p)}))
+        }
+        "n8n-nodes-base.removeDuplicates" => {
+            let operation = p["operation"].as_str().unwrap_or("removeDuplicateInputItems");
+            if operation != "removeDuplicateInputItems" {
+                cx.unsupported(format!("{at}/parameters/operation"), format!("{who} does `{operation}`, which keeps state across executions and which this version of flowc does not compile"), "use Remove Items Repeated Within Current Input");
+                return None;
+            }
+            no_expressions(cx, p, &at, &who)?;
+            let (compare, fields) = match p["compare"].as_str().unwrap_or("allFields") {
+                "allFieldsExcept" => ("except", list(&p["fieldsToExclude"])),
+                "selectedFields" => ("selected", list(&p["fieldsToCompare"])),
+                _ => ("all", Vec::new()),
+            };
+            let remove = p["options"]["removeOtherFields"].as_bool().unwrap_or(false);
+            (
+                "remove_duplicates",
+                json!({"compare": compare, "compare_fields": fields, "remove_other_fields": remove, "dot_notation": dot_notation(p)}),
+            )
+        }
+        "n8n-nodes-base.summarize" => {
+            if version < 1.1 && !list(&p["fieldsToSplitBy"]).is_empty() {
+                cx.unsupported(
+                    format!("{at}/typeVersion"),
+                    format!("{who}: version 1 of this node groups by the split fields' values as text, which this version of flowc does not compile"),
+                    "open the workflow in n8n and replace the node with a new Summarize (version 1.1), which groups by the values themselves",
+                );
+                return None;
+            }
+            ("summarize", summarize(cx, p, &at, &who)?)
+        }
+        "n8n-nodes-base.stopAndError" => {
+            if p["errorType"].as_str() == Some("errorObject") {
+                cx.unsupported(
+                    format!("{at}/parameters/errorType"),
+                    format!("{who} throws an error object, which this version of flowc does not compile"),
+                    "use the Error Message type",
+                );
+                return None;
+            }
+            ("stop_and_error", json!({"message": p["errorMessage"].clone()}))
+        }
+        "n8n-nodes-base.httpRequest" => ("http_request", http_request(cx, node, &at, &who, version)?),
+        "n8n-nodes-base.code" => {
+            let (message, help) = if p["language"].as_str().is_some_and(|l| l.starts_with("python")) {
+                (format!("{who} runs Python, which flowc does not compile"), "rewrite the node in JavaScript, or with Edit Fields, If, Filter and the other nodes flowc compiles")
+            } else {
+                (format!("{who} runs JavaScript in an engine, which this version of flowc does not embed yet"), "rewrite the node with Edit Fields, If, Filter and the other nodes flowc compiles, or keep the workflow on n8n for now")
+            };
+            cx.unsupported(format!("{at}/type"), message, help);
+            return None;
+        }
         _ => {
             cx.unsupported(
                 format!("{at}/type"),
@@ -232,6 +352,288 @@ fn translate(cx: &mut Import, node: &Value, i: usize, v1: bool) -> Option<Value>
         out.insert("retry".into(), json!({"tries": tries, "wait_ms": wait}));
     }
     Some(Value::Object(out))
+}
+
+/// A comma-separated list of field names, as n8n's nodes take them.
+fn list(value: &Value) -> Vec<String> {
+    value.as_str().unwrap_or_default().split(',').map(str::trim).filter(|f| !f.is_empty()).map(str::to_owned).collect()
+}
+
+/// `options.disableDotNotation`, the other way round.
+fn dot_notation(p: &Value) -> bool {
+    p["options"]["disableDotNotation"].as_bool() != Some(true)
+}
+
+/// Parameters that name fields are compiled as they are: an expression there is not.
+fn no_expressions(cx: &mut Import, p: &Value, at: &str, who: &str) -> Option<()> {
+    fn find(value: &Value, pointer: String) -> Option<String> {
+        match value {
+            Value::String(s) if s.starts_with('=') => Some(pointer),
+            Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| find(v, format!("{pointer}/{i}"))),
+            Value::Object(map) => map.iter().find_map(|(k, v)| find(v, format!("{pointer}/{}", escape(k)))),
+            _ => None,
+        }
+    }
+    match find(p, format!("{at}/parameters")) {
+        None => Some(()),
+        Some(pointer) => {
+            cx.unsupported(
+                pointer,
+                format!("{who} has an expression where this version of flowc compiles field names as they are"),
+                "write the field names themselves",
+            );
+            None
+        }
+    }
+}
+
+/// Switch (version 3): rules, each a filter's conditions, or an expression giving the output.
+fn switch(cx: &mut Import, node: &Value, at: &str, who: &str, version: f64) -> Option<Value> {
+    let p = &node["parameters"];
+    if version < 3.0 {
+        cx.unsupported(
+            format!("{at}/typeVersion"),
+            format!("{who}: versions 1 and 2 of this node are not compiled by this version of flowc"),
+            "open the workflow in n8n and replace the node with a new Switch (version 3), which has the same rules",
+        );
+        return None;
+    }
+    let options = &p["options"];
+    if p["mode"].as_str() == Some("expression") {
+        return Some(
+            json!({"mode": "expression", "outputs": p["numberOutputs"].as_u64().unwrap_or(4), "output": p["output"].clone()}),
+        );
+    }
+    let loose =
+        p["looseTypeValidation"].as_bool() == Some(true) || options["looseTypeValidation"].as_bool() == Some(true);
+    let mut rules = Vec::new();
+    for (i, rule) in p["rules"]["values"].as_array().into_iter().flatten().enumerate() {
+        let pointer = format!("{at}/parameters/rules/values/{i}/conditions");
+        let mut conditions = filter_conditions(cx, &rule["conditions"], &pointer, who)?;
+        if options["ignoreCase"].as_bool() == Some(true) {
+            conditions["case_sensitive"] = json!(false);
+        }
+        if loose {
+            conditions["loose"] = json!(true);
+        }
+        rules.push(conditions);
+    }
+    let fallback = match &options["fallbackOutput"] {
+        Value::String(s) if s == "extra" => json!("extra"),
+        Value::Number(n) => json!(n),
+        _ => json!("none"),
+    };
+    let all = options["allMatchingOutputs"].as_bool().unwrap_or(false);
+    Some(json!({"mode": "rules", "rules": rules, "fallback": fallback, "all_matching": all}))
+}
+
+/// Summarize: the aggregations, by field, and the fields the groups are split by.
+fn summarize(cx: &mut Import, p: &Value, at: &str, who: &str) -> Option<Value> {
+    let options = &p["options"];
+    for (option, default) in [
+        ("outputFormat", json!("separateItems")),
+        ("continueIfFieldNotFound", json!(false)),
+        ("skipEmptySplitFields", json!(false)),
+    ] {
+        if options.get(option).is_some_and(|v| *v != default) {
+            cx.unsupported(
+                format!("{at}/parameters/options/{option}"),
+                format!("{who} sets the option `{option}`, which this version of flowc does not compile"),
+                "leave the option at its default",
+            );
+            return None;
+        }
+    }
+    no_expressions(cx, p, at, who)?;
+    let mut aggregations = Vec::new();
+    for value in p["fieldsToSummarize"]["values"].as_array().into_iter().flatten() {
+        let aggregation = value["aggregation"].as_str().unwrap_or("count");
+        let mut a = json!({"aggregation": aggregation, "field": value["field"].as_str().unwrap_or_default()});
+        if value["includeEmpty"].as_bool() == Some(true) {
+            a["include_empty"] = json!(true);
+        }
+        if aggregation == "concatenate" {
+            let separator = match value["separateBy"].as_str().unwrap_or(",") {
+                "other" => value["customSeparator"].as_str().unwrap_or_default().to_owned(),
+                "\\n" => "\n".to_owned(),
+                other => other.to_owned(),
+            };
+            a["separator"] = json!(separator);
+        }
+        aggregations.push(a);
+    }
+    Some(
+        json!({"split_by": list(&p["fieldsToSplitBy"]), "aggregations": aggregations, "dot_notation": dot_notation(p)}),
+    )
+}
+
+/// HTTP Request (versions 3 and 4): the request, its options, and its credential as
+/// environment variables.
+fn http_request(cx: &mut Import, node: &Value, at: &str, who: &str, version: f64) -> Option<Value> {
+    let p = &node["parameters"];
+    if version < 3.0 {
+        cx.unsupported(
+            format!("{at}/typeVersion"),
+            format!("{who}: versions 1 and 2 of this node are not compiled by this version of flowc"),
+            "open the workflow in n8n and replace the node with a new HTTP Request (version 4), which has the same options",
+        );
+        return None;
+    }
+    let options = &p["options"];
+    for option in ["pagination", "proxy", "allowUnauthorizedCerts", "queryParameterArrays", "lowercaseHeaders"] {
+        if options.get(option).is_some() {
+            cx.unsupported(
+                format!("{at}/parameters/options/{option}"),
+                format!("{who} sets the option `{option}`, which this version of flowc does not compile"),
+                "remove the option",
+            );
+            return None;
+        }
+    }
+    let pairs =
+        |cx: &mut Import, send: &str, specify: &str, list: &str, json_key: &str, what: &str| -> Option<Vec<Value>> {
+            if p[send].as_bool() != Some(true) {
+                return Some(Vec::new());
+            }
+            if p[specify].as_str() == Some("json") {
+                cx.unsupported(
+                    format!("{at}/parameters/{json_key}"),
+                    format!("{who} gives its {what} as JSON, which this version of flowc does not compile"),
+                    "give them as fields below (Using Fields Below)",
+                );
+                return None;
+            }
+            Some(
+                p[list]["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|q| json!({"name": q["name"].clone(), "value": q.get("value").cloned().unwrap_or(json!(""))}))
+                    .collect(),
+            )
+        };
+    let query = pairs(cx, "sendQuery", "specifyQuery", "queryParameters", "jsonQuery", "query parameters")?;
+    let headers = pairs(cx, "sendHeaders", "specifyHeaders", "headerParameters", "jsonHeaders", "headers")?;
+    let mut config = json!({"method": p["method"].as_str().unwrap_or("GET"), "url": p["url"].clone()});
+    if !query.is_empty() {
+        config["query"] = json!(query);
+    }
+    if !headers.is_empty() {
+        config["headers"] = json!(headers);
+    }
+    if p["sendBody"].as_bool() == Some(true) {
+        let content = p["contentType"].as_str().unwrap_or("json");
+        let body = match content {
+            "json" if p["specifyBody"].as_str() == Some("json") => {
+                json!({"type": "json", "json": p["jsonBody"].clone()})
+            }
+            "json" | "form-urlencoded" => {
+                let fields: Vec<Value> = p["bodyParameters"]["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|q| json!({"name": q["name"].clone(), "value": q.get("value").cloned().unwrap_or(json!(""))}))
+                    .collect();
+                json!({"type": if content == "json" { "json" } else { "form" }, "fields": fields})
+            }
+            "raw" => {
+                json!({"type": "raw", "raw": p["body"].clone(), "content_type": p["rawContentType"].as_str().unwrap_or("text/plain")})
+            }
+            other => {
+                cx.unsupported(
+                    format!("{at}/parameters/contentType"),
+                    format!("{who} sends a body of type `{other}`, which this version of flowc does not compile"),
+                    "send JSON, a form (urlencoded) or a raw body",
+                );
+                return None;
+            }
+        };
+        config["body"] = body;
+    }
+    let response = &options["response"]["response"];
+    match response["responseFormat"].as_str().unwrap_or("autodetect") {
+        "autodetect" => {}
+        format @ ("json" | "text") => config["format"] = json!(format),
+        other => {
+            cx.unsupported(
+                format!("{at}/parameters/options/response"),
+                format!("{who} reads its response as `{other}`, which this version of flowc does not compile"),
+                "read the response as JSON or text",
+            );
+            return None;
+        }
+    }
+    if response["fullResponse"].as_bool() == Some(true) {
+        config["full_response"] = json!(true);
+    }
+    if response["neverError"].as_bool() == Some(true) {
+        config["never_error"] = json!(true);
+    }
+    if let Some(field) = response["outputPropertyName"].as_str().filter(|f| !f.is_empty() && *f != "data") {
+        config["output_field"] = json!(field);
+    }
+    if let Some(ms) = options["timeout"].as_u64() {
+        config["timeout_ms"] = json!(ms);
+    }
+    if let Some(batch) = options["batching"]["batch"].as_object() {
+        config["batch"] = json!({"size": batch.get("batchSize").and_then(Value::as_u64).unwrap_or(50), "interval_ms": batch.get("batchInterval").and_then(Value::as_u64).unwrap_or(1000)});
+    }
+    let redirect = &options["redirect"]["redirect"];
+    if redirect["followRedirects"].as_bool() == Some(false) {
+        config["follow_redirects"] = json!(false);
+    }
+    if let Some(max) = redirect["maxRedirects"].as_u64() {
+        config["max_redirects"] = json!(max.min(21));
+    }
+    match p["authentication"].as_str().unwrap_or("none") {
+        "none" => {}
+        "genericCredentialType" => {
+            let kind = p["genericAuthType"].as_str().unwrap_or_default();
+            let name = node["credentials"][kind]["name"].as_str().unwrap_or(kind);
+            let prefix = env_prefix(name);
+            let (auth, vars) = match kind {
+                "httpHeaderAuth" => (
+                    json!({"type": "header", "name_env": format!("{prefix}_NAME"), "value_env": format!("{prefix}_VALUE")}),
+                    format!("{prefix}_NAME (the header's name) and {prefix}_VALUE"),
+                ),
+                "httpBearerAuth" => {
+                    (json!({"type": "bearer", "token_env": format!("{prefix}_TOKEN")}), format!("{prefix}_TOKEN"))
+                }
+                "httpBasicAuth" => (
+                    json!({"type": "basic", "user_env": format!("{prefix}_USER"), "password_env": format!("{prefix}_PASSWORD")}),
+                    format!("{prefix}_USER and {prefix}_PASSWORD"),
+                ),
+                other => {
+                    cx.unsupported(format!("{at}/parameters/genericAuthType"), format!("{who} authenticates with a credential of type `{other}`, which this version of flowc does not compile"), "use a Header, Bearer or Basic Auth credential");
+                    return None;
+                }
+            };
+            let note = format!(
+                "credential `{name}` ({kind}) of node `{}`: set {vars}",
+                node["name"].as_str().unwrap_or_default()
+            );
+            if !cx.notes.contains(&note) {
+                cx.notes.push(note);
+            }
+            config["auth"] = auth;
+        }
+        other => {
+            cx.unsupported(format!("{at}/parameters/authentication"), format!("{who} authenticates with `{other}` (a service's own credential), which this version of flowc does not compile"), "use a generic Header, Bearer or Basic Auth credential");
+            return None;
+        }
+    }
+    Some(config)
+}
+
+/// The prefix of the environment variables of an n8n credential: `N8N_` and its name in
+/// upper snake case (`Acme API` → `N8N_ACME_API`).
+fn env_prefix(name: &str) -> String {
+    let mut prefix = String::from("N8N");
+    for word in name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        prefix.push('_');
+        prefix.push_str(&word.to_ascii_uppercase());
+    }
+    prefix
 }
 
 /// Edit Fields (Set): the fields, and what of the input the items keep.
@@ -337,12 +739,24 @@ fn set(cx: &mut Import, p: &Value, version: f64, at: &str, who: &str) -> Option<
     Some(config)
 }
 
-/// If and Filter (version 2): the conditions of the filter parameter.
+/// If and Filter (version 2): the conditions of the filter parameter, and the node's options.
 fn conditions(cx: &mut Import, node: &Value, at: &str, who: &str) -> Option<Value> {
     let p = &node["parameters"];
-    let filter = &p["conditions"];
+    let mut conditions = filter_conditions(cx, &p["conditions"], &format!("{at}/parameters/conditions"), who)?;
+    if p["options"]["ignoreCase"].as_bool() == Some(true) {
+        conditions["case_sensitive"] = json!(false);
+    }
+    if p["looseTypeValidation"].as_bool() == Some(true) || p["options"]["looseTypeValidation"].as_bool() == Some(true) {
+        conditions["loose"] = json!(true);
+    }
+    Some(conditions)
+}
+
+/// A filter parameter (`{options, conditions, combinator}`) as an item flow's conditions.
+fn filter_conditions(cx: &mut Import, filter: &Value, pointer: &str, who: &str) -> Option<Value> {
     let options = &filter["options"];
     let mut conditions = Vec::new();
+    let mut ok = true;
     for (j, c) in filter["conditions"].as_array().into_iter().flatten().enumerate() {
         let operator = format!(
             "{}:{}",
@@ -351,10 +765,11 @@ fn conditions(cx: &mut Import, node: &Value, at: &str, who: &str) -> Option<Valu
         );
         if !crate::items::OPERATORS.iter().any(|(op, _)| *op == operator) {
             cx.unsupported(
-                format!("{at}/parameters/conditions/conditions/{j}/operator"),
+                format!("{pointer}/conditions/{j}/operator"),
                 format!("{who} has a condition with the operator `{operator}`, which this version of flowc does not compile"),
                 "use another operator of the same type",
             );
+            ok = false;
             continue;
         }
         let mut condition = json!({"left": c.get("leftValue").cloned().unwrap_or(json!("")), "operator": operator});
@@ -364,14 +779,9 @@ fn conditions(cx: &mut Import, node: &Value, at: &str, who: &str) -> Option<Valu
         conditions.push(condition);
     }
     let combinator = if filter["combinator"].as_str() == Some("or") { "or" } else { "and" };
-    let mut case_sensitive = options["caseSensitive"].as_bool().unwrap_or(true);
-    if p["options"]["ignoreCase"].as_bool() == Some(true) {
-        case_sensitive = false;
-    }
-    let loose = options["typeValidation"].as_str() == Some("loose")
-        || p["looseTypeValidation"].as_bool() == Some(true)
-        || p["options"]["looseTypeValidation"].as_bool() == Some(true);
-    Some(json!({"conditions": conditions, "combinator": combinator, "case_sensitive": case_sensitive, "loose": loose}))
+    let case_sensitive = options["caseSensitive"].as_bool().unwrap_or(true);
+    let loose = options["typeValidation"].as_str() == Some("loose");
+    ok.then(|| json!({"conditions": conditions, "combinator": combinator, "case_sensitive": case_sensitive, "loose": loose}))
 }
 
 /// The `main` connections as edges; other connection types (an AI model or tool) are not
