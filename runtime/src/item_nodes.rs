@@ -445,7 +445,7 @@ fn is_key(object: &Map<String, Value>, path: &str) -> bool {
 }
 
 /// An array index, as lodash's `isIndex` reads one.
-fn as_index(name: &str) -> Option<usize> {
+pub(crate) fn as_index(name: &str) -> Option<usize> {
     let canonical =
         name == "0" || (!name.is_empty() && !name.starts_with('0') && name.bytes().all(|b| b.is_ascii_digit()));
     canonical.then(|| name.parse().ok()).flatten()

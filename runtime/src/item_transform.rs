@@ -892,6 +892,14 @@ pub fn stop_and_error(input: &NodeInput<'_>, message: impl Fn(&Cx<'_>) -> Result
     Err(Error::validation(text(&message)).with_code("stop_and_error"))
 }
 
+/// Wait v1.1, resume after a time interval: the items go on, unchanged, once `wait` has passed.
+/// (n8n keeps a long wait in its database and resumes the execution later; a compiled program
+/// waits in the process, as n8n does for waits under 65 seconds.)
+pub async fn wait(input: &NodeInput<'_>, wait: std::time::Duration) -> NodeOutput {
+    tokio::time::sleep(wait).await;
+    crate::item_nodes::noop(input)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Sorting with n8n's comparators
 // ---------------------------------------------------------------------------------------------

@@ -209,7 +209,8 @@ fn a_workflow_of_hostile_strings_builds_and_runs() {
             {"parameters": {}, "name": h, "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0]},
             {"parameters": {"assignments": {"assignments": [
                 {"id": "1", "name": h, "value": h, "type": "string"},
-                {"id": "2", "name": "echo", "value": "=\"q\" */ {{ $json.a }} é🦀 `t`", "type": "string"}
+                {"id": "2", "name": "echo", "value": "=\"q\" */ {{ $json.a }} é🦀 `t`", "type": "string"},
+                {"id": "3", "name": "code", "value": "={{ [1e400, $json[\"we\\\"ird }} key\"] ?? 'd}}', $json.list.map((x, i) => x * i + 0.5).filter(x => x > 1)] }}", "type": "array"}
             ]}, "options": {}}, "name": format!("set {h}"), "type": "n8n-nodes-base.set", "typeVersion": 3.4, "position": [200, 0]}
         ],
         "connections": {h: {"main": [[{"node": format!("set {h}"), "type": "main", "index": 0}]]}},
@@ -220,12 +221,14 @@ fn a_workflow_of_hostile_strings_builds_and_runs() {
     let project = flowc::compile("hostile.json", &workflow.to_string(), &options).unwrap_or_else(|d| panic!("{d}"));
     project.write_to(&dir).unwrap();
     let binary = flowc_tests::flows::cargo_build(&dir, &flowc_tests::flows::flows_dir().join("target"), &[]);
-    let ran = run(&binary, &json!({"a": h}), &[], &[]);
+    let ran = run(&binary, &json!({"a": h, "list": [1, 2]}), &[], &[]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     // A value that does not start with `=` is text, braces and all.
     let set = &ran.result["outputs"][format!("set {h}")][0];
     assert_eq!(set[h], h, "{:#}", ran.result);
     assert_eq!(set["echo"], format!("\"q\" */ {h} é🦀 `t`"));
+    // Infinity is null in JSON; `}}` inside a string literal does not end the expression.
+    assert_eq!(set["code"], json!([null, "d}}", [2.5]]));
 }
 
 /// HTTP Request (v4.2) per item against a server on 127.0.0.1: the URL, query and headers
@@ -310,7 +313,7 @@ fn transform_nodes_give_n8ns_items() {
 }
 
 /// Stop and Error fails the workflow with its message, evaluated on its item; what ran before
-/// it (the If's true branch, first in v1 order) keeps its items.
+/// it (the If's true branch, first in v1 order, through a Wait) keeps its items.
 #[test]
 fn stop_and_error_fails_the_workflow_with_its_message() {
     let binary = build_imported("n8n", "stop-on-bad-order");
@@ -318,10 +321,40 @@ fn stop_and_error_fails_the_workflow_with_its_message() {
     assert_eq!(ran.code, 1, "{}", ran.stdout);
     assert_eq!(ran.result["status"], "error");
     assert_eq!(ran.result["nodes"]["Fine"]["data"], json!([[{"id": 1, "ok": true}]]));
+    // Wait (0.2 s) held the items that long before passing them on.
+    assert_eq!(ran.result["nodes"]["Pause"]["data"], json!([[{"id": 1, "ok": true}]]));
+    assert!(ran.result["nodes"]["Pause"]["duration_ms"].as_u64().unwrap() >= 200, "{:#}", ran.result["nodes"]["Pause"]);
     assert_eq!(ran.result["nodes"]["Fail"]["status"], "error");
     assert_eq!(ran.result["nodes"]["Fail"]["error"]["message"], "Order 2 is not ok");
     // Every item ok: the error branch never runs.
     let ran = run(&binary, &json!([{"id": 1, "ok": true}]), &[], &[]);
     assert_eq!(ran.code, 0, "{}", ran.stdout);
     assert_eq!(ran.result["nodes"]["Fail"]["status"], "skipped");
+}
+
+/// `flowc import --report DIR`: every workflow of a folder imported, checked and built; how
+/// many compile, and the first cause of the others by node type. Files that are no tool's
+/// workflow are counted apart.
+#[test]
+fn import_report_counts_what_compiles_and_why_the_rest_does_not() {
+    let dir = flowc_tests::flows::flows_dir().join("n8n-report");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    std::fs::copy(fixture("n8n", "orders-by-size"), dir.join("orders-by-size.json")).unwrap();
+    std::fs::copy(fixture("n8n", "unsupported"), dir.join("nested/unsupported.json")).unwrap();
+    std::fs::write(dir.join("nested/not-a-workflow.json"), "{\"a\": 1}").unwrap();
+    let cache = flowc_tests::flows::flows_dir().join("cli-cache");
+    let ran = flowc(&["import", "--report", dir.to_str().unwrap()], &[("FLOWC_CACHE_DIR", cache.to_str().unwrap())]);
+    assert_eq!(ran.code, 0, "{ran}");
+    assert!(ran.stdout.contains("1 of 2 workflows check and build (50.0%); 1 other JSON files skipped"), "{ran}");
+    assert!(ran.stdout.contains("ok      "), "{ran}");
+    assert!(
+        ran.stdout
+            .contains("| n8n-nodes-base.code | 1 | E031: n8n node `Fetch` (n8n-nodes-base.code v2) runs JavaScript"),
+        "{ran}"
+    );
+    // The program it built runs.
+    let binary = cache.join("target/release/orders-by-size");
+    let ran = run_with(&binary, &[], &[]);
+    assert_eq!(ran.code, 1, "one empty item: `$json.name.toUpperCase()` fails, as in n8n");
 }

@@ -424,6 +424,10 @@ fn local_ident(name: &str) -> proc_macro2::Ident {
 
 /// A number literal as a `Value`: an integer when it is one.
 fn number(n: f64) -> TokenStream {
+    if !n.is_finite() {
+        // `1e400` is Infinity, which JSON writes as null (and a Rust literal cannot hold).
+        return quote! { rt::serde_json::Value::Null };
+    }
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         let lit = Literal::i64_suffixed(n as i64);
         quote! { rt::serde_json::Value::from(#lit) }

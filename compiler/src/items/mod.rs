@@ -74,6 +74,7 @@ pub const KINDS: &[&str] = &[
     "summarize",
     "stop_and_error",
     "http_request",
+    "wait",
 ];
 
 /// The condition operators (n8n's `type:operation`), with whether they take a right value.
@@ -214,6 +215,9 @@ pub enum Kind {
         message: TokenStream,
     },
     HttpRequest(Box<HttpNode>),
+    Wait {
+        ms: u64,
+    },
 }
 
 /// Which fields: all, only these, all but these.
@@ -299,6 +303,7 @@ impl Kind {
             Kind::Summarize { .. } => "summarize",
             Kind::StopAndError { .. } => "stop_and_error",
             Kind::HttpRequest(_) => "http_request",
+            Kind::Wait { .. } => "wait",
         }
     }
 
@@ -1091,6 +1096,13 @@ fn other_kinds(
             r.ok.then_some(Kind::StopAndError { message })
         }
         "http_request" => http(sink, scope, config, pointer, what).map(|h| Kind::HttpRequest(Box::new(h))),
+        "wait" => {
+            const WAIT: &[Field] =
+                &[Field::req("ms", Ty::Integer, "how long the items wait, in milliseconds (up to 30 days)")];
+            let mut r = Reader::new(sink, config, pointer, WAIT, what)?;
+            let ms = r.integer(sink, "ms", 0, 30 * 24 * 3_600_000);
+            r.ok.then_some(Kind::Wait { ms: ms? })
+        }
         _ => None,
     }
 }

@@ -32,7 +32,7 @@ pub fn recognise(value: &Value) -> bool {
 const DROPPED: &[&str] = &["n8n-nodes-base.stickyNote"];
 
 /// The node types this version translates, for messages.
-const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4)";
+const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4), Wait (time interval)";
 
 struct Import {
     diagnostics: Vec<Diagnostic>,
@@ -299,6 +299,32 @@ fn translate(cx: &mut Import, node: &Value, i: usize, v1: bool) -> Option<Value>
             ("stop_and_error", json!({"message": p["errorMessage"].clone()}))
         }
         "n8n-nodes-base.httpRequest" => ("http_request", http_request(cx, node, &at, &who, version)?),
+        "n8n-nodes-base.wait" => {
+            let resume = p["resume"].as_str().unwrap_or("timeInterval");
+            if resume != "timeInterval" {
+                cx.unsupported(
+                    format!("{at}/parameters/resume"),
+                    format!("{who} resumes on `{resume}`, which this version of flowc does not compile"),
+                    "wait for a time interval",
+                );
+                return None;
+            }
+            let unit_ms = match p["unit"].as_str().unwrap_or("hours") {
+                "seconds" => 1_000.0,
+                "minutes" => 60_000.0,
+                "days" => 86_400_000.0,
+                _ => 3_600_000.0,
+            };
+            let Some(amount) = p.get("amount").map_or(Some(1.0), Value::as_f64).filter(|a| *a >= 0.0) else {
+                cx.unsupported(
+                    format!("{at}/parameters/amount"),
+                    format!("{who} waits for an amount that is not a number (an expression there is not compiled)"),
+                    "give the amount as a number",
+                );
+                return None;
+            };
+            ("wait", json!({"ms": (amount * unit_ms).round() as u64}))
+        }
         "n8n-nodes-base.code" => {
             let (message, help) = if p["language"].as_str().is_some_and(|l| l.starts_with("python")) {
                 (format!("{who} runs Python, which flowc does not compile"), "rewrite the node in JavaScript, or with Edit Fields, If, Filter and the other nodes flowc compiles")
