@@ -65,6 +65,7 @@ const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "src/inflight.rs",
     "src/item_cli.rs",
     "src/item_http.rs",
+    "src/item_merge.rs",
     "src/item_nodes.rs",
     "src/item_transform.rs",
     "src/items.rs",
@@ -299,6 +300,8 @@ pub fn generate_items(ir: &crate::items::ItemIr, options: &Options) -> Result<Pr
         .collect();
     let mut context = header_context(&ir.id, &ir.name, &ir.description, &runtime_path);
     context["nodes"] = json!(nodes);
+    context["env"] = json!(ir.env);
+    context["secrets"] = json!(ir.secret_variables());
     let context = tera::Context::from_value(context).unwrap_or_default();
     let templates =
         [("Cargo.toml", TEMPLATES[0].1), ("README.md", include_str!("../../templates/README.items.md.tera"))];

@@ -34,6 +34,19 @@ pub(crate) fn main_input(input: &NodeInput<'_>) -> usize {
 }
 
 /// Item `item` of input `input`, passed on unchanged: paired with itself.
+/// `$env.NAME`: the environment variable's value, `null` when it is not set (n8n's `undefined`).
+pub fn env(name: &str) -> Value {
+    std::env::var(name).map_or(Value::Null, Value::String)
+}
+
+/// An item as an expression sees it in a list of items: `{"json": …}` (n8n's items also have
+/// `binary` and `pairedItem`, which flowc's do not expose).
+fn item_value(item: &Item) -> Value {
+    let mut object = Map::new();
+    object.insert("json".to_owned(), item.json.clone());
+    Value::Object(object)
+}
+
 pub(crate) fn passed(item: &Item, index: usize, input: usize) -> Item {
     Item { json: item.json.clone(), paired: vec![Paired { item: index, input }] }
 }
@@ -83,9 +96,11 @@ impl<'a> Cx<'a> {
         Ok(self.input.main().last().map_or(Value::Null, |item| item.json.clone()))
     }
 
-    /// `$input.all()`, as the array of the items' JSON.
+    /// `$input.all()`: the items, each `{"json": …}` as n8n's items are (so that
+    /// `$input.all().map(item => item.json.x)` and `$input.all()[0].json` read what they do in
+    /// n8n).
     pub fn input_all(&self) -> Value {
-        Value::Array(self.input.main().iter().map(|item| item.json.clone()).collect())
+        Value::Array(self.input.main().iter().map(item_value).collect())
     }
 
     /// `$('Node').item.json`: the item of `node` this item came from, followed back through the
@@ -133,10 +148,10 @@ impl<'a> Cx<'a> {
         Ok(self.last_run_output(at, node)?.last().map_or(Value::Null, |item| item.json.clone()))
     }
 
-    /// `$('Node').all()`, as the array of the items' JSON.
+    /// `$('Node').all()`: the items, each `{"json": …}`, as [`Cx::input_all`].
     pub fn node_all(&self, node: &str) -> Result<Value, Error> {
         let at = self.node_index(node)?;
-        Ok(Value::Array(self.last_run_output(at, node)?.iter().map(|item| item.json.clone()).collect()))
+        Ok(Value::Array(self.last_run_output(at, node)?.iter().map(item_value).collect()))
     }
 
     /// `$('Node').itemMatching(index)` / `$node["Node"].json`: the item at `index` of output 0 of
@@ -1674,7 +1689,7 @@ mod tests {
         assert_eq!(missing.code.as_deref(), Some("paired_item_no_info"));
         assert_eq!(cx(0).node_first("Start").unwrap(), json!({"name": "a"}));
         assert_eq!(cx(0).node_last("Edit").unwrap(), json!({"x": 3}));
-        assert_eq!(cx(0).node_all("Start").unwrap(), json!([{"name": "a"}, {"name": "b"}]));
+        assert_eq!(cx(0).node_all("Start").unwrap(), json!([{"json": {"name": "a"}}, {"json": {"name": "b"}}]));
         assert_eq!(cx(0).node_at_index("Start", 1).unwrap(), json!({"name": "b"}));
         assert_eq!(cx(0).node_at_index("Start", 5).unwrap(), Value::Null);
         assert!(cx(0).node_item("Nope").unwrap_err().message.starts_with("Referenced node doesn't exist"));

@@ -133,7 +133,8 @@ fn import_writes_an_item_flow_that_checks() {
 }
 
 /// An item flow's own mistakes: `.item` of a node that is not upstream (no item can have come
-/// from it), an unknown operator, an edge to a missing node.
+/// from it), an unknown operator, an edge to a missing node, an expression that reads a
+/// credential's secret.
 #[test]
 fn item_flow_mistakes_are_compile_errors() {
     let doc = json!({
@@ -142,7 +143,9 @@ fn item_flow_mistakes_are_compile_errors() {
             {"name": "Start", "type": "manual_trigger"},
             {"name": "A", "type": "noop"},
             {"name": "B", "type": "set", "config": {"fields": [{"name": "x", "value": "={{ $('A').item.json.x }}"}]}},
-            {"name": "C", "type": "filter", "config": {"conditions": [{"left": "={{ $json.x }}", "operator": "number:bigger", "right": 1}]}}
+            {"name": "C", "type": "filter", "config": {"conditions": [{"left": "={{ $json.x }}", "operator": "number:bigger", "right": 1}]}},
+            {"name": "E", "type": "http_request", "config": {"url": "={{ $env.API_URL }}/x", "auth": {"type": "bearer", "token_env": "API_TOKEN"}}},
+            {"name": "F", "type": "set", "config": {"fields": [{"name": "leak", "value": "={{ $env.API_TOKEN }}"}]}}
         ],
         "edges": [
             {"source": "Start", "target": "A"},
@@ -160,6 +163,10 @@ fn item_flow_mistakes_are_compile_errors() {
     assert!(ran.stderr.contains("error[E018]") && ran.stderr.contains("`A` is not upstream"), "{ran}");
     assert!(ran.stderr.contains("error[E015]") && ran.stderr.contains("`number:bigger`"), "{ran}");
     assert!(ran.stderr.contains("error[E011]") && ran.stderr.contains("`D`"), "{ran}");
+    assert!(
+        ran.stderr.contains("reads `$env.API_TOKEN`, which holds the secret of the credential of node `E`"),
+        "{ran}"
+    );
 }
 
 /// The node settings, as n8n applies them: `onError: continueRegularOutput` turns an item's
@@ -190,7 +197,8 @@ fn node_settings_change_what_runs_and_what_it_gives() {
         }),
         "{result:#}"
     );
-    assert_eq!(items(result, "First only", 0), &json!([{"count": 1, "first": "ann"}]));
+    // `$('Start').all()` is every item of Start, `{json}` each, as in n8n.
+    assert_eq!(items(result, "First only", 0), &json!([{"count": 1, "first": "ann", "names": "ann, bob, cy"}]));
     assert_eq!(items(result, "Off", 0), &input);
     assert_eq!(items(result, "Nobody", 0), &json!([]));
     assert_eq!(result["nodes"]["Never"]["status"], "skipped");
@@ -242,14 +250,14 @@ fn http_requests_run_per_item_with_n8ns_shapes() {
     let binary = build_imported("n8n", "api-calls");
     let base = server.base_url();
     let input = json!([{"base": base, "id": 1, "name": "ann"}, {"base": base, "id": 2, "name": "bob"}]);
-    let ran = run(&binary, &input, &[], &[("N8N_ACME_TOKEN_TOKEN", "s3cret")]);
+    let ran = run(&binary, &input, &[], &[("N8N_ACME_TOKEN_TOKEN", "s3cret"), ("ACME_REGION", "us")]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     let outputs = &ran.result["outputs"];
     assert_eq!(
         outputs["Shape"],
         json!([
-            {"path": "/echo/users/1", "q": "ann", "auth": "Bearer s3cret", "trace": "t-0", "user": "ann"},
-            {"path": "/echo/users/2", "q": "bob", "auth": "Bearer s3cret", "trace": "t-1", "user": "bob"}
+            {"path": "/echo/users/1", "q": "ann", "auth": "Bearer s3cret", "trace": "t-0", "user": "ann", "region": "us"},
+            {"path": "/echo/users/2", "q": "bob", "auth": "Bearer s3cret", "trace": "t-1", "user": "bob", "region": "us"}
         ]),
         "{:#}",
         ran.result
@@ -357,4 +365,45 @@ fn import_report_counts_what_compiles_and_why_the_rest_does_not() {
     let binary = cache.join("target/release/orders-by-size");
     let ran = run_with(&binary, &[], &[]);
     assert_eq!(ran.code, 1, "one empty item: `$json.name.toUpperCase()` fails, as in n8n");
+}
+
+/// Merge v3's modes on customers (input 1) and their orders (input 2): combine by a matching
+/// field (inner join; input 2's value wins a clash), enrich input 1, combine by position with
+/// suffixes (n8n also writes the last input's fields unsuffixed, which is kept), every
+/// combination preferring input 1 (n8n loops over input 2 first then), and choose branch.
+#[test]
+fn merge_modes_give_n8ns_items() {
+    let binary = build_imported("n8n", "merge-modes");
+    let input = json!([
+        {"kind": "customer", "id": 1, "name": "ann"},
+        {"kind": "customer", "id": 2, "name": "bob"},
+        {"kind": "order", "id": 1, "total": 10},
+        {"kind": "order", "id": 3, "total": 5}
+    ]);
+    let ran = run(&binary, &input, &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        ran.result["outputs"],
+        json!({
+            "By id": [{"kind": "order", "id": 1, "name": "ann", "total": 10}],
+            "Enrich": [{"kind": "order", "id": 1, "name": "ann", "total": 10}, {"kind": "customer", "id": 2, "name": "bob"}],
+            "By position": [
+                {"kind_1": "customer", "id_1": 1, "name_1": "ann", "kind_2": "order", "id_2": 1, "total_2": 10, "kind": "order", "id": 1, "total": 10},
+                {"kind_1": "customer", "id_1": 2, "name_1": "bob", "kind_2": "order", "id_2": 3, "total_2": 5, "kind": "order", "id": 3, "total": 5}
+            ],
+            "Every pair": [
+                {"kind": "customer", "id": 1, "total": 10, "name": "ann"},
+                {"kind": "customer", "id": 2, "total": 10, "name": "bob"},
+                {"kind": "customer", "id": 1, "total": 5, "name": "ann"},
+                {"kind": "customer", "id": 2, "total": 5, "name": "bob"}
+            ],
+            "Pick orders": [{"kind": "order", "id": 1, "total": 10}, {"kind": "order", "id": 3, "total": 5}]
+        }),
+        "{:#}",
+        ran.result
+    );
+    // Each merge ran once, when both inputs had their items.
+    for merge in ["By id", "Enrich", "By position", "Every pair", "Pick orders"] {
+        assert_eq!(ran.result["nodes"][merge]["metadata"]["runs"], 1, "{merge}");
+    }
 }

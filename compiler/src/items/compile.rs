@@ -21,6 +21,14 @@ use crate::diag::Code;
 pub struct Scope<'a> {
     pub nodes: &'a [String],
     pub upstream: &'a [String],
+    /// The environment variables the expressions compiled so far read (`$env.NAME`).
+    pub env: std::cell::RefCell<std::collections::BTreeSet<String>>,
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(nodes: &'a [String], upstream: &'a [String]) -> Scope<'a> {
+        Scope { nodes, upstream, env: Default::default() }
+    }
 }
 
 /// Why an expression does not compile.
@@ -187,7 +195,7 @@ impl Compiler<'_> {
             "NaN" | "Infinity" => quote! { #v::Null },
             other => {
                 return Err(Problem::outside(format!(
-                    "`{other}` is outside the expressions flowc compiles (it has $json, $input, $('Node'), $node, $itemIndex, $runIndex, $workflow and $execution)"
+                    "`{other}` is outside the expressions flowc compiles (it has $json, $input, $('Node'), $node, $itemIndex, $runIndex, $workflow, $execution and $env)"
                 )))
             }
         })
@@ -266,6 +274,13 @@ impl Compiler<'_> {
             let Expr::Member { object, key: Key::Computed(key), optional } = at else {
                 return self.expr(at);
             };
+            if let (Expr::Ident(root), Expr::String(name)) = (&**object, &**key) {
+                if root == "$env" {
+                    let member =
+                        Expr::Member { object: object.clone(), key: Key::Name(name.clone()), optional: *optional };
+                    return self.member(&member);
+                }
+            }
             let (object, key) = (self.expr(object)?, self.expr(key)?);
             return Ok(if *optional {
                 quote! { { let object = #object; if object.is_null() { rt::serde_json::Value::Null } else { rt::js::get(&object, &#key)? } } }
@@ -274,6 +289,20 @@ impl Compiler<'_> {
             });
         }
         steps.reverse();
+        // `$env.NAME`: the variable, read when the expression is evaluated (null when unset).
+        if let (Expr::Ident(root), [(name, false), rest @ ..]) = (at, steps.as_slice()) {
+            if root == "$env" {
+                if !crate::ident::is_env_name(name) {
+                    return Err(Problem::outside(format!("`$env.{name}` does not name an environment variable")));
+                }
+                self.scope.env.borrow_mut().insert(name.clone());
+                if rest.is_empty() {
+                    return Ok(quote! { rt::item_nodes::env(#name) });
+                }
+                let rest = rest.iter().map(|(name, optional)| quote! { (#name, #optional) });
+                return Ok(quote! { rt::js::path(&rt::item_nodes::env(#name), &[#(#rest),*])? });
+            }
+        }
         // `$execution.id` and the like read the run, not data.
         if let (Expr::Ident(root), [(first, false), ..]) = (at, steps.as_slice()) {
             if root == "$execution" && first == "id" && steps.len() == 1 {

@@ -6,7 +6,10 @@
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use super::{Aggregate, Conditions, FieldSet, HttpAuth, HttpBody, HttpNode, ItemIr, ItemNode, Kind, OnError, Switch};
+use super::{
+    Aggregate, Clash, Conditions, FieldSet, HttpAuth, HttpBody, HttpNode, ItemIr, ItemNode, Kind, Merge, OnError,
+    Switch,
+};
 use crate::emit::EmitError;
 
 pub fn main_rs(ir: &ItemIr) -> Result<String, EmitError> {
@@ -78,6 +81,10 @@ fn entry(node: &ItemNode, function: &proc_macro2::Ident) -> TokenStream {
     let (x, y) = (Literal::i64_unsuffixed(node.position.0), Literal::i64_unsuffixed(node.position.1));
     let outputs = Literal::usize_unsuffixed(node.kind.outputs());
     let mut entry = quote! { rt::items::ItemNode::new(#name, #kind, #pointer, (#x, #y), #outputs, #function) };
+    // A merge choosing a branch waits for every input, as n8n's does.
+    if let Kind::Merge { mode: Merge::ChooseBranch { .. }, .. } = &node.kind {
+        entry = quote! { #entry.required(rt::items::Required::All) };
+    }
     if node.disabled {
         entry = quote! { #entry.disabled() };
     }
@@ -113,7 +120,7 @@ fn function(node: &ItemNode, function: &proc_macro2::Ident) -> TokenStream {
             let max = Literal::usize_unsuffixed(*max_items as usize);
             quote! { rt::item_nodes::limit(&input, #max, #keep_last) }
         }
-        Kind::Merge { .. } => quote! { rt::item_nodes::merge_append(&input) },
+        Kind::Merge { mode, .. } => merge_body(mode),
         Kind::Set(set) => {
             let include = match set.include {
                 "none" => quote! { rt::item_nodes::Include::None },
@@ -359,6 +366,66 @@ fn http_body(http: &HttpNode, on_error: &TokenStream) -> TokenStream {
             auth: #auth,
         };
         rt::item_http::http_request(&input, &CONFIG, #on_error, |#cx: &rt::item_nodes::Cx<'_>| Ok(#request)).await
+    }
+}
+
+fn clash(clash: &Clash, join: Option<&str>) -> TokenStream {
+    let resolve = match clash.resolve {
+        Some("prefer_input1") => quote! { rt::item_merge::Resolve::PreferInput1 },
+        Some("add_suffix") => quote! { rt::item_merge::Resolve::AddSuffix },
+        Some(_) => quote! { rt::item_merge::Resolve::PreferLast },
+        // n8n's default depends on the join: input 1 wins when enriching input 2.
+        None if join == Some("enrich_input2") => quote! { rt::item_merge::Resolve::PreferInput1 },
+        None => quote! { rt::item_merge::Resolve::PreferLast },
+    };
+    let (deep, override_empty) = (clash.deep, clash.override_empty);
+    quote! { rt::item_merge::Clash { resolve: #resolve, deep: #deep, override_empty: #override_empty } }
+}
+
+fn merge_body(mode: &Merge) -> TokenStream {
+    match mode {
+        Merge::Append => quote! { rt::item_nodes::merge_append(&input) },
+        Merge::ByFields { fields, join, output_from, clash: c, all_matches, fuzzy, dot_notation } => {
+            let fields = fields.iter().map(|(a, b)| quote! { (#a, #b) });
+            let join_variant = format_ident!("{}", join.split('_').map(capitalised).collect::<String>());
+            let from = format_ident!("{}", capitalised(output_from));
+            let clash = clash(c, Some(join));
+            quote! {
+                const CLASH: rt::item_merge::Clash = #clash;
+                rt::item_merge::merge_by_fields(
+                    &input,
+                    &[#(#fields),*],
+                    rt::item_merge::Join::#join_variant,
+                    rt::item_merge::OutputFrom::#from,
+                    &CLASH,
+                    &rt::item_merge::Matching { all_matches: #all_matches, fuzzy: #fuzzy, dot_notation: #dot_notation },
+                )
+            }
+        }
+        Merge::ByPosition { clash: c, include_unpaired } => {
+            let clash = clash(c, None);
+            quote! {
+                const CLASH: rt::item_merge::Clash = #clash;
+                rt::item_merge::merge_by_position(&input, &CLASH, #include_unpaired)
+            }
+        }
+        Merge::AllCombinations { clash: c } => {
+            let clash = clash(c, None);
+            quote! {
+                const CLASH: rt::item_merge::Clash = #clash;
+                rt::item_merge::merge_all_combinations(&input, &CLASH)
+            }
+        }
+        Merge::ChooseBranch { branch } => {
+            let branch = match branch {
+                Some(i) => {
+                    let i = Literal::usize_unsuffixed(*i);
+                    quote! { Some(#i) }
+                }
+                None => quote! { None },
+            };
+            quote! { rt::item_merge::merge_choose_branch(&input, #branch) }
+        }
     }
 }
 

@@ -149,6 +149,8 @@ pub struct ItemIr {
     pub nodes: Vec<ItemNode>,
     /// `(source, output, target, input)`, by node index, in document order.
     pub edges: Vec<(usize, usize, usize, usize)>,
+    /// The environment variables expressions read (`$env.NAME`), sorted.
+    pub env: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -187,6 +189,7 @@ pub enum Kind {
     },
     Merge {
         inputs: usize,
+        mode: Merge,
     },
     Switch(Switch),
     SplitOut {
@@ -218,6 +221,41 @@ pub enum Kind {
     Wait {
         ms: u64,
     },
+}
+
+/// How a merge combines its inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    Append,
+    ByFields {
+        fields: Vec<(String, String)>,
+        join: &'static str,
+        output_from: &'static str,
+        clash: Clash,
+        all_matches: bool,
+        fuzzy: bool,
+        dot_notation: bool,
+    },
+    ByPosition {
+        clash: Clash,
+        include_unpaired: bool,
+    },
+    AllCombinations {
+        clash: Clash,
+    },
+    /// The items of this input (0-based), or one empty item.
+    ChooseBranch {
+        branch: Option<usize>,
+    },
+}
+
+/// What a merge does when two items have a field of the same name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Clash {
+    /// `prefer_last`, `prefer_input1`, `add_suffix`; `None`: n8n's default for the mode.
+    pub resolve: Option<&'static str>,
+    pub deep: bool,
+    pub override_empty: bool,
 }
 
 /// Which fields: all, only these, all but these.
@@ -321,7 +359,7 @@ impl Kind {
     pub fn inputs(&self) -> usize {
         match self {
             Kind::ManualTrigger => 0,
-            Kind::Merge { inputs } => *inputs,
+            Kind::Merge { inputs, .. } => *inputs,
             _ => 1,
         }
     }
@@ -344,6 +382,25 @@ pub struct Conditions {
     pub and: bool,
     pub case_sensitive: bool,
     pub loose: bool,
+}
+
+impl ItemIr {
+    /// The variables the nodes' credentials are read from, with the node of each, in node order.
+    pub fn secret_variables(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for node in &self.nodes {
+            if let Kind::HttpRequest(http) = &node.kind {
+                let vars: Vec<&String> = match &http.auth {
+                    HttpAuth::None => Vec::new(),
+                    HttpAuth::Header { name_env, value_env } => vec![name_env, value_env],
+                    HttpAuth::Bearer { token_env } => vec![token_env],
+                    HttpAuth::Basic { user_env, password_env } => vec![user_env, password_env],
+                };
+                out.extend(vars.into_iter().map(|v| (v.clone(), node.name.clone())));
+            }
+        }
+        out
+    }
 }
 
 /// Whether a parsed document is an item flow (it says so at the top).
@@ -428,14 +485,20 @@ fn lower(sink: &mut Sink, doc: &Value) -> Option<ItemIr> {
         return None;
     }
     let mut out = Vec::new();
+    // Every `$env` variable an expression reads, with the node that reads it.
+    let mut env: Vec<(String, String)> = Vec::new();
     for (i, (node, head)) in nodes.iter().zip(heads).enumerate() {
         let Some(head) = head else { continue };
         let ancestors: Vec<String> = upstream[i].iter().map(|&a| names[a].clone()).collect();
-        let scope = compile::Scope { nodes: &names, upstream: &ancestors };
+        let scope = compile::Scope::new(&names, &ancestors);
         let pointer = format!("/nodes/{i}");
         let config = node.get("config").cloned().unwrap_or(Value::Object(Default::default()));
         let what = format!("the config of node `{}` ({})", head.name, head.kind);
-        if let Some(kind) = config_of(sink, &scope, head.kind, &config, &format!("{pointer}/config"), &what) {
+        let kind = config_of(sink, &scope, head.kind, &config, &format!("{pointer}/config"), &what);
+        for name in scope.env.into_inner() {
+            env.push((name, pointer.clone()));
+        }
+        if let Some(kind) = kind {
             out.push(ItemNode {
                 name: head.name,
                 pointer,
@@ -479,11 +542,40 @@ fn lower(sink: &mut Sink, doc: &Value) -> Option<ItemIr> {
             );
         }
     }
+    // An expression's value can end up in the run result: it must not read a credential's
+    // secret.
+    let secrets: Vec<(&str, &str)> = out
+        .iter()
+        .filter_map(|n| match &n.kind {
+            Kind::HttpRequest(http) => Some((n.name.as_str(), &http.auth)),
+            _ => None,
+        })
+        .flat_map(|(node, auth)| {
+            let vars: Vec<&str> = match auth {
+                HttpAuth::None => Vec::new(),
+                HttpAuth::Header { name_env, value_env } => vec![name_env, value_env],
+                HttpAuth::Bearer { token_env } => vec![token_env],
+                HttpAuth::Basic { user_env, password_env } => vec![user_env, password_env],
+            };
+            vars.into_iter().map(move |v| (v, node))
+        })
+        .collect();
+    for (name, pointer) in &env {
+        if let Some((_, node)) = secrets.iter().find(|(var, _)| var == name) {
+            sink.push(
+                Diagnostic::new(Code::E015, pointer.clone(), format!("an expression reads `$env.{name}`, which holds the secret of the credential of node `{node}`"))
+                    .help("a value an expression computes can reach the run result and the logs: give the expression a variable of its own"),
+            );
+        }
+    }
     if out.len() != nodes.len() || !sink.diagnostics.is_empty() {
         return None;
     }
     let edges = edges.into_iter().collect();
-    Some(ItemIr { id, name, description, order_v0, nodes: out, edges })
+    let mut env: Vec<String> = env.into_iter().map(|(name, _)| name).collect();
+    env.sort();
+    env.dedup();
+    Some(ItemIr { id, name, description, order_v0, nodes: out, edges, env })
 }
 
 /// What every node has, whatever its kind.
@@ -679,10 +771,128 @@ const LIMIT_FIELDS: &[Field] = &[
     Field::opt("keep", Ty::Enum(&["first", "last"]), "which items"),
 ];
 
+const MERGE_MODES: &[&str] = &["append", "combine_by_fields", "combine_by_position", "combine_all", "choose_branch"];
+const JOINS: &[&str] = &["keep_matches", "keep_non_matches", "keep_everything", "enrich_input1", "enrich_input2"];
+
 const MERGE_FIELDS: &[Field] = &[
-    Field::opt("mode", Ty::Enum(&["append"]), "how inputs are merged: `append`, every input's items in input order"),
+    Field::opt("mode", Ty::Enum(MERGE_MODES), "how inputs are merged (`append`: every input's items in input order)"),
     Field::opt("inputs", Ty::Integer, "how many inputs (2 to 10)"),
+    Field::opt(
+        "fields",
+        Ty::Other("[[field of input 1, field of input 2], …]"),
+        "`combine_by_fields`: the fields to match",
+    ),
+    Field::opt("join", Ty::Enum(JOINS), "`combine_by_fields`: which items to output"),
+    Field::opt(
+        "output_from",
+        Ty::Enum(&["both", "input1", "input2"]),
+        "`combine_by_fields`: whose items (`keep_matches`, `keep_non_matches`)",
+    ),
+    Field::opt("all_matches", Ty::Boolean, "`combine_by_fields`: every match (true by default), or the first"),
+    Field::opt("fuzzy", Ty::Boolean, "`combine_by_fields`: compare across types (n8n's fuzzy compare)"),
+    Field::opt("dot_notation", Ty::Boolean, "`combine_by_fields`: `a.b` names a nested field (true by default)"),
+    Field::opt("clash", Ty::Object(CLASH_FIELDS), "what to do when two items have a field of the same name"),
+    Field::opt("include_unpaired", Ty::Boolean, "`combine_by_position`: items without a partner are kept"),
+    Field::opt("branch", Ty::Other("an input number from 1, or \"empty\""), "`choose_branch`: whose items go on"),
 ];
+
+const CLASH_FIELDS: &[Field] = &[
+    Field::opt(
+        "resolve",
+        Ty::Enum(&["prefer_last", "prefer_input1", "add_suffix"]),
+        "which value wins, or both with a suffix",
+    ),
+    Field::opt("deep", Ty::Boolean, "nested objects are merged (true by default)"),
+    Field::opt("override_empty", Ty::Boolean, "a later empty value does not replace one already there"),
+];
+
+fn clash(sink: &mut Sink, r: &mut Reader<'_>) -> Clash {
+    let Some(value) = r.get("clash") else { return Clash { resolve: None, deep: true, override_empty: false } };
+    let Some(mut c) = Reader::new(sink, value, &r.child("clash"), CLASH_FIELDS, "`clash`") else {
+        r.ok = false;
+        return Clash { resolve: None, deep: true, override_empty: false };
+    };
+    let clash = Clash {
+        resolve: c.one_of(sink, "resolve", &["prefer_last", "prefer_input1", "add_suffix"]),
+        deep: c.boolean(sink, "deep").unwrap_or(true),
+        override_empty: c.boolean(sink, "override_empty").unwrap_or(false),
+    };
+    r.ok &= c.ok;
+    clash
+}
+
+fn merge(sink: &mut Sink, r: &mut Reader<'_>, inputs: usize) -> Option<Merge> {
+    Some(match r.one_of(sink, "mode", MERGE_MODES).unwrap_or("append") {
+        "combine_by_fields" => {
+            let mut fields = Vec::new();
+            match r.get("fields") {
+                Some(Value::Array(pairs)) if !pairs.is_empty() => {
+                    for (i, pair) in pairs.iter().enumerate() {
+                        match pair.as_array().map(Vec::as_slice) {
+                            Some([Value::String(a), Value::String(b)]) if !a.is_empty() && !b.is_empty() => {
+                                fields.push((a.clone(), b.clone()))
+                            }
+                            _ => {
+                                sink.push(
+                                    Diagnostic::new(
+                                        Code::E015,
+                                        format!("{}/{i}", r.child("fields")),
+                                        "a pair of fields to match must be two field names",
+                                    )
+                                    .help("write [\"field of input 1\", \"field of input 2\"]"),
+                                );
+                                r.ok = false;
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    r.invalid(
+                        sink,
+                        "fields",
+                        "`combine_by_fields` needs `fields`, the pairs of fields to match".to_owned(),
+                        "add `\"fields\": [[\"id\", \"id\"]]`".to_owned(),
+                    );
+                    return None;
+                }
+            }
+            Merge::ByFields {
+                fields,
+                join: r.one_of(sink, "join", JOINS).unwrap_or("keep_matches"),
+                output_from: r.one_of(sink, "output_from", &["both", "input1", "input2"]).unwrap_or("both"),
+                clash: clash(sink, r),
+                all_matches: r.boolean(sink, "all_matches").unwrap_or(true),
+                fuzzy: r.boolean(sink, "fuzzy").unwrap_or(false),
+                dot_notation: r.boolean(sink, "dot_notation").unwrap_or(true),
+            }
+        }
+        "combine_by_position" => Merge::ByPosition {
+            clash: clash(sink, r),
+            include_unpaired: r.boolean(sink, "include_unpaired").unwrap_or(false),
+        },
+        "combine_all" => Merge::AllCombinations { clash: clash(sink, r) },
+        "choose_branch" => {
+            let branch = match r.get("branch") {
+                Some(Value::String(s)) if s == "empty" => None,
+                None => Some(0),
+                Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n >= 1 && n as usize <= inputs) => {
+                    n.as_u64().map(|n| n as usize - 1)
+                }
+                Some(_) => {
+                    r.invalid(
+                        sink,
+                        "branch",
+                        format!("`branch` must be an input number from 1 to {inputs}, or \"empty\""),
+                        "name the input whose items go on".to_owned(),
+                    );
+                    return None;
+                }
+            };
+            Merge::ChooseBranch { branch }
+        }
+        _ => Merge::Append,
+    })
+}
 
 const SWITCH_FIELDS: &[Field] = &[
     Field::opt(
@@ -1216,9 +1426,9 @@ fn config_of(
         }
         "merge" => {
             let mut r = Reader::new(sink, config, pointer, MERGE_FIELDS, what)?;
-            r.one_of(sink, "mode", &["append"]);
             let inputs = r.integer(sink, "inputs", 2, 10).unwrap_or(2) as usize;
-            r.ok.then_some(Kind::Merge { inputs })
+            let mode = merge(sink, &mut r, inputs)?;
+            r.ok.then_some(Kind::Merge { inputs, mode })
         }
         other => other_kinds(sink, scope, other, config, pointer, what),
     }

@@ -32,7 +32,7 @@ pub fn recognise(value: &Value) -> bool {
 const DROPPED: &[&str] = &["n8n-nodes-base.stickyNote"];
 
 /// The node types this version translates, for messages.
-const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4), Wait (time interval)";
+const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append; v3's combine and choose branch), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4), Wait (time interval)";
 
 struct Import {
     diagnostics: Vec<Diagnostic>,
@@ -101,7 +101,7 @@ pub fn import(file: &str, text: &str) -> Result<super::Imported, Diagnostics> {
 fn check_expressions(cx: &mut Import, value: &Value, pointer: &str, node: &Value, names: &[String]) {
     match value {
         Value::String(text) if text.starts_with('=') => {
-            let scope = crate::items::compile::Scope { nodes: names, upstream: names };
+            let scope = crate::items::compile::Scope::new(names, names);
             if let Err(problem) = crate::items::compile::value(&scope, value) {
                 let message = format!("{}: {}", who(node), problem.message);
                 cx.diagnostics.push(Diagnostic::new(problem.code, pointer, message).help(problem.help));
@@ -168,15 +168,6 @@ fn translate(cx: &mut Import, node: &Value, i: usize, v1: bool) -> Option<Value>
             ("limit", json!({"max_items": max, "keep": keep}))
         }
         "n8n-nodes-base.merge" => {
-            let mode = p["mode"].as_str().unwrap_or("append");
-            if mode != "append" {
-                cx.unsupported(
-                    format!("{at}/parameters/mode"),
-                    format!("{who} merges in mode `{mode}`, which this version of flowc does not compile (it compiles `append`)"),
-                    "use mode Append, or keep the workflow on n8n for now",
-                );
-                return None;
-            }
             if !v1 {
                 cx.unsupported(
                     at.to_owned(),
@@ -185,8 +176,7 @@ fn translate(cx: &mut Import, node: &Value, i: usize, v1: bool) -> Option<Value>
                 );
                 return None;
             }
-            let inputs = p["numberInputs"].as_u64().unwrap_or(2);
-            ("merge", json!({"mode": "append", "inputs": inputs}))
+            ("merge", merge(cx, p, &at, &who, version)?)
         }
         "n8n-nodes-base.switch" => ("switch", switch(cx, node, &at, &who, version)?),
         "n8n-nodes-base.splitOut" => {
@@ -411,6 +401,107 @@ fn no_expressions(cx: &mut Import, p: &Value, at: &str, who: &str) -> Option<()>
             None
         }
     }
+}
+
+/// Merge: append (every version), and from version 3 combine (by fields, by position, every
+/// combination) and choose branch.
+fn merge(cx: &mut Import, p: &Value, at: &str, who: &str, version: f64) -> Option<Value> {
+    let mode = p["mode"].as_str().unwrap_or("append");
+    let inputs = p["numberInputs"].as_u64().unwrap_or(2);
+    if mode == "append" {
+        return Some(json!({"mode": "append", "inputs": inputs}));
+    }
+    if version < 3.0 || !matches!(mode, "combine" | "chooseBranch") {
+        cx.unsupported(
+            format!("{at}/parameters/mode"),
+            format!("{who} merges in mode `{mode}`, which this version of flowc does not compile"),
+            "flowc compiles Merge v3's Append, Combine (by matching fields, by position, all combinations) and Choose Branch",
+        );
+        return None;
+    }
+    let options = &p["options"];
+    let clash = || -> Option<Value> {
+        let values = options["clashHandling"]["values"].as_object()?;
+        let mut clash = json!({});
+        match values.get("resolveClash").and_then(Value::as_str) {
+            Some("preferInput1") => clash["resolve"] = json!("prefer_input1"),
+            Some("addSuffix") => clash["resolve"] = json!("add_suffix"),
+            Some("preferLast") => clash["resolve"] = json!("prefer_last"),
+            _ => {}
+        }
+        if values.get("mergeMode").and_then(Value::as_str) == Some("shallowMerge") {
+            clash["deep"] = json!(false);
+        }
+        if values.get("overrideEmpty").and_then(Value::as_bool) == Some(true) {
+            clash["override_empty"] = json!(true);
+        }
+        Some(clash)
+    };
+    let mut config = json!({"inputs": inputs});
+    if mode == "chooseBranch" {
+        config["mode"] = json!("choose_branch");
+        config["branch"] = match p["output"].as_str().unwrap_or("specifiedInput") {
+            "empty" => json!("empty"),
+            _ => json!(p["useDataOfInput"].as_u64().unwrap_or(1)),
+        };
+        return Some(config);
+    }
+    match p["combineBy"].as_str().unwrap_or("combineByFields") {
+        "combineByFields" => {
+            no_expressions(cx, p, at, who)?;
+            let fields: Vec<Value> = if p["advanced"].as_bool() == Some(true) {
+                p["mergeByFields"]["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|f| {
+                        json!([f["field1"].as_str().unwrap_or_default(), f["field2"].as_str().unwrap_or_default()])
+                    })
+                    .collect()
+            } else {
+                list(&p["fieldsToMatchString"]).into_iter().map(|f| json!([f, f])).collect()
+            };
+            config["mode"] = json!("combine_by_fields");
+            config["fields"] = json!(fields);
+            let join = match p["joinMode"].as_str().unwrap_or("keepMatches") {
+                "keepNonMatches" => "keep_non_matches",
+                "keepEverything" => "keep_everything",
+                "enrichInput1" => "enrich_input1",
+                "enrichInput2" => "enrich_input2",
+                _ => "keep_matches",
+            };
+            config["join"] = json!(join);
+            if let Some(from) = p["outputDataFrom"].as_str().filter(|f| *f != "both") {
+                config["output_from"] = json!(from);
+            }
+            if options["multipleMatches"].as_str() == Some("first") {
+                config["all_matches"] = json!(false);
+            }
+            if options["fuzzyCompare"].as_bool() == Some(true) {
+                config["fuzzy"] = json!(true);
+            }
+            config["dot_notation"] = json!(dot_notation(p));
+        }
+        "combineByPosition" => {
+            config["mode"] = json!("combine_by_position");
+            if options["includeUnpaired"].as_bool() == Some(true) {
+                config["include_unpaired"] = json!(true);
+            }
+        }
+        "combineAll" => config["mode"] = json!("combine_all"),
+        other => {
+            cx.unsupported(
+                format!("{at}/parameters/combineBy"),
+                format!("{who} combines by `{other}`, which this version of flowc does not compile"),
+                "combine by matching fields, by position or all combinations",
+            );
+            return None;
+        }
+    }
+    if let Some(clash) = clash() {
+        config["clash"] = clash;
+    }
+    Some(config)
 }
 
 /// Switch (version 3): rules, each a filter's conditions, or an expression giving the output.
