@@ -732,6 +732,7 @@ mod tests {
             order: Order::V1,
             flow: &FLOW,
             execution_id: "exec-1",
+            context: Box::leak(Box::default()),
         }
     }
 

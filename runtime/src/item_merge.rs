@@ -542,7 +542,16 @@ mod tests {
             })
             .collect();
         let sources = vec![None; inputs.len()];
-        NodeInput { inputs, sources, run_index: 0, history: &[], order: Order::V1, flow, execution_id: "1" }
+        NodeInput {
+            inputs,
+            sources,
+            run_index: 0,
+            history: &[],
+            order: Order::V1,
+            flow,
+            execution_id: "1",
+            context: Box::leak(Box::default()),
+        }
     }
 
     fn jsons(items: &[Item]) -> Vec<Value> {

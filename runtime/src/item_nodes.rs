@@ -1349,6 +1349,7 @@ mod tests {
             order: Order::V1,
             flow,
             execution_id: "exec-1",
+            context: Box::leak(Box::default()),
         }
     }
 

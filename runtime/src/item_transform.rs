@@ -976,6 +976,7 @@ mod tests {
             order: Order::V1,
             flow,
             execution_id: "exec-1",
+            context: Box::leak(Box::default()),
         }
     }
 

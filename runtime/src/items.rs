@@ -22,6 +22,12 @@
 //! of nodes whose logic is compiled code, as `scheduler` is for flow documents. It keeps every
 //! run of every node (`Execution::runs`), which is what n8n's run data holds: expressions read
 //! other nodes' items from it, and the run result reports it.
+//!
+//! A workflow may loop: a connection may go back into a node upstream of it (a Loop Over Items
+//! node fed again by its loop body, `item_loop`). Nothing here recurses over the graph while it
+//! runs: a node fed again is one more pending entry, run again with the next run index, its
+//! state kept in its [`NodeContext`]. So that a workflow wired into an endless loop ends, an
+//! execution stops with an error once [`MAX_RUNS`] node runs have been made.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -97,6 +103,27 @@ pub enum Required {
     AtLeast(usize),
 }
 
+/// How many node runs an execution makes at most: one more ends it with an error naming the
+/// node that would have run (a loop that never finishes).
+pub(crate) const MAX_RUNS: usize = 100_000;
+
+/// What a node keeps across its runs in one execution (n8n's `getContext('node')`), and where
+/// the items of its current run came from beyond its inputs.
+#[derive(Debug, Default)]
+pub struct NodeContext {
+    /// The node's own state: `Value::Null` before its first run.
+    pub state: std::sync::Mutex<Value>,
+    /// Sources the current run's output items pair with (n8n's `sourceOverwrite`).
+    extra: std::sync::Mutex<Vec<Source>>,
+}
+
+impl NodeContext {
+    /// The extra sources declared by the run, emptied for the next.
+    fn take_extra(&self) -> Vec<Source> {
+        std::mem::take(&mut *self.extra.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 /// What a node's function gets: the items of each input, and where the run is.
 pub struct NodeInput<'a> {
     /// The items of each input (each item's `paired` says its own index in that input).
@@ -111,6 +138,8 @@ pub struct NodeInput<'a> {
     /// The flow, and the execution's id (`$workflow`, `$execution.id`).
     pub flow: &'a ItemFlow,
     pub execution_id: &'a str,
+    /// The node's context in this execution, one per node, made by [`execute`].
+    pub context: &'a NodeContext,
 }
 
 impl NodeInput<'_> {
@@ -127,6 +156,18 @@ impl NodeInput<'_> {
     /// `$('Node').item`).
     pub fn paired_item(&self, input: usize, item: usize, wanted: usize) -> Result<&Item, PairError> {
         paired_item(self.history, &self.sources, input, item, wanted)
+    }
+
+    /// The `input` an output item's [`Paired`] names to say it came from item `item` of
+    /// `source`'s batch rather than from one of this run's inputs (n8n's `sourceOverwrite`):
+    /// the run's recorded sources get `source` after its inputs' own.
+    pub fn pair_with(&self, source: Source) -> usize {
+        let mut extra = self.context.extra.lock().unwrap_or_else(|e| e.into_inner());
+        let at = extra.iter().position(|s| *s == source).unwrap_or_else(|| {
+            extra.push(source);
+            extra.len() - 1
+        });
+        self.inputs.len() + at
     }
 }
 
@@ -259,7 +300,8 @@ pub struct NodeRun {
     pub node: usize,
     /// How many runs of this node came before.
     pub run_index: usize,
-    /// Where each input's batch came from (`None`: nothing came on that input).
+    /// Where each input's batch came from (`None`: nothing came on that input), then the
+    /// sources the run's items pair with beyond its inputs ([`NodeInput::pair_with`]).
     pub sources: Vec<Option<Source>>,
     /// The items of each output; for a failed node, what went on.
     pub outputs: Vec<Vec<Item>>,
@@ -327,9 +369,22 @@ impl ItemFlow {
 }
 
 /// Runs `flow` from node `start`, which gets `items` on its input 0 (a trigger passes what
-/// fired it on).
+/// fired it on). It stops with an error after [`MAX_RUNS`] node runs.
 pub async fn execute(flow: &ItemFlow, start: usize, items: Vec<Item>, execution_id: &str) -> Execution {
+    execute_bounded(flow, start, items, execution_id, MAX_RUNS).await
+}
+
+/// [`execute`], stopping with an error when a node would run after `max_runs` runs.
+pub(crate) async fn execute_bounded(
+    flow: &ItemFlow,
+    start: usize,
+    items: Vec<Item>,
+    execution_id: &str,
+    max_runs: usize,
+) -> Execution {
     let mut execution = Execution { runs: Vec::new(), error: None };
+    let contexts: Vec<NodeContext> = flow.nodes.iter().map(|_| NodeContext::default()).collect();
+    let mut run_counts = vec![0usize; flow.nodes.len()];
     let mut stack: VecDeque<Pending> = VecDeque::new();
     // Nodes of several inputs with some batches, in the order they first got one.
     let mut waiting: Vec<Pending> = Vec::new();
@@ -338,7 +393,19 @@ pub async fn execute(flow: &ItemFlow, start: usize, items: Vec<Item>, execution_
     stack.push_back(first);
     loop {
         let Some(pending) = stack.pop_front().or_else(|| release(flow, &mut waiting)) else { break };
-        let Some(run) = run_node(flow, pending, &execution.runs, execution_id).await else { continue };
+        if execution.runs.len() >= max_runs {
+            let name = flow.nodes[pending.node].name;
+            execution.error = Some(Error::validation(format!(
+                "node `{name}` would run after {max_runs} node runs, the most an execution makes: \
+                 the workflow loops without end"
+            )));
+            break;
+        }
+        let (context, run_index) = (&contexts[pending.node], run_counts[pending.node]);
+        let Some(run) = run_node(flow, pending, &execution.runs, execution_id, context, run_index).await else {
+            continue;
+        };
+        run_counts[run.node] += 1;
         let failed = run.error.is_some() && flow.nodes[run.node].on_error == OnError::Stop;
         let node = run.node;
         let outputs = run.outputs.clone();
@@ -419,7 +486,9 @@ fn release(flow: &ItemFlow, waiting: &mut Vec<Pending>) -> Option<Pending> {
         }
     }
     for node in nodes {
-        if waiting.iter().any(|p| p.node != node && flow.is_ancestor(p.node, node)) {
+        // In a loop two nodes are each other's ancestors: neither holds the other back.
+        let held = |p: &Pending| p.node != node && flow.is_ancestor(p.node, node) && !flow.is_ancestor(node, p.node);
+        if waiting.iter().any(held) {
             continue;
         }
         // The node's first waiting entry.
@@ -441,9 +510,15 @@ fn release(flow: &ItemFlow, waiting: &mut Vec<Pending>) -> Option<Pending> {
 
 /// Runs one node on one pending entry, with its settings; `None` when it does not run (none
 /// of its inputs has an item, and it need not output data anyway).
-async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun], execution_id: &str) -> Option<NodeRun> {
+async fn run_node(
+    flow: &ItemFlow,
+    pending: Pending,
+    history: &[NodeRun],
+    execution_id: &str,
+    context: &NodeContext,
+    run_index: usize,
+) -> Option<NodeRun> {
     let node = &flow.nodes[pending.node];
-    let run_index = history.iter().filter(|r| r.node == pending.node).count();
     let sources: Vec<Option<Source>> = pending.inputs.iter().map(|i| i.as_ref().and_then(|(_, s)| *s)).collect();
     // Each input item is stamped with its own place: what the items a node passes on say.
     let inputs: Vec<Vec<Item>> = pending
@@ -503,7 +578,9 @@ async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun], execut
             order: flow.order,
             flow,
             execution_id,
+            context,
         };
+        context.take_extra();
         let outcome = (node.run)(input).await;
         // A node that marks its first item as an error is tried again too.
         let marked = matches!(&outcome, Ok(outputs) if outputs.first().and_then(|o| o.first()).is_some_and(|i| truthy(&i.json["error"])));
@@ -512,6 +589,7 @@ async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun], execut
         }
         tokio::time::sleep(wait).await;
     };
+    let extra = context.take_extra();
     let mut outputs = match outcome {
         Ok(mut outputs) => {
             outputs.resize(node.outputs, Vec::new());
@@ -533,7 +611,9 @@ async fn run_node(flow: &ItemFlow, pending: Pending, history: &[NodeRun], execut
     if node.always_output_data {
         always_output(&mut outputs, &inputs);
     }
-    Some(record(outputs, None, tries))
+    let mut run = record(outputs, None, tries);
+    run.sources.extend(extra.into_iter().map(Some));
+    Some(run)
 }
 
 /// Output 0 gets one empty item, from every input item, when it has none.

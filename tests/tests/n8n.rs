@@ -407,3 +407,31 @@ fn merge_modes_give_n8ns_items() {
         assert_eq!(ran.result["nodes"][merge]["metadata"]["runs"], 1, "{merge}");
     }
 }
+
+/// Loop Over Items (v3) in batches of 2: the body runs once per batch (`$runIndex` 0, 1, 2),
+/// pairing leads back through the loop to the trigger's items, and `done` gives every
+/// processed item once the last batch came back. A cycle that no loop node closes is E013.
+#[test]
+fn loop_over_items_runs_the_body_per_batch() {
+    let binary = build_imported("n8n", "loop-over-items");
+    let ran = run(&binary, &json!([{"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}, {"n": 5}]), &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    let done: Vec<Value> =
+        (1..=5).map(|n| json!({"n": n, "doubled": n * 2, "batch": (n - 1) / 2, "origin": n})).collect();
+    assert_eq!(ran.result["outputs"], json!({"Done": done}), "{:#}", ran.result);
+    assert_eq!(ran.result["nodes"]["Process"]["metadata"]["runs"], 3);
+    assert_eq!(ran.result["nodes"]["Loop Over Items"]["metadata"]["runs"], 4);
+
+    let doc = json!({
+        "version": 1, "id": "endless", "items": {"order": "v1"},
+        "nodes": [{"name": "Start", "type": "manual_trigger"}, {"name": "A", "type": "noop"}, {"name": "B", "type": "noop"}],
+        "edges": [{"source": "Start", "target": "A"}, {"source": "A", "target": "B"}, {"source": "B", "target": "A"}]
+    });
+    let out = flowc_tests::flows::flows_dir().join("n8n-import");
+    std::fs::create_dir_all(&out).unwrap();
+    let path = out.join("endless.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let ran = flowc(&["check", path.to_str().unwrap()], &[]);
+    assert_eq!(ran.code, 1, "{ran}");
+    assert!(ran.stderr.contains("error[E013]") && ran.stderr.contains("no Loop Over Items node closes"), "{ran}");
+}

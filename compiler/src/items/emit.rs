@@ -207,6 +207,10 @@ fn function(node: &ItemNode, function: &proc_macro2::Ident) -> TokenStream {
             quote! { rt::item_transform::stop_and_error(&input, |#cx: &rt::item_nodes::Cx<'_>| Ok(#message)) }
         }
         Kind::HttpRequest(http) => http_body(http, &on_error),
+        Kind::SplitInBatches { batch_size, reset } => {
+            let size = Literal::usize_unsuffixed(*batch_size as usize);
+            quote! { rt::item_loop::split_in_batches(&input, #size, #reset) }
+        }
         Kind::Wait { ms } => {
             let ms = Literal::u64_unsuffixed(*ms);
             quote! { rt::item_transform::wait(&input, ::std::time::Duration::from_millis(#ms)).await }

@@ -75,6 +75,7 @@ pub const KINDS: &[&str] = &[
     "stop_and_error",
     "http_request",
     "wait",
+    "split_in_batches",
 ];
 
 /// The condition operators (n8n's `type:operation`), with whether they take a right value.
@@ -221,6 +222,10 @@ pub enum Kind {
     Wait {
         ms: u64,
     },
+    SplitInBatches {
+        batch_size: u64,
+        reset: bool,
+    },
 }
 
 /// How a merge combines its inputs.
@@ -342,13 +347,14 @@ impl Kind {
             Kind::StopAndError { .. } => "stop_and_error",
             Kind::HttpRequest(_) => "http_request",
             Kind::Wait { .. } => "wait",
+            Kind::SplitInBatches { .. } => "split_in_batches",
         }
     }
 
     /// Its main outputs.
     pub fn outputs(&self) -> usize {
         match self {
-            Kind::If(_) => 2,
+            Kind::If(_) | Kind::SplitInBatches { .. } => 2,
             Kind::Switch(Switch::Rules { rules, fallback, .. }) => rules.len() + usize::from(*fallback == Some(None)),
             Kind::Switch(Switch::Expression { outputs, .. }) => *outputs,
             _ => 1,
@@ -472,15 +478,26 @@ fn lower(sink: &mut Sink, doc: &Value) -> Option<ItemIr> {
         heads.push(head);
     }
     let edges = edges(sink, top.get("edges"), &names, &heads);
-    let upstream = upstream(names.len(), &edges);
+    // A connection back into a Loop Over Items node from a node below it closes its loop; any
+    // other cycle never ends (and n8n's order is not defined for it).
+    let loops: Vec<bool> = heads.iter().map(|h| h.as_ref().is_some_and(|h| h.kind == "split_in_batches")).collect();
+    let all_upstream = upstream(names.len(), &edges);
+    let forward: Vec<(usize, usize, usize, usize)> = edges
+        .iter()
+        .copied()
+        .filter(|&(source, _, target, _)| {
+            !(loops[target] && (source == target || all_upstream[source].contains(&target)))
+        })
+        .collect();
+    let upstream = upstream(names.len(), &forward);
     if let Some(cycle) = upstream.iter().position(|ancestors| ancestors.contains(&usize::MAX)) {
         sink.push(
             Diagnostic::new(
                 Code::E013,
                 format!("/nodes/{cycle}"),
-                format!("node `{}` is in a cycle of connections", names[cycle]),
+                format!("node `{}` is in a cycle of connections that no Loop Over Items node closes", names[cycle]),
             )
-            .help("loops (Loop Over Items) are not compiled by this version of flowc: remove the connection back"),
+            .help("a loop goes back into a Loop Over Items (split_in_batches) node, which ends it when every batch is done: remove the connection back, or loop through one"),
         );
         return None;
     }
@@ -1306,6 +1323,20 @@ fn other_kinds(
             r.ok.then_some(Kind::StopAndError { message })
         }
         "http_request" => http(sink, scope, config, pointer, what).map(|h| Kind::HttpRequest(Box::new(h))),
+        "split_in_batches" => {
+            const LOOP: &[Field] = &[
+                Field::opt("batch_size", Ty::Integer, "items per batch (1 by default)"),
+                Field::opt(
+                    "reset",
+                    Ty::Boolean,
+                    "start over with each input, instead of taking it as the loop's answer",
+                ),
+            ];
+            let mut r = Reader::new(sink, config, pointer, LOOP, what)?;
+            let batch_size = r.integer(sink, "batch_size", 1, u32::MAX as u64).unwrap_or(1);
+            let reset = r.boolean(sink, "reset").unwrap_or(false);
+            r.ok.then_some(Kind::SplitInBatches { batch_size, reset })
+        }
         "wait" => {
             const WAIT: &[Field] =
                 &[Field::req("ms", Ty::Integer, "how long the items wait, in milliseconds (up to 30 days)")];

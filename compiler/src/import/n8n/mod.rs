@@ -32,7 +32,7 @@ pub fn recognise(value: &Value) -> bool {
 const DROPPED: &[&str] = &["n8n-nodes-base.stickyNote"];
 
 /// The node types this version translates, for messages.
-const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append; v3's combine and choose branch), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4), Wait (time interval)";
+const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append; v3's combine and choose branch), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4), Wait (time interval), Loop Over Items (v3)";
 
 struct Import {
     diagnostics: Vec<Diagnostic>,
@@ -289,6 +289,39 @@ fn translate(cx: &mut Import, node: &Value, i: usize, v1: bool) -> Option<Value>
             ("stop_and_error", json!({"message": p["errorMessage"].clone()}))
         }
         "n8n-nodes-base.httpRequest" => ("http_request", http_request(cx, node, &at, &who, version)?),
+        "n8n-nodes-base.splitInBatches" => {
+            if version < 3.0 {
+                cx.unsupported(
+                    format!("{at}/typeVersion"),
+                    format!("{who}: versions 1 and 2 of this node (one output, read through its context) are not compiled by this version of flowc"),
+                    "open the workflow in n8n and replace the node with a new Loop Over Items (version 3), with its `done` and `loop` outputs",
+                );
+                return None;
+            }
+            let reset = match p["options"].get("reset") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    cx.unsupported(
+                        format!("{at}/parameters/options/reset"),
+                        format!(
+                            "{who} decides `reset` with an expression, which this version of flowc does not compile"
+                        ),
+                        "set Reset on or off",
+                    );
+                    return None;
+                }
+            };
+            let Some(batch_size) = p.get("batchSize").map_or(Some(1), Value::as_u64).filter(|b| *b >= 1) else {
+                cx.unsupported(
+                    format!("{at}/parameters/batchSize"),
+                    format!("{who}: `batchSize` must be a number of at least 1 (an expression there is not compiled)"),
+                    "give the batch size as a number",
+                );
+                return None;
+            };
+            ("split_in_batches", json!({"batch_size": batch_size, "reset": reset}))
+        }
         "n8n-nodes-base.wait" => {
             let resume = p["resume"].as_str().unwrap_or("timeInterval");
             if resume != "timeInterval" {
