@@ -65,6 +65,7 @@ const RUNTIME_FILES: &[(&str, &str)] = vendored!("runtime" as "flowc-runtime":
     "src/inflight.rs",
     "src/item_cli.rs",
     "src/item_http.rs",
+    "src/item_legacy.rs",
     "src/item_loop.rs",
     "src/item_merge.rs",
     "src/item_nodes.rs",

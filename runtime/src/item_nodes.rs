@@ -1215,7 +1215,7 @@ fn parse_js_object(text: &str) -> Option<Value> {
 /// for the `T`), or RFC 2822 / HTTP dates. A date or time without an offset is taken as UTC
 /// (n8n takes it in the workflow's time zone; the two agree whenever both sides have none).
 /// JavaScript's `Date.parse` fallback (`"May 1, 2024"`) is not read.
-fn parse_datetime(text: &str) -> Option<i64> {
+pub(crate) fn parse_datetime(text: &str) -> Option<i64> {
     let text = text.trim();
     iso_datetime(text).or_else(|| DateTime::parse_from_rfc2822(text).ok().map(|d| d.timestamp_millis()))
 }

@@ -25,6 +25,7 @@ pub mod huggingface;
 mod inflight;
 pub mod item_cli;
 pub mod item_http;
+pub mod item_legacy;
 pub mod item_loop;
 pub mod item_merge;
 pub mod item_nodes;

@@ -211,8 +211,10 @@ fn node_settings_change_what_runs_and_what_it_gives() {
 #[test]
 fn a_workflow_of_hostile_strings_builds_and_runs() {
     let h = "NUL\0 RLO\u{202e} LS\u{2028} \"q\" */ /* r#\" {{ x }} }} {% if %} $(id) `t` é🦀\n# h";
+    // (A name of its own: the CoconutFlow test's document of the same strings has the flow id
+    // `h` gives, and two programs of one id would share one binary in the build folder.)
     let workflow = json!({
-        "name": h,
+        "name": format!("n8n {h}"),
         "nodes": [
             {"parameters": {}, "name": h, "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0]},
             {"parameters": {"assignments": {"assignments": [
@@ -434,4 +436,30 @@ fn loop_over_items_runs_the_body_per_batch() {
     let ran = flowc(&["check", path.to_str().unwrap()], &[]);
     assert_eq!(ran.code, 1, "{ran}");
     assert!(ran.stderr.contains("error[E013]") && ran.stderr.contains("no Loop Over Items node closes"), "{ran}");
+}
+
+/// If and Filter version 1, as most exported workflows still have them: conditions by type
+/// (`value1`, `operation`, `value2`), evaluated booleans, dates, numbers, then strings, with
+/// plain JavaScript comparisons; `any` (If's `combineOperation`) and Filter's default AND.
+#[test]
+fn if_and_filter_version_1_give_n8ns_items() {
+    let binary = build_imported("n8n", "legacy-if");
+    let input = json!([
+        {"n": 1, "s": "axe", "ok": true},
+        {"n": 3, "s": "", "ok": true},
+        {"n": 0, "s": "b", "ok": false},
+        {"n": 5, "s": "x", "ok": true}
+    ]);
+    let ran = run(&binary, &input, &[], &[]);
+    assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
+    assert_eq!(
+        ran.result["outputs"],
+        json!({
+            "Yes": [{"n": 1, "s": "axe", "ok": true}, {"n": 3, "s": "", "ok": true}, {"n": 5, "s": "x", "ok": true}],
+            "No": [{"n": 0, "s": "b", "ok": false}],
+            "Kept": [{"n": 1, "s": "axe", "ok": true}, {"n": 5, "s": "x", "ok": true}]
+        }),
+        "{:#}",
+        ran.result
+    );
 }

@@ -207,6 +207,10 @@ fn function(node: &ItemNode, function: &proc_macro2::Ident) -> TokenStream {
             quote! { rt::item_transform::stop_and_error(&input, |#cx: &rt::item_nodes::Cx<'_>| Ok(#message)) }
         }
         Kind::HttpRequest(http) => http_body(http, &on_error),
+        Kind::IfV1 { conditions, any } => legacy_body(quote! { rt::item_legacy::if_v1 }, conditions, *any, &on_error),
+        Kind::FilterV1 { conditions, any } => {
+            legacy_body(quote! { rt::item_legacy::filter_v1 }, conditions, *any, &on_error)
+        }
         Kind::SplitInBatches { batch_size, reset } => {
             let size = Literal::usize_unsuffixed(*batch_size as usize);
             quote! { rt::item_loop::split_in_batches(&input, #size, #reset) }
@@ -430,6 +434,27 @@ fn merge_body(mode: &Merge) -> TokenStream {
             };
             quote! { rt::item_merge::merge_choose_branch(&input, #branch) }
         }
+    }
+}
+
+/// If and Filter version 1: the conditions' types and operations as a constant, their values
+/// evaluated per item.
+fn legacy_body(
+    function: TokenStream,
+    conditions: &[(String, String, TokenStream, TokenStream)],
+    any: bool,
+    on_error: &TokenStream,
+) -> TokenStream {
+    let kinds = conditions.iter().map(|(ty, op, _, _)| quote! { (#ty, #op) });
+    let values = conditions.iter().map(|(_, _, v1, v2)| quote! { (#v1, #v2) });
+    let values = quote! { Vec::from([#(#values),*]) };
+    let cx = cx_param(&values);
+    quote! {
+        const CONDITIONS: rt::item_legacy::LegacyConditions = rt::item_legacy::LegacyConditions {
+            conditions: &[#(#kinds),*],
+            any: #any,
+        };
+        #function(&input, &CONDITIONS, #on_error, |#cx: &rt::item_nodes::Cx<'_>| Ok(#values))
     }
 }
 

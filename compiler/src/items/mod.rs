@@ -76,6 +76,34 @@ pub const KINDS: &[&str] = &[
     "http_request",
     "wait",
     "split_in_batches",
+    "if_v1",
+    "filter_v1",
+];
+
+/// The operations of If and Filter version 1, by type (the runtime's `item_legacy`).
+pub const LEGACY_OPERATIONS: &[(&str, &str)] = &[
+    ("boolean", "equal"),
+    ("boolean", "notEqual"),
+    ("dateTime", "after"),
+    ("dateTime", "before"),
+    ("number", "smaller"),
+    ("number", "smallerEqual"),
+    ("number", "equal"),
+    ("number", "notEqual"),
+    ("number", "larger"),
+    ("number", "largerEqual"),
+    ("number", "isEmpty"),
+    ("number", "isNotEmpty"),
+    ("string", "contains"),
+    ("string", "notContains"),
+    ("string", "endsWith"),
+    ("string", "notEndsWith"),
+    ("string", "equal"),
+    ("string", "notEqual"),
+    ("string", "startsWith"),
+    ("string", "notStartsWith"),
+    ("string", "isEmpty"),
+    ("string", "isNotEmpty"),
 ];
 
 /// The condition operators (n8n's `type:operation`), with whether they take a right value.
@@ -226,6 +254,16 @@ pub enum Kind {
         batch_size: u64,
         reset: bool,
     },
+    /// If and Filter version 1: `(type, operation, value1, value2)` per condition, and whether
+    /// any one suffices.
+    IfV1 {
+        conditions: Vec<(String, String, TokenStream, TokenStream)>,
+        any: bool,
+    },
+    FilterV1 {
+        conditions: Vec<(String, String, TokenStream, TokenStream)>,
+        any: bool,
+    },
 }
 
 /// How a merge combines its inputs.
@@ -348,13 +386,15 @@ impl Kind {
             Kind::HttpRequest(_) => "http_request",
             Kind::Wait { .. } => "wait",
             Kind::SplitInBatches { .. } => "split_in_batches",
+            Kind::IfV1 { .. } => "if_v1",
+            Kind::FilterV1 { .. } => "filter_v1",
         }
     }
 
     /// Its main outputs.
     pub fn outputs(&self) -> usize {
         match self {
-            Kind::If(_) | Kind::SplitInBatches { .. } => 2,
+            Kind::If(_) | Kind::IfV1 { .. } | Kind::SplitInBatches { .. } => 2,
             Kind::Switch(Switch::Rules { rules, fallback, .. }) => rules.len() + usize::from(*fallback == Some(None)),
             Kind::Switch(Switch::Expression { outputs, .. }) => *outputs,
             _ => 1,
@@ -1323,6 +1363,55 @@ fn other_kinds(
             r.ok.then_some(Kind::StopAndError { message })
         }
         "http_request" => http(sink, scope, config, pointer, what).map(|h| Kind::HttpRequest(Box::new(h))),
+        "if_v1" | "filter_v1" => {
+            const LEGACY: &[Field] = &[
+                Field::req(
+                    "conditions",
+                    Ty::ListOf(LEGACY_CONDITION_FIELDS),
+                    "the conditions, in the order n8n evaluates them",
+                ),
+                Field::opt(
+                    "combine",
+                    Ty::Enum(&["all", "any"]),
+                    "whether every condition must hold (the default), or one",
+                ),
+            ];
+            const LEGACY_CONDITION_FIELDS: &[Field] = &[
+                Field::req("type", Ty::Enum(&["boolean", "dateTime", "number", "string"]), "the values' type"),
+                Field::req("operation", Ty::String, "the operation (`equal`, `larger`, `contains`, …)"),
+                Field::opt("value1", Ty::Json, "the first value"),
+                Field::opt("value2", Ty::Json, "the second value"),
+            ];
+            let mut r = Reader::new(sink, config, pointer, LEGACY, what)?;
+            let mut conditions = Vec::new();
+            for (i, c) in r.get("conditions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                let at = format!("{pointer}/conditions/{i}");
+                let Some(mut c) = Reader::new(sink, c, &at, LEGACY_CONDITION_FIELDS, "a condition") else {
+                    r.ok = false;
+                    continue;
+                };
+                let ty = c.one_of(sink, "type", &["boolean", "dateTime", "number", "string"]).unwrap_or_default();
+                let operation = c.string(sink, "operation").unwrap_or_default().to_owned();
+                if c.ok && !crate::items::LEGACY_OPERATIONS.contains(&(ty, operation.as_str())) {
+                    c.invalid(
+                        sink,
+                        "operation",
+                        format!("`{operation}` is not an operation of {ty} conditions flowc compiles"),
+                        "see docs/flow-format.md, chapter 19".to_owned(),
+                    );
+                }
+                let value1 = param(sink, scope, c.get("value1").unwrap_or(&Value::Null), &format!("{at}/value1"));
+                let value2 = param(sink, scope, c.get("value2").unwrap_or(&Value::Null), &format!("{at}/value2"));
+                match (value1, value2, c.ok) {
+                    (Some(v1), Some(v2), true) => conditions.push((ty.to_owned(), operation, v1, v2)),
+                    _ => r.ok = false,
+                }
+            }
+            let any = r.one_of(sink, "combine", &["all", "any"]) == Some("any");
+            r.ok.then(
+                || if kind == "if_v1" { Kind::IfV1 { conditions, any } } else { Kind::FilterV1 { conditions, any } },
+            )
+        }
         "split_in_batches" => {
             const LOOP: &[Field] = &[
                 Field::opt("batch_size", Ty::Integer, "items per batch (1 by default)"),

@@ -32,7 +32,7 @@ pub fn recognise(value: &Value) -> bool {
 const DROPPED: &[&str] = &["n8n-nodes-base.stickyNote"];
 
 /// The node types this version translates, for messages.
-const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If (v2), Filter (v2), Switch (v3), Limit, Merge (append; v3's combine and choose branch), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4), Wait (time interval), Loop Over Items (v3)";
+const SUPPORTED: &str = "Manual Trigger, No Operation, Edit Fields (Set), If, Filter, Switch (v3), Limit, Merge (append; v3's combine and choose branch), Split Out, Aggregate, Sort, Remove Duplicates, Summarize, Stop and Error, HTTP Request (v3–v4), Wait (time interval), Loop Over Items (v3)";
 
 struct Import {
     diagnostics: Vec<Diagnostic>,
@@ -145,14 +145,11 @@ fn translate(cx: &mut Import, node: &Value, i: usize, v1: bool) -> Option<Value>
         "n8n-nodes-base.if" | "n8n-nodes-base.filter" => {
             let item_kind = if kind.ends_with(".if") { "if" } else { "filter" };
             if version < 2.0 {
-                cx.unsupported(
-                    format!("{at}/typeVersion"),
-                    format!("{who}: version 1 of this node (its `value1`/`operation`/`value2` conditions) is not compiled by this version of flowc"),
-                    "open the workflow in n8n and replace the node with a new one (version 2), which has the same conditions",
-                );
-                return None;
+                let kind = if item_kind == "if" { "if_v1" } else { "filter_v1" };
+                (kind, legacy_conditions(cx, p, &at, &who)?)
+            } else {
+                (item_kind, conditions(cx, node, &at, &who)?)
             }
-            (item_kind, conditions(cx, node, &at, &who)?)
         }
         "n8n-nodes-base.limit" => {
             let keep = if p["keep"].as_str() == Some("lastItems") { "last" } else { "first" };
@@ -887,6 +884,47 @@ fn set(cx: &mut Import, p: &Value, version: f64, at: &str, who: &str) -> Option<
         config["ignore_conversion_errors"] = json!(true);
     }
     Some(config)
+}
+
+/// The order If and Filter version 1 evaluate their conditions in: by type.
+const LEGACY_TYPE_ORDER: &[&str] = &["boolean", "dateTime", "number", "string"];
+
+/// If and Filter version 1: `conditions.<type>[] {value1, operation, value2}`, evaluated by type
+/// (booleans, dates, numbers, strings), and how they combine.
+fn legacy_conditions(cx: &mut Import, p: &Value, at: &str, who: &str) -> Option<Value> {
+    let mut conditions = Vec::new();
+    let mut ok = true;
+    for ty in LEGACY_TYPE_ORDER {
+        for (j, c) in p["conditions"][*ty].as_array().into_iter().flatten().enumerate() {
+            // Exports leave out what equals its default: the operation and values by type.
+            let (default_operation, default_value) = match *ty {
+                "boolean" => ("equal", json!(false)),
+                "dateTime" => ("after", json!("")),
+                "number" => ("smaller", json!(0)),
+                _ => ("equal", json!("")),
+            };
+            let operation = c["operation"].as_str().unwrap_or(default_operation);
+            if !crate::items::LEGACY_OPERATIONS.contains(&(*ty, operation)) {
+                cx.unsupported(
+                    format!("{at}/parameters/conditions/{ty}/{j}/operation"),
+                    format!("{who} has a {ty} condition `{operation}`, which this version of flowc does not compile"),
+                    "use another operation, or replace the node with a new If (version 2)",
+                );
+                ok = false;
+                continue;
+            }
+            conditions.push(json!({
+                "type": ty,
+                "operation": operation,
+                "value1": c.get("value1").cloned().unwrap_or_else(|| default_value.clone()),
+                "value2": c.get("value2").cloned().unwrap_or_else(|| default_value.clone()),
+            }));
+        }
+    }
+    // If v1 says `combineOperation` (`all`, `any`), Filter v1 `combineConditions` (`AND`, `OR`).
+    let any = p["combineOperation"].as_str() == Some("any") || p["combineConditions"].as_str() == Some("OR");
+    let combine = if any { "any" } else { "all" };
+    ok.then(|| json!({"conditions": conditions, "combine": combine}))
 }
 
 /// If and Filter (version 2): the conditions of the filter parameter, and the node's options.
