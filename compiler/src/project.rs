@@ -96,6 +96,7 @@ const CORE_FILES: &[(&str, &str)] = vendored!("core" as "core":
     "src/input.rs",
     "src/jq.rs",
     "src/js.rs",
+    "src/n8n.rs",
     "src/params.rs",
     "src/run_args.rs",
     "src/schedule.rs",

@@ -10,6 +10,7 @@ pub mod error;
 pub mod input;
 pub mod jq;
 pub mod js;
+pub mod n8n;
 pub mod params;
 pub mod run_args;
 pub mod schedule;

@@ -38,32 +38,9 @@ pub struct LegacyConditions {
     pub any: bool,
 }
 
-/// Every (type, operation) these nodes offer that flowc runs: all of n8n's but the string
-/// `regex` and `notRegex` (the runtime has no regular expressions).
-pub const LEGACY_OPERATIONS: &[(&str, &str)] = &[
-    ("boolean", "equal"),
-    ("boolean", "notEqual"),
-    ("dateTime", "after"),
-    ("dateTime", "before"),
-    ("number", "smaller"),
-    ("number", "smallerEqual"),
-    ("number", "equal"),
-    ("number", "notEqual"),
-    ("number", "larger"),
-    ("number", "largerEqual"),
-    ("number", "isEmpty"),
-    ("number", "isNotEmpty"),
-    ("string", "contains"),
-    ("string", "notContains"),
-    ("string", "endsWith"),
-    ("string", "notEndsWith"),
-    ("string", "equal"),
-    ("string", "notEqual"),
-    ("string", "startsWith"),
-    ("string", "notStartsWith"),
-    ("string", "isEmpty"),
-    ("string", "isNotEmpty"),
-];
+/// Every (type, operation) these nodes offer that flowc runs: the list the compiler checks
+/// workflows against (`flowc_core::n8n`).
+pub use crate::n8n::LEGACY_OPERATIONS;
 
 /// If v1: the items that pass go to output 0 (`true`), the others to output 1 (`false`), each
 /// paired with itself. `values(cx)` gives (value1, value2) per condition, in `conditions`'

@@ -596,70 +596,13 @@ pub(crate) fn path_unset(object: &mut Map<String, Value>, path: &str, dot: bool)
 // If and Filter
 // ---------------------------------------------------------------------------------------------
 
-/// Every supported filter operator, `type:operation`. (`string:regex` and `string:notRegex`
-/// are not: the runtime has no regular expression engine.)
-pub const OPERATORS: &[&str] = &[
-    "string:equals",
-    "string:notEquals",
-    "string:contains",
-    "string:notContains",
-    "string:startsWith",
-    "string:notStartsWith",
-    "string:endsWith",
-    "string:notEndsWith",
-    "string:exists",
-    "string:notExists",
-    "string:empty",
-    "string:notEmpty",
-    "number:equals",
-    "number:notEquals",
-    "number:gt",
-    "number:lt",
-    "number:gte",
-    "number:lte",
-    "number:exists",
-    "number:notExists",
-    "number:empty",
-    "number:notEmpty",
-    "boolean:true",
-    "boolean:false",
-    "boolean:equals",
-    "boolean:notEquals",
-    "boolean:exists",
-    "boolean:notExists",
-    "boolean:empty",
-    "boolean:notEmpty",
-    "array:contains",
-    "array:notContains",
-    "array:lengthEquals",
-    "array:lengthNotEquals",
-    "array:lengthGt",
-    "array:lengthLt",
-    "array:lengthGte",
-    "array:lengthLte",
-    "array:empty",
-    "array:notEmpty",
-    "array:exists",
-    "array:notExists",
-    "object:empty",
-    "object:notEmpty",
-    "object:exists",
-    "object:notExists",
-    "dateTime:equals",
-    "dateTime:notEquals",
-    "dateTime:after",
-    "dateTime:before",
-    "dateTime:afterOrEquals",
-    "dateTime:beforeOrEquals",
-    "dateTime:exists",
-    "dateTime:notExists",
-    "dateTime:empty",
-    "dateTime:notEmpty",
-];
+/// Every operator these nodes run (`type:operation`), with whether it takes a right value: the
+/// list the compiler checks workflows against (`flowc_core::n8n`).
+pub use crate::n8n::CONDITION_OPERATORS as OPERATORS;
 
 /// Whether `op` (`type:operation`) is one of [`OPERATORS`].
 pub fn operator_known(op: &str) -> bool {
-    OPERATORS.contains(&op)
+    OPERATORS.iter().any(|(known, _)| *known == op)
 }
 
 /// Whether operator `op` takes no right value (n8n's `singleValue`): `exists`, `notExists`,
@@ -1605,7 +1548,9 @@ mod tests {
         assert_eq!(error.message, "Wrong type: 'soon' is a string but was expecting a dateTime [condition 2, item 3]");
         assert!(operator_known("array:lengthLt") && !operator_known("string:regex"));
         assert!(is_unary("boolean:true") && is_unary("object:empty") && !is_unary("number:gt"));
-        assert!(OPERATORS.iter().all(|op| op.split_once(':').is_some()));
+        assert!(OPERATORS.iter().all(|(op, _)| op.split_once(':').is_some()));
+        // What takes no right value is what `is_unary` says.
+        assert!(OPERATORS.iter().all(|(op, right)| is_unary(op) != *right));
     }
 
     // `nodes/Filter/V2/FilterV2.node.ts`: one output, discarded items dropped, failed items too

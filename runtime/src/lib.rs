@@ -48,7 +48,7 @@ pub mod webhook;
 
 // What the compiler checks with and the runtime runs with: one implementation, in flowc-core,
 // under the same paths as before (`rt::jq::Filter`, `rt::input::conform`, `rt::Error`).
-pub use flowc_core::{error, input, jq, js, params, schedule, services};
+pub use flowc_core::{error, input, jq, js, n8n, params, schedule, services};
 
 pub use credentials::{Credential, CredentialSource};
 pub use envelope::{Envelope, RunResult, RunStatus, Status};

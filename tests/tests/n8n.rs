@@ -145,7 +145,8 @@ fn item_flow_mistakes_are_compile_errors() {
             {"name": "B", "type": "set", "config": {"fields": [{"name": "x", "value": "={{ $('A').item.json.x }}"}]}},
             {"name": "C", "type": "filter", "config": {"conditions": [{"left": "={{ $json.x }}", "operator": "number:bigger", "right": 1}]}},
             {"name": "E", "type": "http_request", "config": {"url": "={{ $env.API_URL }}/x", "auth": {"type": "bearer", "token_env": "API_TOKEN"}}},
-            {"name": "F", "type": "set", "config": {"fields": [{"name": "leak", "value": "={{ $env.API_TOKEN }}"}]}}
+            {"name": "F", "type": "set", "config": {"fields": [{"name": "leak", "value": "={{ $env.API_TOKEN }}"}]}},
+            {"name": "G", "type": "filter", "config": {"conditions": [{"left": "={{ $json.x }}", "operator": "string:regex", "right": "^a"}]}}
         ],
         "edges": [
             {"source": "Start", "target": "A"},
@@ -162,6 +163,8 @@ fn item_flow_mistakes_are_compile_errors() {
     assert_eq!(ran.code, 1, "{ran}");
     assert!(ran.stderr.contains("error[E018]") && ran.stderr.contains("`A` is not upstream"), "{ran}");
     assert!(ran.stderr.contains("error[E015]") && ran.stderr.contains("`number:bigger`"), "{ran}");
+    // n8n has it, the runtime does not run it (no regular expressions): refused at compile time.
+    assert!(ran.stderr.contains("unknown condition operator `string:regex`"), "{ran}");
     assert!(ran.stderr.contains("error[E011]") && ran.stderr.contains("`D`"), "{ran}");
     assert!(
         ran.stderr.contains("reads `$env.API_TOKEN`, which holds the secret of the credential of node `E`"),
