@@ -369,10 +369,12 @@ fn report(dir: &Path, build_them: bool) -> ExitCode {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "json") {
-                files.push(path);
+            // The entry's own type, not its target's: a link to a folder above would have the
+            // walk go round for ever.
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => pending.push(path),
+                Ok(kind) if kind.is_file() && path.extension().is_some_and(|e| e == "json") => files.push(path),
+                _ => {}
             }
         }
     }

@@ -295,9 +295,10 @@ pub fn generate_items(ir: &crate::items::ItemIr, options: &Options) -> Result<Pr
         .iter()
         .map(|n| {
             json!({
-                "name_md": escape::markdown_code(&n.name),
+                // Table cells: a `|`, even in a code span, would end the cell.
+                "name_md": escape::markdown_code(&n.name).replace('|', "\\|"),
                 "kind": n.kind.as_str(),
-                "origin_md": if n.origin.is_empty() { String::new() } else { escape::markdown_code(&n.origin) },
+                "origin_md": if n.origin.is_empty() { String::new() } else { escape::markdown_code(&n.origin).replace('|', "\\|") },
             })
         })
         .collect();

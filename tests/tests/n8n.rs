@@ -219,14 +219,14 @@ fn a_workflow_of_hostile_strings_builds_and_runs() {
     let workflow = json!({
         "name": format!("n8n {h}"),
         "nodes": [
-            {"parameters": {}, "name": h, "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0]},
+            {"parameters": {}, "name": format!("{h} | cell"), "type": "n8n-nodes-base.manualTrigger", "typeVersion": 1, "position": [0, 0]},
             {"parameters": {"assignments": {"assignments": [
                 {"id": "1", "name": h, "value": h, "type": "string"},
                 {"id": "2", "name": "echo", "value": "=\"q\" */ {{ $json.a }} é🦀 `t`", "type": "string"},
                 {"id": "3", "name": "code", "value": "={{ [1e400, $json[\"we\\\"ird }} key\"] ?? 'd}}', $json.list.map((x, i) => x * i + 0.5).filter(x => x > 1)] }}", "type": "array"}
             ]}, "options": {}}, "name": format!("set {h}"), "type": "n8n-nodes-base.set", "typeVersion": 3.4, "position": [200, 0]}
         ],
-        "connections": {h: {"main": [[{"node": format!("set {h}"), "type": "main", "index": 0}]]}},
+        "connections": {(format!("{h} | cell")): {"main": [[{"node": format!("set {h}"), "type": "main", "index": 0}]]}},
         "settings": {"executionOrder": "v1"}
     });
     let dir = flowc_tests::flows::flows_dir().join("projects").join("n8n-hostile");
@@ -234,6 +234,13 @@ fn a_workflow_of_hostile_strings_builds_and_runs() {
     let project = flowc::compile("hostile.json", &workflow.to_string(), &options).unwrap_or_else(|d| panic!("{d}"));
     project.write_to(&dir).unwrap();
     let binary = flowc_tests::flows::cargo_build(&dir, &flowc_tests::flows::flows_dir().join("target"), &[]);
+    // The README's table of nodes keeps three cells a row, whatever the names hold.
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let rows: Vec<&str> = readme.lines().filter(|l| l.contains("manual_trigger") || l.contains("| set |")).collect();
+    assert_eq!(rows.len(), 2, "{readme}");
+    for row in rows {
+        assert_eq!(row.replace("\\|", "").matches('|').count(), 4, "{row}");
+    }
     let ran = run(&binary, &json!({"a": h, "list": [1, 2]}), &[], &[]);
     assert_eq!(ran.code, 0, "{}\n{}", ran.stdout, ran.stderr);
     // A value that does not start with `=` is text, braces and all.
@@ -356,6 +363,8 @@ fn import_report_counts_what_compiles_and_why_the_rest_does_not() {
     std::fs::copy(fixture("n8n", "orders-by-size"), dir.join("orders-by-size.json")).unwrap();
     std::fs::copy(fixture("n8n", "unsupported"), dir.join("nested/unsupported.json")).unwrap();
     std::fs::write(dir.join("nested/not-a-workflow.json"), "{\"a\": 1}").unwrap();
+    // A link back to the folder itself: the walk must not follow it.
+    std::os::unix::fs::symlink(&dir, dir.join("nested/loop")).unwrap();
     let cache = flowc_tests::flows::flows_dir().join("cli-cache");
     let ran = flowc(&["import", "--report", dir.to_str().unwrap()], &[("FLOWC_CACHE_DIR", cache.to_str().unwrap())]);
     assert_eq!(ran.code, 0, "{ran}");
